@@ -1,0 +1,1 @@
+"""Side-by-side benchmark of afterwork, FastAPI's in-memory BackgroundTasks and the peers."""

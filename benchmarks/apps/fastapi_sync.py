@@ -1,0 +1,19 @@
+"""FastAPI's own in-memory BackgroundTasks, with a plain ``def`` task (run in the thread pool)."""
+
+import time
+
+from fastapi import BackgroundTasks, FastAPI
+
+from benchmarks.apps.common import Registered, Server, record_run
+
+app = FastAPI()
+
+
+def notify(hostname: str, message: str, sent_at: float) -> None:
+    record_run(sent_at)
+
+
+@app.post("/abcd")
+async def register(server: Server, tasks: BackgroundTasks) -> Registered:
+    tasks.add_task(notify, server.hostname, message="registered", sent_at=time.time())
+    return Registered(hostname=server.hostname)

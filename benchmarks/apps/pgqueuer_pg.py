@@ -1,0 +1,74 @@
+"""PgQueuer on PostgreSQL: the endpoint enqueues a job; a separate ``pgq run`` worker runs it.
+
+Worker: ``python -m pgqueuer run benchmarks.apps.pgqueuer_pg:worker``.
+``python -m benchmarks.apps.pgqueuer_pg`` creates the database if missing, installs PgQueuer's
+schema if missing, and empties its queue and logs.
+"""
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from fastapi import FastAPI, Request
+from pgqueuer import AsyncpgPoolDriver, Job, PgQueuer, Queries
+
+from benchmarks.apps.common import Registered, Server, record_run
+
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/afterwork_bench")
+
+
+@asynccontextmanager
+async def worker() -> AsyncIterator[PgQueuer]:
+    """The ``pgq run`` factory: one worker with the ``notify`` entrypoint."""
+    async with asyncpg.create_pool(PG_URL, min_size=2, max_size=4) as pool:
+        pgq = PgQueuer.from_asyncpg_pool(pool)
+
+        @pgq.entrypoint("notify")
+        async def notify(job: Job) -> None:
+            record_run(json.loads(job.payload or b"{}")["sent_at"])
+
+        yield pgq
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async with asyncpg.create_pool(PG_URL, min_size=4, max_size=10) as pool:
+        app.state.queries = Queries(AsyncpgPoolDriver(pool))
+        yield
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.post("/abcd")
+async def register(server: Server, request: Request) -> Registered:
+    payload = {"hostname": server.hostname, "message": "registered", "sent_at": time.time()}
+    await request.app.state.queries.enqueue("notify", json.dumps(payload).encode())
+    return Registered(hostname=server.hostname)
+
+
+async def _prepare() -> None:
+    url = urlsplit(PG_URL)
+    admin = await asyncpg.connect(urlunsplit(url._replace(path="/postgres")))
+    try:
+        name = url.path.lstrip("/")
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    async with asyncpg.create_pool(PG_URL, min_size=1, max_size=2) as pool:
+        queries = Queries(AsyncpgPoolDriver(pool))
+        if not await queries.schema_is_installed():
+            await queries.install()
+        await queries.clear_queue()
+        await queries.clear_queue_log()
+        await queries.clear_statistics_log()
+
+
+if __name__ == "__main__":
+    asyncio.run(_prepare())

@@ -1,0 +1,45 @@
+"""Taskiq on Redis (stream broker, acknowledged): the endpoint kicks a task; a separate
+``taskiq worker`` runs it.
+
+Worker: ``python -m taskiq worker benchmarks.apps.taskiq_redis:broker --workers 1``.
+``python -m benchmarks.apps.taskiq_redis`` empties the benchmark's Redis database first.
+"""
+
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis import Redis
+from taskiq_redis import RedisStreamBroker
+
+from benchmarks.apps.common import Registered, Server, record_run
+
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+broker = RedisStreamBroker(REDIS_URL)
+
+
+@broker.task
+async def notify(hostname: str, message: str, sent_at: float) -> None:
+    record_run(sent_at)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    await broker.startup()
+    yield
+    await broker.shutdown()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.post("/abcd")
+async def register(server: Server) -> Registered:
+    await notify.kiq(server.hostname, message="registered", sent_at=time.time())
+    return Registered(hostname=server.hostname)
+
+
+if __name__ == "__main__":
+    Redis.from_url(REDIS_URL).flushdb()

@@ -1,0 +1,65 @@
+"""Drive POST /abcd with wrk (or the Python fallback), pinned to its own core."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Load:
+    requests: int  # responses received
+    seconds: float
+    failed: int  # responses with status >= 400
+    socket_errors: int
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def ok(self) -> int:
+        return self.requests - self.failed
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+def generator(choice: str) -> str:
+    """``wrk`` or ``python``: what ``choice`` (auto, wrk, python) resolves to on this machine."""
+    if choice == "auto":
+        return "wrk" if shutil.which("wrk") else "python"
+    if choice == "wrk" and not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install -y wrk), or use --load python")
+    return choice
+
+
+def drive(tool: str, port: int, connections: int, duration: float, cpu: int) -> Load:
+    """Run one bounded load against 127.0.0.1:port and return its summary."""
+    if tool == "wrk":
+        argv = [
+            "wrk", "-t", "1", "-c", str(connections), "-d", f"{duration:g}s", "--timeout", "10s",
+            "-s", str(HERE / "post.lua"), f"http://127.0.0.1:{port}",
+        ]  # fmt: skip
+    else:
+        argv = [
+            sys.executable, "-m", "benchmarks.pyclient", "--port", str(port),
+            "--connections", str(connections), "--duration", f"{duration:g}",
+        ]  # fmt: skip
+    done = subprocess.run(
+        ["taskset", "-c", str(cpu), *argv],
+        cwd=HERE.parent,
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+        check=True,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("LOAD_JSON "):
+            return Load(**json.loads(line.removeprefix("LOAD_JSON ")))
+    raise RuntimeError(f"{tool} printed no summary:\n{done.stdout}\n{done.stderr}")

@@ -1,0 +1,221 @@
+"""Medians over rounds, ratios against the baseline, and the markdown, PNG and JSON outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from benchmarks.measure import Measurement
+from benchmarks.systems import BASELINE, System
+
+PACKAGES = (
+    "afterwork", "fastapi", "starlette", "pydantic", "uvicorn", "uvloop", "httptools",
+    "arq", "taskiq", "taskiq-redis", "pgqueuer", "asyncpg", "redis",
+)  # fmt: skip
+
+
+@dataclass
+class Outcome:
+    """Everything one system produced in a run."""
+
+    system: System
+    measurements: list[Measurement] = field(default_factory=list)
+    not_run: str | None = None  # why it was skipped (not installed, no server)
+    errors: list[str] = field(default_factory=list)  # measurements that failed
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    rps: float
+    rps_ratio: float | None
+    p50_ms: float
+    p99_ms: float
+    p99_ratio: float | None
+    accepted: int
+    executed: int
+    drain_s: float | None  # median; None when some round never drained
+    undrained_rounds: int
+    start_p50_ms: float | None
+    start_p99_ms: float | None
+    cpu_ms_per_request: float
+    peak_rss_mb: float
+    rps_min: float
+    rps_max: float
+
+
+def _median_ratio(rounds: list[Measurement], base: dict[int, Measurement], key: str) -> float | None:
+    """Median over rounds of this system's figure divided by the baseline's in the same round."""
+    ratios = [
+        getattr(m, key) / getattr(base[m.round], key)
+        for m in rounds
+        if m.round in base and getattr(base[m.round], key) > 0
+    ]
+    return statistics.median(ratios) if ratios else None
+
+
+def _median_of(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return statistics.median(present) if present else None
+
+
+def rows(outcomes: list[Outcome]) -> list[Row]:
+    base = {m.round: m for o in outcomes if o.system.name == BASELINE for m in o.measurements}
+    table = []
+    for outcome in outcomes:
+        ms = outcome.measurements
+        if not ms:
+            continue
+        drains = [m.drain_s for m in ms]
+        table.append(
+            Row(
+                name=outcome.system.name,
+                rps=statistics.median(m.rps for m in ms),
+                rps_ratio=_median_ratio(ms, base, "rps"),
+                p50_ms=statistics.median(m.p50_ms for m in ms),
+                p99_ms=statistics.median(m.p99_ms for m in ms),
+                p99_ratio=_median_ratio(ms, base, "p99_ms"),
+                accepted=sum(m.accepted for m in ms),
+                executed=sum(m.executed for m in ms),
+                drain_s=None if None in drains else _median_of(drains),
+                undrained_rounds=drains.count(None),
+                start_p50_ms=_median_of([m.start_delay_p50_ms for m in ms]),
+                start_p99_ms=_median_of([m.start_delay_p99_ms for m in ms]),
+                cpu_ms_per_request=statistics.median(m.cpu_ms_per_request for m in ms),
+                peak_rss_mb=statistics.median(m.peak_rss_mb for m in ms),
+                rps_min=min(m.rps for m in ms),
+                rps_max=max(m.rps for m in ms),
+            )
+        )
+    return table
+
+
+def machine() -> dict[str, str]:
+    meminfo = Path("/proc/meminfo").read_text().split()
+    memory_gib = int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20
+    models = [
+        line.split(":", 1)[1].strip()
+        for line in Path("/proc/cpuinfo").read_text().splitlines()
+        if line.startswith("model name")
+    ]
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "cpus": str(os.cpu_count()),
+        "cpu_model": models[0] if models else platform.processor(),
+        "memory": f"{memory_gib:.1f} GiB",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "packages": ", ".join(f"{name} {version}" for name, version in versions.items()),
+    }
+
+
+def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    return "–" if value is None else f"{value:,.{digits}f}{suffix}"
+
+
+def _drain(row: Row, rounds: int, timeout: float) -> str:
+    if row.drain_s is not None:
+        return _num(row.drain_s, 2)
+    return f"not within {timeout:g} s in {row.undrained_rounds}/{rounds} rounds"
+
+
+def markdown(outcomes: list[Outcome], meta: dict[str, str], chart: Path | None, doc: Path) -> str:
+    rounds, timeout = int(meta["rounds"]), float(meta["drain_timeout"])
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `benchmarks/run.py` on {meta['date']}; see `benchmarks/README.md` for how "
+        "to run it and how to read the figures.",
+        "",
+        f"- command: `{meta['command']}`",
+        f"- machine: {meta['cpus']} cores ({meta['cpu_model']}), {meta['memory']}, "
+        f"Linux {meta['kernel']}, Python {meta['python']}",
+        f"- load: {meta['load']}",
+        f"- rounds: {rounds}, systems interleaved within each round; every figure is the median "
+        f"over rounds, each ratio the median of per-round ratios against `{BASELINE}` "
+        "(task counts are totals over rounds)",
+        f"- packages: {meta['packages']}",
+        "",
+        f"| system | req/s | × {BASELINE} | p50 ms | p99 ms | p99 × {BASELINE} | "
+        "tasks run / accepted | drain s | enqueue→start p50 / p99 ms | CPU ms/req | peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows(outcomes):
+        lines.append(
+            f"| {row.name} | {row.rps:,.0f} | {_num(row.rps_ratio, 2, '×')} | "
+            f"{row.p50_ms:.1f} | {row.p99_ms:.1f} | {_num(row.p99_ratio, 2, '×')} | "
+            f"{row.executed:,} / {row.accepted:,} | {_drain(row, rounds, timeout)} | "
+            f"{_num(row.start_p50_ms)} / {_num(row.start_p99_ms)} | "
+            f"{row.cpu_ms_per_request:.2f} | {row.peak_rss_mb:.0f} |"
+        )
+    lines += ["", "Systems:", ""]
+    for outcome in outcomes:
+        status = f" — **not run: {outcome.not_run}**" if outcome.not_run else ""
+        failures = f" — **{len(outcome.errors)} failed run(s)**: {'; '.join(outcome.errors)}"
+        lines.append(f"- `{outcome.system.name}`: {outcome.system.description}{status}"
+                     + (failures if outcome.errors else ""))
+    if chart is not None:
+        lines += ["", f"![requests/s and p99 latency per system]({os.path.relpath(chart, doc.parent)})"]
+    return "\n".join(lines) + "\n"
+
+
+def write_chart(outcomes: list[Outcome], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = rows(outcomes)[::-1]  # first system on top
+    names = [row.name for row in table]
+    colors = [
+        "tab:orange" if row.name.startswith("afterwork") else
+        "tab:gray" if row.name == "no_task" or row.name.startswith("fastapi") else "tab:blue"
+        for row in table
+    ]  # fmt: skip
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.5 * len(table) + 1.6), sharey=True)
+    left.barh(
+        names,
+        [row.rps for row in table],
+        xerr=[[row.rps - row.rps_min for row in table], [row.rps_max - row.rps for row in table]],
+        color=colors,
+    )
+    for y, row in enumerate(table):
+        if row.rps_ratio is not None:
+            left.text(row.rps, y, f" {row.rps_ratio:.2f}×", va="center", fontsize=9)
+    left.set_xlabel("requests/s (median, whiskers: min–max over rounds)")
+    left.margins(x=0.15)
+    right.barh(names, [row.p99_ms for row in table], color=colors)
+    right.set_xlabel("p99 latency, ms (median over rounds)")
+    fig.suptitle(f"POST /abcd, one task per request; ratios against {BASELINE}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_json(outcomes: list[Outcome], meta: dict[str, str], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "meta": meta,
+        "systems": {
+            o.system.name: {
+                "description": o.system.description,
+                "not_run": o.not_run,
+                "errors": o.errors,
+                "measurements": [asdict(m) for m in o.measurements],
+            }
+            for o in outcomes
+        },
+        "summary": [asdict(row) for row in rows(outcomes)],
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,111 @@
+"""Benchmark afterwork against FastAPI's in-memory BackgroundTasks and the durable peers.
+
+One command, from the repository root, in a venv holding the package and the peers:
+
+    python benchmarks/run.py --rounds 3 --duration 10
+
+Each system (benchmarks/systems.py) serves POST /abcd from one uvicorn worker on core 0; wrk
+(or the Python fallback) loads it from core 1. Systems are interleaved in every round and the
+report takes medians. Writes docs/benchmarks.md, docs/benchmarks.png and a JSON file in
+benchmarks/results/ (paths configurable, see --help).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the ``benchmarks`` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import load, report, systems  # noqa: E402
+from benchmarks.measure import ROOT, Settings, measure  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add("--rounds", type=int, default=3, help="runs per system, interleaved (default 3)")
+    add("--duration", type=float, default=10, help="seconds of load per run (default 10)")
+    add("--warmup", type=float, default=1, help="seconds of unmeasured load first (default 1)")
+    add("--connections", type=int, default=32, help="concurrent connections (default 32)")
+    add("--drain-timeout", type=float, default=60, help="max seconds to wait for tasks")
+    add("--systems", help="comma-separated names (default: all); see benchmarks/systems.py")
+    add("--load", choices=("auto", "wrk", "python"), default="auto", help="load generator")
+    add("--server-cpu", type=int, default=0, help="core for the app server (default 0)")
+    add("--worker-cpu", type=int, default=0, help="core for peers' worker processes (default 0)")
+    add("--load-cpu", type=int, default=1, help="core for the load generator and harness")
+    add("--redis-url", default="redis://127.0.0.1:6379/9", help="Redis for the peers (db flushed)")
+    add("--pg-url", default="postgresql://postgres@127.0.0.1:5432/afterwork_bench",
+        help="PostgreSQL for the peers (database created if missing, its queue tables emptied)")
+    add("--markdown", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    add("--chart", type=Path, default=ROOT / "docs" / "benchmarks.png")
+    add("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    os.sched_setaffinity(0, {args.load_cpu})  # keep the harness off the server's core
+    settings = Settings(
+        load_tool=load.generator(args.load),
+        connections=args.connections,
+        duration=args.duration,
+        warmup=args.warmup,
+        drain_timeout=args.drain_timeout,
+        server_cpu=args.server_cpu,
+        worker_cpu=args.worker_cpu,
+        load_cpu=args.load_cpu,
+        redis_url=args.redis_url,
+        pg_url=args.pg_url,
+    )
+    stamp = datetime.now(timezone.utc)
+    logs = args.results_dir / f"logs-{stamp:%Y%m%d-%H%M%S}"
+    logs.mkdir(parents=True, exist_ok=True)
+    names = args.systems.split(",") if args.systems else None
+    outcomes = [report.Outcome(system) for system in systems.select(names)]
+    for outcome in outcomes:
+        outcome.not_run = outcome.system.unavailable()
+        if outcome.not_run:
+            print(f"skip {outcome.system.name}: {outcome.not_run}", flush=True)
+    for round_no in range(1, args.rounds + 1):
+        for outcome in (o for o in outcomes if not o.not_run):
+            started = time.monotonic()
+            try:
+                m = measure(outcome.system, round_no, settings, logs)
+            except Exception as error:  # one failed run is reported, the others go on
+                outcome.errors.append(f"round {round_no}: {error}")
+                traceback.print_exc()
+                continue
+            outcome.measurements.append(m)
+            print(
+                f"round {round_no} {m.system:<18} {m.rps:8,.0f} req/s  p99 {m.p99_ms:6.1f} ms  "
+                f"tasks {m.executed:,}/{m.accepted:,}  drain {m.drain_s}  "
+                f"({time.monotonic() - started:.0f} s)",
+                flush=True,
+            )
+    meta = {
+        "date": f"{stamp:%Y-%m-%d %H:%M} UTC",
+        "command": shlex.join(["python", *sys.argv]),
+        "rounds": str(args.rounds),
+        "drain_timeout": f"{args.drain_timeout:g}",
+        "load": f"{settings.load_tool}, {args.connections} connections, {args.duration:g} s per "
+        f"run after {args.warmup:g} s warm-up; app on core {args.server_cpu}, peers' workers on "
+        f"core {args.worker_cpu}, load generator on core {args.load_cpu}",
+        **report.machine(),
+    }
+    report.write_json(outcomes, meta, args.results_dir / f"{stamp:%Y%m%d-%H%M%S}.json")
+    report.write_chart(outcomes, args.chart)
+    args.markdown.parent.mkdir(parents=True, exist_ok=True)
+    args.markdown.write_text(report.markdown(outcomes, meta, args.chart, args.markdown))
+    print(f"wrote {args.markdown}, {args.chart} and {args.results_dir}/{stamp:%Y%m%d-%H%M%S}.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""The systems under test: one app module in ``benchmarks/apps`` plus one entry here each.
+
+To add a system: write ``benchmarks/apps/NAME.py`` exposing a FastAPI ``app`` that serves
+POST /abcd and schedules one task calling ``record_run`` (see ``apps/common.py``), then add a
+``System`` below. ``worker`` is the command of a separate worker process, if the system needs
+one; ``prepare`` runs once before each measurement (create a schema, empty a queue).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+from dataclasses import dataclass
+
+REDIS = ("127.0.0.1", 6379)
+POSTGRES = ("127.0.0.1", 5432)
+BASELINE = "fastapi_async"
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    description: str
+    modules: tuple[str, ...] = ()  # Python modules the app or its worker imports
+    services: tuple[tuple[str, int], ...] = ()  # TCP services that must be listening
+    worker: tuple[str, ...] = ()  # argv after ``python -m``; empty: tasks run in the app
+    prepare: tuple[str, ...] = ()  # argv after ``python -m``, run before each measurement
+    schedules_tasks: bool = True
+
+    @property
+    def app(self) -> str:
+        return f"benchmarks.apps.{self.name}:app"
+
+    def unavailable(self) -> str | None:
+        """Why this system cannot run here, or None when it can."""
+        for module in self.modules:
+            if importlib.util.find_spec(module) is None:
+                return f"not installed (`pip install {module}`)"
+        for host, port in self.services:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+            except OSError:
+                return f"no server at {host}:{port}"
+        return None
+
+
+SYSTEMS: tuple[System, ...] = (
+    System("no_task", "same endpoint, no task (upper bound)", schedules_tasks=False),
+    System("fastapi_async", "FastAPI BackgroundTasks, in memory, `async def` task"),
+    System("fastapi_sync", "FastAPI BackgroundTasks, in memory, `def` task (thread pool)"),
+    System(
+        "afterwork_sqlite",
+        "afterwork, SQLite file, in-app runner",
+        modules=("afterwork",),
+    ),
+    System(
+        "arq_redis",
+        "arq on Redis, one `arq` worker",
+        modules=("arq",),
+        services=(REDIS,),
+        worker=("arq", "benchmarks.apps.arq_redis.WorkerSettings"),
+        prepare=("benchmarks.apps.arq_redis",),
+    ),
+    System(
+        "taskiq_redis",
+        "Taskiq on Redis (stream broker), one `taskiq` worker",
+        modules=("taskiq", "taskiq_redis"),
+        services=(REDIS,),
+        worker=("taskiq", "worker", "benchmarks.apps.taskiq_redis:broker", "--workers", "1"),
+        prepare=("benchmarks.apps.taskiq_redis",),
+    ),
+    System(
+        "pgqueuer_pg",
+        "PgQueuer on PostgreSQL, one `pgq run` worker",
+        modules=("pgqueuer", "asyncpg"),
+        services=(POSTGRES,),
+        worker=("pgqueuer", "run", "benchmarks.apps.pgqueuer_pg:worker"),
+        prepare=("benchmarks.apps.pgqueuer_pg",),
+    ),
+)
+
+
+def select(names: list[str] | None) -> list[System]:
+    """The systems named (all when ``names`` is None), in table order; unknown names fail."""
+    if names is None:
+        return list(SYSTEMS)
+    known = {system.name: system for system in SYSTEMS}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise SystemExit(f"unknown system(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    return [system for system in SYSTEMS if system.name in names]

@@ -1,0 +1,54 @@
+"""afterwork: FastAPI's BackgroundTasks, durable.
+
+    from fastapi import FastAPI
+    from afterwork import Afterwork, BackgroundTasks
+
+    app = FastAPI()
+    Afterwork(app)
+
+    @app.post("/servers")
+    async def register(host: str, tasks: BackgroundTasks) -> dict[str, str]:
+        handle = tasks.add_task(notify, host, message="registered")
+        return {"task": handle.id}
+"""
+
+from ._app import Afterwork, AfterworkWarning
+from ._background import BackgroundTask, BackgroundTasks, TaskHandle, defer
+from ._context import TaskContext, current_task
+from ._errors import (
+    AfterworkError,
+    ArgumentsDecodeError,
+    ConfigurationError,
+    NotInstalledError,
+    NotStorableError,
+    StoreError,
+    StoreUnavailableError,
+    TaskTooLargeError,
+    UnknownTaskError,
+)
+from ._models import TaskRecord, TaskState
+from ._registry import Task, task
+
+__all__ = [
+    "Afterwork",
+    "AfterworkError",
+    "AfterworkWarning",
+    "ArgumentsDecodeError",
+    "BackgroundTask",
+    "BackgroundTasks",
+    "ConfigurationError",
+    "NotInstalledError",
+    "NotStorableError",
+    "StoreError",
+    "StoreUnavailableError",
+    "Task",
+    "TaskContext",
+    "TaskHandle",
+    "TaskRecord",
+    "TaskState",
+    "TaskTooLargeError",
+    "UnknownTaskError",
+    "current_task",
+    "defer",
+    "task",
+]

@@ -1,0 +1,274 @@
+"""Afterwork: configuration, store, writer and runner; installs itself on the app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import anyio.to_thread
+import fastapi.dependencies.utils
+from starlette._utils import is_async_callable
+from starlette.applications import Starlette
+from starlette.types import ASGIApp
+
+from . import _codec
+from ._api import build_api
+from ._asgi import AfterworkMiddleware
+from ._background import BackgroundTasks, TaskHandle, _current_batch, _installed
+from ._batch import Planned, chain_records
+from ._errors import ConfigurationError, NotStorableError, StoreError, TaskTooLargeError
+from ._models import Changes, TaskRecord
+from ._registry import REGISTRY, Task, TaskOptions, why_not_storable
+from ._runner import Runner
+from ._writer import Writer
+from .stores import Store, open_store
+
+log = logging.getLogger("afterwork")
+
+DEFAULT_URL = "sqlite:///./afterwork.db"
+STORE_TIMEOUT_SECONDS = 30.0  # how long defer() outside a request waits for its write
+
+
+class AfterworkWarning(UserWarning):
+    """A task runs in memory only (it cannot be stored); named once per function."""
+
+
+class Afterwork:
+    """Durable background tasks for a FastAPI (or Starlette) app, in one line.
+
+        app = FastAPI()
+        Afterwork(app)  # SQLite file ./afterwork.db; or url=..., or AFTERWORK_URL
+
+    Options: `run_in_app` (run tasks in this process; False for web-only processes),
+    `strict` (refuse tasks that cannot be stored instead of running them in memory),
+    `concurrency` (tasks run at once), `sync_threads` (threads for `def` tasks, apart from the
+    request thread pool), `max_attempts` and `timeout_seconds` (defaults per task),
+    `lease_seconds`, `poll_seconds`, `grace_seconds` (shutdown), `max_arg_bytes`,
+    `api_prefix` (the status API; "" turns it off), `packages` (more of the application's
+    own packages whose module-level functions may run after a restart).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp | None = None,
+        url: str | None = None,
+        *,
+        run_in_app: bool = True,
+        strict: bool = False,
+        concurrency: int = 32,
+        sync_threads: int = 8,
+        max_attempts: int = 3,
+        timeout_seconds: float | None = None,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 1.0,
+        grace_seconds: float = 10.0,
+        max_arg_bytes: int = 256 * 1024,
+        local_backlog: int = 1000,
+        api_prefix: str = "/afterwork/api",
+        packages: Iterable[str] = (),
+    ) -> None:
+        for label, value in (("concurrency", concurrency), ("sync_threads", sync_threads),
+                             ("max_attempts", max_attempts), ("max_arg_bytes", max_arg_bytes),
+                             ("lease_seconds", lease_seconds), ("poll_seconds", poll_seconds)):
+            if value <= 0:
+                raise ConfigurationError(f"Afterwork({label}={value!r}): it must be above 0")
+        self.url = url or os.environ.get("AFTERWORK_URL") or DEFAULT_URL
+        self.store: Store = open_store(self.url)
+        self.run_in_app = run_in_app
+        self.strict = strict
+        self.concurrency = concurrency
+        self.sync_threads = sync_threads
+        self.max_attempts = max_attempts
+        self.timeout_seconds = timeout_seconds
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.grace_seconds = grace_seconds
+        self.max_arg_bytes = max_arg_bytes
+        self.local_backlog = local_backlog
+        self.api_prefix = api_prefix
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        REGISTRY.allow_packages([caller, *packages])
+        self.writer = Writer(self.store, tick_seconds=lease_seconds / 3, on_tick=self._tick)
+        self.runner: Runner | None = None
+        self._lock = threading.Lock()
+        self._storage_started = False
+        self._warned: set[str] = set()
+        if app is not None:
+            self.install(app)
+        _installed.append(self)
+
+    def __repr__(self) -> str:
+        return f"Afterwork(url={self.url!r}, run_in_app={self.run_in_app})"
+
+    # -- installation ---------------------------------------------------------------------
+    def install(self, app: ASGIApp) -> None:
+        """Add the middleware, make FastAPI inject afterwork's BackgroundTasks, and make the
+        app's exception handlers drop the tasks of a failed request."""
+        if not isinstance(app, Starlette):
+            raise ConfigurationError(
+                f"Afterwork(app) needs a FastAPI or Starlette app, got {type(app).__name__}"
+            )
+        app.add_middleware(AfterworkMiddleware, afterwork=self)
+        app.state.afterwork = self
+        # FastAPI builds a BackgroundTasks() for any parameter typed as one (or a subclass);
+        # it looks the class up in this module. Ours behaves as FastAPI's outside a request.
+        fastapi.dependencies.utils.BackgroundTasks = BackgroundTasks  # type: ignore[misc]
+        build = app.build_middleware_stack
+
+        def build_with_discarding_handlers() -> ASGIApp:
+            for key, handler in list(app.exception_handlers.items()):
+                if key not in (500, Exception) and not getattr(handler, "_afterwork", False):
+                    app.exception_handlers[key] = _discarding(handler)
+            return build()
+
+        app.build_middleware_stack = build_with_discarding_handlers  # type: ignore[method-assign]
+
+    def api_app(self) -> ASGIApp:
+        return build_api(self)
+
+    # -- life -----------------------------------------------------------------------------
+    def _start_storage(self) -> None:
+        with self._lock:
+            if not self._storage_started:
+                self.store.open()
+                self.writer.start()
+                self._storage_started = True
+
+    async def startup(self) -> None:
+        """Open the store (created and migrated on first use) and start the runner."""
+        if not self._storage_started:
+            await anyio.to_thread.run_sync(self._start_storage)
+        if not self.run_in_app:
+            return
+        loop = asyncio.get_running_loop()
+        runner = self.runner
+        if runner is not None and runner._loop is loop:
+            return
+        if runner is not None:  # its loop ended without a shutdown (a test client, say)
+            self.writer.post(Changes(expire_owners=[runner.owner]))
+        self.runner = Runner(self)
+        await self.runner.start()
+
+    async def ensure_started(self) -> None:
+        runner = self.runner
+        if not self._storage_started or (
+            self.run_in_app and (runner is None or runner._loop is not asyncio.get_running_loop())
+        ):
+            await self.startup()
+
+    async def shutdown(self) -> None:
+        """Stop claiming, let running tasks finish (up to `grace_seconds`), hand back the rest."""
+        runner, self.runner = self.runner, None
+        if runner is not None:
+            await runner.stop(self.grace_seconds)
+        if self._storage_started:
+            await anyio.to_thread.run_sync(self.writer.stop)
+            self.store.close()
+            self._storage_started = False
+
+    def _tick(self) -> Changes | None:
+        runner = self.runner
+        return runner.heartbeat() if runner is not None else None
+
+    # -- accepting tasks ------------------------------------------------------------------
+    def plan(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Planned:
+        """Encode a task for storing, or decide it runs in memory (or refuse it if strict)."""
+        name = REGISTRY.name_for(func)
+        reason = why_not_storable(func) if name is None else None
+        payload = None
+        if name is not None:
+            try:
+                payload = _codec.encode(func, args, kwargs)
+            except NotStorableError as exc:
+                reason = str(exc)
+        label = name or getattr(func, "__qualname__", None) or repr(func)
+        if payload is None:
+            self._not_storable(label, reason or "unknown")
+            return Planned(TaskHandle(str(uuid.uuid4()), label, False), func, args, kwargs)
+        if len(payload) > self.max_arg_bytes:
+            raise TaskTooLargeError(
+                f"task {label}: its arguments encode to {len(payload)} bytes, over the limit of "
+                f"{self.max_arg_bytes} (Afterwork(max_arg_bytes=...)); store large data "
+                "elsewhere (a file, a table) and pass its key"
+            )
+        options = func.task_options if isinstance(func, Task) else TaskOptions()
+        return Planned(
+            TaskHandle(str(uuid.uuid4()), label, True), func, args, kwargs, payload,
+            max_attempts=options.max_attempts or self.max_attempts,
+            timeout_seconds=options.timeout_seconds or self.timeout_seconds,
+        )
+
+    def _not_storable(self, label: str, reason: str) -> None:
+        if self.strict:
+            raise NotStorableError(
+                f"task {label} cannot be stored: {reason}. Make it a module-level function whose "
+                "arguments are JSON or annotated types, or drop strict=True to run such tasks "
+                "in memory as Starlette does"
+            )
+        if label not in self._warned:
+            self._warned.add(label)
+            warnings.warn(
+                f"afterwork: task {label} cannot be stored ({reason}); it runs in memory after "
+                "the response, as in Starlette, and is lost if the process stops",
+                AfterworkWarning, stacklevel=5,
+            )
+
+    def records_for(self, planned: list[Planned], owner: str | None) -> list[TaskRecord]:
+        lease_until = time.time() + self.lease_seconds if owner else None
+        return chain_records(planned, owner, lease_until)
+
+    def store_now(self, planned: list[Planned]) -> None:
+        """Store tasks outside a request's batch and wait until they are written."""
+        self._start_storage()
+        future = self.writer.submit(Changes(inserts=self.records_for(planned, None)))
+        future.result(timeout=STORE_TIMEOUT_SECONDS)
+        if self.runner is not None:
+            self.runner.store_has_more = True
+            self.runner.wake_threadsafe()
+
+    def enqueue_now(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> TaskHandle:
+        planned = self.plan(func, args, kwargs)
+        if planned.payload is None:
+            raise NotStorableError(
+                f"defer({planned.handle.name}) outside a request needs a storable task: a "
+                "module-level function with JSON or annotated arguments"
+            )
+        self.store_now([planned])
+        return planned.handle
+
+
+def _discarding(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap an exception handler: the request it answers failed, so its tasks are dropped."""
+
+    def discard() -> None:
+        batch = _current_batch.get()
+        if batch is not None:
+            batch.discard()
+
+    if is_async_callable(handler):
+        async def async_handler(request: Any, exc: Exception) -> Any:
+            discard()
+            return await handler(request, exc)
+
+        wrapped: Callable[..., Any] = async_handler
+    else:
+        def sync_handler(request: Any, exc: Exception) -> Any:
+            discard()
+            return handler(request, exc)
+
+        wrapped = sync_handler
+    wrapped._afterwork = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+

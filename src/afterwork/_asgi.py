@@ -1,0 +1,95 @@
+"""The ASGI middleware: lifespan, the request's batch, and storing it before the response.
+
+Data path of one request: open a batch -> the endpoint and its helpers add tasks -> the
+response starts: the batch is written (one transaction, grouped with concurrent requests) and
+only then is `http.response.start` passed on, or a 503 instead if the store refused -> the
+response ends -> the stored tasks go to the runner, in-memory ones run as in Starlette.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._background import _current_batch
+from ._batch import RequestBatch
+from ._errors import StoreError
+
+if TYPE_CHECKING:
+    from ._app import Afterwork
+
+log = logging.getLogger("afterwork")
+
+
+class AfterworkMiddleware:
+    def __init__(self, app: ASGIApp, afterwork: Afterwork) -> None:
+        self.app = app
+        self.aw = afterwork
+        self.prefix = afterwork.api_prefix.rstrip("/")
+        self.api = afterwork.api_app()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        if kind != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if self.prefix and (path == self.prefix or path.startswith(self.prefix + "/")):
+            await self.api(scope, receive, send)
+            return
+        await self.aw.ensure_started()
+        batch = RequestBatch(self.aw)
+        token = _current_batch.set(batch)
+        refused: list[StoreError] = []
+
+        async def send_after_commit(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                try:
+                    await batch.commit()
+                except StoreError as exc:
+                    refused.append(exc)
+                    await _send_503(send, exc)
+                    return
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, send_after_commit)
+        except BaseException:
+            batch.discard()
+            raise
+        finally:
+            _current_batch.reset(token)
+        await batch.finish()
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def receive_and_start() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.aw.startup()
+            return message
+
+        async def send_and_stop(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await self.aw.shutdown()
+            await send(message)
+
+        await self.app(scope, receive_and_start, send_and_stop)
+
+
+async def _send_503(send: Send, exc: StoreError) -> None:
+    log.error("afterwork: answering 503, the request's tasks could not be stored: %s", exc)
+    body = json.dumps({
+        "detail": "The request was not processed: its background tasks could not be stored "
+                  f"({exc}). Nothing was scheduled; retry later.",
+    }).encode()
+    headers: list[Any] = [(b"content-type", b"application/json"),
+                          (b"content-length", str(len(body)).encode()), (b"retry-after", b"5")]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -1,0 +1,110 @@
+"""BackgroundTasks, BackgroundTask and defer: Starlette's API, bound to the current request.
+
+Inside a request (under `Afterwork(app)`) every task added, wherever the object was created,
+joins that request's batch; the middleware stores the batch before the response starts.
+Outside a request, or without `Afterwork` installed, the classes behave exactly as Starlette's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ParamSpec
+
+import fastapi
+import starlette.background
+
+from ._errors import NotInstalledError
+
+if TYPE_CHECKING:
+    from ._app import Afterwork
+    from ._batch import RequestBatch
+
+P = ParamSpec("P")
+
+_current_batch: ContextVar[RequestBatch | None] = ContextVar("afterwork_batch", default=None)
+_installed: list[Afterwork] = []  # the most recent Afterwork(app) of this process, for defer()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskHandle:
+    """What `add_task` and `defer` return. `id` is unguessable: a page may hold it."""
+
+    id: str
+    name: str
+    stored: bool
+    """False when the task runs in memory only (not storable, or no Afterwork installed)."""
+
+
+class BackgroundTask(starlette.background.BackgroundTask):
+    """Starlette's `BackgroundTask`; created during a request, it is stored with that request.
+
+        response.background = BackgroundTask(notify, "db1", message="up")
+    """
+
+    def __init__(self, func: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> None:
+        super().__init__(func, *args, **kwargs)
+        batch = _current_batch.get()
+        self._batch = batch
+        self.handle = batch.add(func, args, kwargs) if batch is not None else _unstored(func)
+
+    async def __call__(self) -> None:
+        if self._batch is None:  # not bound: Starlette's behaviour exactly
+            await super().__call__()
+
+
+class BackgroundTasks(fastapi.BackgroundTasks):
+    """FastAPI's `BackgroundTasks`, durable under `Afterwork(app)`.
+
+    As an endpoint or dependency parameter, or created anywhere during a request (a helper
+    needs nothing passed down or returned):
+
+        def server_details(host: str) -> None:
+            BackgroundTasks().add_task(notify, host, message="seen")
+    """
+
+    def __init__(self, tasks: Sequence[starlette.background.BackgroundTask] | None = None):
+        super().__init__(tasks)
+        self._batch = batch = _current_batch.get()
+        if batch is not None:
+            for t in self.tasks:
+                if getattr(t, "_batch", None) is not batch:
+                    batch.add(t.func, t.args, t.kwargs)
+
+    def add_task(self, func: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> TaskHandle:  # type: ignore[override]
+        """Schedule `func(*args, **kwargs)` after the response; returns the task's handle."""
+        record = starlette.background.BackgroundTask(func, *args, **kwargs)
+        self.tasks.append(record)
+        if self._batch is not None:
+            return self._batch.add(func, args, kwargs)
+        return _unstored(func)
+
+    async def __call__(self) -> None:
+        if self._batch is None:  # not bound: run them now, in order, as Starlette does
+            await super().__call__()
+
+
+def defer(func: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> TaskHandle:
+    """Schedule a task from anywhere.
+
+    Inside a request it joins the request's batch (stored before the response starts, run
+    after it). Outside a request it is stored at once (this call returns once it is).
+
+        defer(send_report, user_id=42)
+    """
+    batch = _current_batch.get()
+    if batch is not None:
+        return batch.add(func, args, kwargs)
+    if not _installed:
+        raise NotInstalledError(
+            "defer() needs afterwork installed: call Afterwork(app) at start-up (or use "
+            "BackgroundTasks inside a request)"
+        )
+    return _installed[-1].enqueue_now(func, args, kwargs)
+
+
+def _unstored(func: Callable[..., Any]) -> TaskHandle:
+    import uuid
+
+    return TaskHandle(str(uuid.uuid4()), getattr(func, "__qualname__", repr(func)), False)

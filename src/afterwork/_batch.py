@@ -1,0 +1,126 @@
+"""A request's batch: the tasks added while it is handled, stored in one write before its
+response starts, handed to the runner after its response ends."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import starlette.background
+
+from ._background import TaskHandle
+from ._models import Changes, TaskRecord, TaskState
+
+if TYPE_CHECKING:
+    from ._app import Afterwork
+
+log = logging.getLogger("afterwork")
+
+
+@dataclass(slots=True)
+class Planned:
+    """A task accepted by `add_task`: stored when `payload` is set, else run in memory."""
+
+    handle: TaskHandle
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    payload: str | None = None
+    max_attempts: int = 1
+    timeout_seconds: float | None = None
+
+
+class _Phase(enum.Enum):
+    OPEN = "open"
+    COMMITTED = "committed"
+    REFUSED = "refused"
+
+
+class RequestBatch:
+    def __init__(self, aw: Afterwork) -> None:
+        self.aw = aw
+        self.planned: list[Planned] = []
+        self.phase = _Phase.OPEN
+        self.records: list[TaskRecord] = []
+        self.handed_over = False
+
+    def add(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskHandle:
+        planned = self.aw.plan(func, args, kwargs)
+        if self.phase is _Phase.OPEN:
+            self.planned.append(planned)
+        elif planned.payload is not None:  # added after the response started: store it at once
+            self.aw.store_now([planned])
+        else:
+            log.warning("afterwork: %s was added after its response was sent and cannot be "
+                        "stored; it will not run", planned.handle.name)
+        return planned.handle
+
+    def discard(self) -> None:
+        """The request failed: what it added so far is not scheduled (as in Starlette).
+        Tasks added later (by an exception handler, say) still are."""
+        if self.phase is _Phase.OPEN:
+            self.planned.clear()
+
+    async def commit(self) -> None:
+        """Store the batch (raises StoreError, leaving nothing written)."""
+        stored = [p for p in self.planned if p.payload is not None]
+        if stored:
+            runner = self.aw.runner
+            owner = runner.owner if runner is not None and runner.accepts_handover() else None
+            self.records = self.aw.records_for(stored, owner)
+            try:
+                await asyncio.wrap_future(self.aw.writer.submit(Changes(inserts=self.records)))
+            except BaseException:
+                self.phase = _Phase.REFUSED
+                self.records = []
+                raise
+            self.handed_over = owner is not None
+            if owner is None and runner is not None:
+                runner.store_has_more = True
+        self.phase = _Phase.COMMITTED
+
+    async def finish(self) -> None:
+        """After the response: hand stored tasks to the runner, run the in-memory ones."""
+        if self.phase is not _Phase.COMMITTED:
+            return
+        runner = self.aw.runner
+        if self.records and runner is not None:
+            if self.handed_over:
+                runner.adopt(self.records)
+            else:
+                runner.wake_threadsafe()
+        for planned in self.planned:
+            if planned.payload is not None:
+                continue
+            try:  # exactly as Starlette runs it; a failure stops the rest, as there
+                await starlette.background.BackgroundTask(planned.func, *planned.args, **planned.kwargs)()
+            except Exception:
+                log.exception("afterwork: in-memory task %s failed; the in-memory tasks after "
+                              "it in this response are skipped", planned.handle.name)
+                return
+
+
+def chain_records(
+    planned: list[Planned], owner: str | None, lease_until: float | None
+) -> list[TaskRecord]:
+    """Rows for one batch: each waits on the one before it, so they run in order."""
+    now = time.time()
+    batch_id = str(uuid.uuid4())
+    state = TaskState.LEASED if owner else TaskState.QUEUED
+    records = []
+    previous: str | None = None
+    for seq, p in enumerate(planned):
+        records.append(TaskRecord(
+            id=p.handle.id, name=p.handle.name, payload=p.payload or "", state=state,
+            max_attempts=p.max_attempts, timeout_seconds=p.timeout_seconds, batch_id=batch_id,
+            seq=seq, waiting_on=previous, lease_owner=owner,
+            lease_until=lease_until if owner else None, run_at=now, created_at=now,
+        ))
+        previous = p.handle.id
+    return records

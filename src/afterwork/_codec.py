@@ -1,0 +1,172 @@
+"""JSON encoding of task arguments (never pickle).
+
+Plain JSON values (str, int, float, bool, None, and lists and dicts of them) are stored as they
+are. Anything else is encoded through the parameter's type annotation with pydantic (models,
+dataclasses, enums, datetimes, UUIDs, Decimals, ...) and rebuilt through it when the task runs.
+An unannotated parameter may hold a datetime, date, time, UUID or Decimal (tagged); anything
+else there cannot be rebuilt, so the task is not storable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import functools
+import inspect
+import json
+import typing
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from ._errors import ArgumentsDecodeError, NotStorableError
+
+_SCALARS = (str, int, float, bool, type(None))
+_TAG = "__afterwork__"
+_TAGGED: dict[str, tuple[type, Callable[[Any], str], Callable[[str], Any]]] = {
+    "datetime": (dt.datetime, dt.datetime.isoformat, dt.datetime.fromisoformat),
+    "date": (dt.date, dt.date.isoformat, dt.date.fromisoformat),
+    "time": (dt.time, dt.time.isoformat, dt.time.fromisoformat),
+    "uuid": (uuid.UUID, str, uuid.UUID),
+    "decimal": (decimal.Decimal, str, decimal.Decimal),
+}
+
+
+def _is_plain(value: Any) -> bool:
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is list:
+        return all(_is_plain(v) for v in value)
+    if kind is dict:
+        return all(type(k) is str and _is_plain(v) for k, v in value.items())
+    return False
+
+
+class _Signature:
+    def __init__(self, func: Callable[..., Any]) -> None:
+        target = getattr(func, "func", func)
+        self.signature = inspect.signature(target)
+        try:
+            hints = typing.get_type_hints(target)
+        except Exception:  # unresolvable forward references: fall back to no annotations
+            hints = {}
+        self.adapters: dict[str, TypeAdapter[Any]] = {
+            name: TypeAdapter(hint) for name, hint in hints.items() if name != "return"
+        }
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(func: Callable[..., Any]) -> _Signature:
+    return _Signature(func)
+
+
+def encode(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The JSON text for `func(*args, **kwargs)`; NotStorableError says which argument fails."""
+    if all(_is_plain(a) for a in args) and all(_is_plain(v) for v in kwargs.values()):
+        return json.dumps({"a": args, "k": kwargs}, separators=(",", ":"))
+    sig = _signature(func)
+    try:
+        bound = sig.signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise NotStorableError(f"its arguments do not match its signature ({exc})") from exc
+    encoded: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = sig.signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            encoded[name] = [_encode_value(sig, name, v) for v in value]
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            encoded[name] = {k: _encode_value(sig, name, v) for k, v in value.items()}
+        else:
+            encoded[name] = _encode_value(sig, name, value)
+    positional, keyword = _split(sig.signature, encoded)
+    return json.dumps({"a": positional, "k": keyword, "t": 1}, separators=(",", ":"))
+
+
+def _encode_value(sig: _Signature, name: str, value: Any) -> Any:
+    if _is_plain(value):
+        return value
+    adapter = sig.adapters.get(name)
+    if adapter is not None:
+        try:
+            return adapter.dump_python(value, mode="json")
+        except Exception as exc:
+            raise NotStorableError(f"argument {name!r} does not encode as JSON ({exc})") from exc
+    for tag, (kind, dump, _) in _TAGGED.items():
+        if type(value) is kind:
+            return {_TAG: tag, "v": dump(value)}
+    raise NotStorableError(
+        f"argument {name!r} is a {type(value).__name__} and its parameter has no type "
+        "annotation to rebuild it from: annotate the parameter"
+    )
+
+
+def _split(signature: inspect.Signature, encoded: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Positional values while no parameter was skipped, keywords after (as Python binds)."""
+    positional: list[Any] = []
+    keyword: dict[str, Any] = {}
+    gap = False
+    for name, param in signature.parameters.items():
+        if name not in encoded:
+            gap = gap or param.kind is not inspect.Parameter.VAR_POSITIONAL
+            continue
+        value = encoded[name]
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            positional.extend(value)
+        elif param.kind is inspect.Parameter.VAR_KEYWORD:
+            keyword.update(value)
+        elif param.kind is inspect.Parameter.KEYWORD_ONLY or gap:
+            keyword[name] = value
+        else:
+            positional.append(value)
+    return positional, keyword
+
+
+def decode(func: Callable[..., Any], payload: str) -> tuple[list[Any], dict[str, Any]]:
+    """The arguments stored by `encode`, rebuilt for `func`."""
+    try:
+        data = json.loads(payload)
+        args, kwargs = data["a"], data["k"]
+        if not data.get("t"):
+            return args, kwargs
+        sig = _signature(func)
+        positional_names, rest_args, rest_kwargs = _parameter_names(sig.signature)
+        rebuilt_args = [
+            _decode_value(sig, positional_names[i] if i < len(positional_names) else rest_args, v)
+            for i, v in enumerate(args)
+        ]
+        rebuilt_kwargs = {
+            k: _decode_value(sig, k if k in sig.signature.parameters else rest_kwargs, v)
+            for k, v in kwargs.items()
+        }
+    except Exception as exc:
+        raise ArgumentsDecodeError(
+            f"the stored arguments of {getattr(func, '__qualname__', func)!r} no longer decode "
+            f"({exc}); did its signature change since the task was stored?"
+        ) from exc
+    return rebuilt_args, rebuilt_kwargs
+
+
+def _parameter_names(signature: inspect.Signature) -> tuple[list[str], str, str]:
+    """Names of the positional parameters, of *args and of **kwargs ("" when absent)."""
+    positional, rest_args, rest_kwargs = [], "", ""
+    for p in signature.parameters.values():
+        if p.kind is inspect.Parameter.VAR_POSITIONAL:
+            rest_args = p.name
+        elif p.kind is inspect.Parameter.VAR_KEYWORD:
+            rest_kwargs = p.name
+        elif not rest_args and p.kind is not inspect.Parameter.KEYWORD_ONLY:
+            positional.append(p.name)
+    return positional, rest_args, rest_kwargs
+
+
+def _decode_value(sig: _Signature, name: str, value: Any) -> Any:
+    adapter = sig.adapters.get(name)
+    if adapter is not None:
+        return adapter.validate_python(value)
+    if isinstance(value, dict) and set(value) == {_TAG, "v"}:
+        _, _, load = _TAGGED[value[_TAG]]
+        return load(value["v"])
+    return value

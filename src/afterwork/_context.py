@@ -1,0 +1,29 @@
+"""What code can ask about the task it runs in."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TaskContext:
+    """The task being executed: use `id` and `attempt` for idempotency keys downstream."""
+
+    id: str
+    name: str
+    attempt: int
+    max_attempts: int
+
+
+_current_task: ContextVar[TaskContext | None] = ContextVar("afterwork_task", default=None)
+
+
+def current_task() -> TaskContext | None:
+    """The task this code runs in, or None outside a task.
+
+        async def charge(order_id: str) -> None:
+            ctx = current_task()
+            await payments.charge(order_id, idempotency_key=f"{ctx.id}")
+    """
+    return _current_task.get()

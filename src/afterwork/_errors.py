@@ -1,0 +1,39 @@
+"""One exception root: every error afterwork raises says what happened and what to do."""
+
+from __future__ import annotations
+
+
+class AfterworkError(Exception):
+    """Root of every error afterwork raises; catch this to catch them all."""
+
+
+class ConfigurationError(AfterworkError, ValueError):
+    """Afterwork was set up with options it cannot use."""
+
+
+class NotInstalledError(AfterworkError, RuntimeError):
+    """An operation needs `Afterwork(app)` and none is installed in this process."""
+
+
+class NotStorableError(AfterworkError, TypeError):
+    """A task cannot be stored durably (a lambda, a closure, arguments that are not JSON)."""
+
+
+class TaskTooLargeError(AfterworkError, ValueError):
+    """A task's encoded arguments exceed the configured `max_arg_bytes`."""
+
+
+class StoreError(AfterworkError):
+    """The store refused or failed an operation; nothing of that operation was written."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached or written right now (locked, read-only, disk full)."""
+
+
+class UnknownTaskError(AfterworkError, LookupError):
+    """A stored task names a function this process did not register and may not import."""
+
+
+class ArgumentsDecodeError(AfterworkError, ValueError):
+    """A stored task's arguments no longer decode for its function (code changed?)."""

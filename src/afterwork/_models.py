@@ -1,0 +1,110 @@
+"""The records that cross the Store interface, and the states a task moves through."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class TaskState(str, enum.Enum):
+    """A task's public state, as the status API and `TaskRecord.public_state` show it."""
+
+    QUEUED = "queued"
+    """Stored and waiting: for its turn in its response's chain, its run time, or a runner."""
+    LEASED = "leased"
+    """Internal: handed to one runner (its lease) but not started yet. Shown as `queued`."""
+    RUNNING = "running"
+    """A runner started it and holds a lease that its heartbeat keeps fresh."""
+    SUCCEEDED = "succeeded"
+    """Its function returned."""
+    FAILED = "failed"
+    """It raised on its last allowed attempt, or could not be run at all; `last_error` says why."""
+    CANCELLED = "cancelled"
+    """It will not run: cancelled, or a task before it in the same response failed for good."""
+
+    @property
+    def public(self) -> str:
+        return "queued" if self is TaskState.LEASED else self.value
+
+
+ACTIVE_STATES = (TaskState.QUEUED, TaskState.LEASED, TaskState.RUNNING)
+FINAL_STATES = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """One stored task, as the store returns it. Times are Unix epoch seconds."""
+
+    id: str
+    name: str
+    payload: str
+    state: TaskState
+    attempts: int = 0
+    max_attempts: int = 1
+    timeout_seconds: float | None = None
+    batch_id: str | None = None
+    seq: int = 0
+    waiting_on: str | None = None
+    lease_owner: str | None = None
+    lease_until: float | None = None
+    run_at: float = 0.0
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    last_error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "state": self.state.public,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "created_at": self.created_at,
+            "run_at": self.run_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "last_error": self.last_error,
+        }
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one attempt of a leased task came to; applied only while `owner` holds the lease."""
+
+    task_id: str
+    owner: str
+    at: float
+    error: str | None = None
+    retry_at: float | None = None  # set: back to queued for another attempt at this time
+
+
+@dataclass(slots=True)
+class Changes:
+    """Writes the store applies in one transaction (grouped across requests by the writer)."""
+
+    inserts: list[TaskRecord] = field(default_factory=list)
+    started: list[Outcome] = field(default_factory=list)
+    succeeded: list[Outcome] = field(default_factory=list)
+    failed: list[Outcome] = field(default_factory=list)
+    retried: list[Outcome] = field(default_factory=list)
+    released: list[Outcome] = field(default_factory=list)
+    expire_owners: list[str] = field(default_factory=list)
+    heartbeat: tuple[str, float] | None = None  # (owner, lease_until)
+
+    def extend(self, other: Changes) -> None:
+        self.inserts.extend(other.inserts)
+        self.started.extend(other.started)
+        self.succeeded.extend(other.succeeded)
+        self.failed.extend(other.failed)
+        self.retried.extend(other.retried)
+        self.released.extend(other.released)
+        self.expire_owners.extend(other.expire_owners)
+        if other.heartbeat is not None:
+            self.heartbeat = other.heartbeat
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.inserts or self.started or self.succeeded or self.failed or self.retried
+            or self.released or self.expire_owners or self.heartbeat
+        )

@@ -1,0 +1,194 @@
+"""Task names <-> functions: what a runner may run.
+
+A stored task names its function as `module:qualname`. A runner runs it only if this process
+registered that name (`@task`, or the application added the function itself), or the module
+belongs to the application's own packages: a plain module-level function there recovers after
+a restart. Any other name (say `os:system`) never runs; the task is recorded as failed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from ._errors import UnknownTaskError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """Per-task options; `None` means the Afterwork instance's default."""
+
+    max_attempts: int | None = None
+    timeout_seconds: float | None = None
+
+
+class Task(Generic[P, R]):
+    """A function registered under a stable name, with its options.
+
+    Calling it calls the function; `add_task(task, ...)` stores the name and the options.
+
+        @task(max_attempts=5, timeout_seconds=30)
+        async def send_email(to: str) -> None: ...
+
+        tasks.add_task(send_email, "a@example.com")
+        tasks.add_task(send_email.options(max_attempts=1), "b@example.com")
+    """
+
+    def __init__(self, func: Callable[P, R], name: str, options: TaskOptions) -> None:
+        self.func = func
+        self.name = name
+        self.task_options = options
+        self.__name__ = getattr(func, "__name__", name)
+        self.__qualname__ = getattr(func, "__qualname__", name)
+        self.__module__ = getattr(func, "__module__", "")
+        self.__doc__ = func.__doc__
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.func(*args, **kwargs)
+
+    def options(
+        self, *, max_attempts: int | None = None, timeout_seconds: float | None = None
+    ) -> Task[P, R]:
+        """A copy with some options overridden, for one call of `add_task`."""
+        changed = {k: v for k, v in (("max_attempts", max_attempts),
+                                      ("timeout_seconds", timeout_seconds)) if v is not None}
+        return Task(self.func, self.name, replace(self.task_options, **changed))  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"<afterwork task {self.name}>"
+
+
+@overload
+def task(func: Callable[P, R], /) -> Task[P, R]: ...
+@overload
+def task(
+    *, name: str | None = None, max_attempts: int | None = None,
+    timeout_seconds: float | None = None,
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+def task(
+    func: Callable[P, R] | None = None, /, *, name: str | None = None,
+    max_attempts: int | None = None, timeout_seconds: float | None = None,
+) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+    """Register a module-level function as a task, optionally with options.
+
+        @task
+        def notify(host: str) -> None: ...
+    """
+    options = TaskOptions(max_attempts=max_attempts, timeout_seconds=timeout_seconds)
+
+    def decorate(f: Callable[P, R]) -> Task[P, R]:
+        registered = Task(f, name or _qualified_name(f), options)
+        REGISTRY.register(registered.name, registered)
+        return registered
+
+    return decorate(func) if func is not None else decorate
+
+
+def _module_name(func: Any) -> str:
+    module = str(getattr(func, "__module__", "") or "")
+    if module == "__main__":  # `python -m pkg.mod` runs as __main__; its spec has the real name
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        if spec is not None and spec.name:
+            return str(spec.name)
+    return module
+
+
+def _qualified_name(func: Any) -> str:
+    return f"{_module_name(func)}:{func.__qualname__}"
+
+
+def why_not_storable(func: object) -> str | None:
+    """None when `func` can be found again by name after a restart; otherwise the reason."""
+    target = func.func if isinstance(func, Task) else func
+    if isinstance(func, Task):
+        return None
+    if not inspect.isfunction(target):
+        return f"it is a {type(target).__name__}, not a module-level function"
+    qualname = target.__qualname__
+    if "<lambda>" in qualname:
+        return "it is a lambda"
+    if "<locals>" in qualname:
+        return "it is defined inside another function (a closure)"
+    if _lookup(target.__module__, qualname) is not target:
+        return f"{target.__module__}.{qualname} does not name this function"
+    return None
+
+
+def _lookup(module_name: str, qualname: str) -> object:
+    obj: object = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+class Registry:
+    """The names this process may run, and the application packages it may import from."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, Callable[..., Any]] = {}
+        self._names: dict[Any, str | None] = {}
+        self._roots: set[str] = {"__main__"}
+        self._lock = threading.Lock()
+
+    def register(self, name: str, func: Callable[..., Any]) -> None:
+        with self._lock:
+            self._by_name[name] = func
+
+    def allow_packages(self, modules: Iterable[str]) -> None:
+        with self._lock:
+            self._roots.update(m.split(".", 1)[0] for m in modules if m)
+
+    def name_for(self, func: Callable[..., Any]) -> str | None:
+        """The stored name of `func`, remembered as runnable; None if it cannot be stored."""
+        if isinstance(func, Task):
+            return func.name
+        try:
+            return self._names[func]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable callable object
+            return None
+        name = None if why_not_storable(func) else _qualified_name(func)
+        with self._lock:
+            self._names[func] = name
+            if name is not None:
+                self._by_name.setdefault(name, func)
+        return name
+
+    def resolve(self, name: str) -> Callable[..., Any]:
+        found = self._by_name.get(name)
+        if found is not None:
+            return found
+        module, _, qualname = name.partition(":")
+        if not module or not qualname:
+            raise UnknownTaskError(f"stored task name {name!r} is not of the form module:function")
+        if module.split(".", 1)[0] not in self._roots:
+            raise UnknownTaskError(
+                f"task {name!r} was not registered in this process and {module!r} is not one of "
+                f"the application's packages ({', '.join(sorted(self._roots))}); afterwork runs "
+                "only functions the application registered (@afterwork.task) or added itself"
+            )
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise UnknownTaskError(f"task {name!r}: importing {module!r} failed: {exc!r}") from exc
+        obj = _lookup(module, qualname)
+        func = obj.func if isinstance(obj, Task) else obj
+        if not inspect.isfunction(func) or func.__module__ != module:
+            raise UnknownTaskError(
+                f"task {name!r}: {module}.{qualname} is not a function defined in {module} "
+                "(renamed or removed since the task was stored?)"
+            )
+        self.register(name, obj)  # type: ignore[arg-type]
+        return obj  # type: ignore[return-value]
+
+
+REGISTRY = Registry()

@@ -1,0 +1,301 @@
+"""The runner: takes tasks (handed over after their request committed, or claimed from the
+store), runs them (`async def` on the event loop, `def` on afterwork's own bounded threads),
+and records each outcome. Leases are kept fresh by the writer thread, not the loop, so a task
+that blocks the loop cannot make its own lease expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Iterable
+from contextlib import nullcontext
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+from starlette._utils import is_async_callable
+
+from . import _codec
+from ._context import TaskContext, _current_task
+from ._errors import AfterworkError
+from ._models import Changes, Outcome, TaskRecord
+from ._registry import REGISTRY, Task
+
+if TYPE_CHECKING:
+    from ._app import Afterwork
+
+log = logging.getLogger("afterwork")
+
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 300.0
+DEAD_OWNER_CHECK_EVERY = 10  # polls between checks for dead runners on this host
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential back-off with full jitter in its upper half: ~1 s, 2 s, 4 s ... capped."""
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    return ceiling * (0.5 + random.random() / 2)
+
+
+def new_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine's runner: only its lease expiry tells
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Runner:
+    def __init__(self, aw: Afterwork) -> None:
+        self.aw = aw
+        self.owner = new_owner()
+        self._ready: deque[TaskRecord] = deque()
+        self._waiting: dict[str, TaskRecord] = {}  # predecessor id -> the next task of its chain
+        self._claimed: set[str] = set()
+        self._running: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._poll_now = asyncio.Event()
+        self._stopping = False
+        self.store_has_more = True  # the store may hold tasks ready for us: poll when free
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: list[asyncio.Task[None]] = []
+        self._limiter = anyio.CapacityLimiter(aw.sync_threads)
+
+    # -- intake ---------------------------------------------------------------------------
+    @property
+    def backlog(self) -> int:
+        return len(self._ready) + len(self._waiting) + len(self._running)
+
+    def accepts_handover(self) -> bool:
+        return not self._stopping and self._loop is not None and self.backlog < self.aw.local_backlog
+
+    def adopt(self, records: Iterable[TaskRecord]) -> None:
+        """Take tasks already leased to this runner (call on the runner's loop)."""
+        for record in records:
+            if record.waiting_on is None:
+                self._ready.append(record)
+            else:
+                self._waiting[record.waiting_on] = record
+        self._wake.set()
+
+    def wake_threadsafe(self) -> None:
+        """Ask for a claim soon, from any thread (after tasks were queued elsewhere)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._poll_now.set)
+
+    def heartbeat(self) -> Changes | None:
+        """Called by the writer thread every tick: keep this runner's leases fresh."""
+        if self._loop is None:
+            return None
+        return Changes(heartbeat=(self.owner, time.time() + self.aw.lease_seconds))
+
+    # -- life -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._main = [
+            asyncio.create_task(self._dispatch(), name="afterwork-dispatch"),
+            asyncio.create_task(self._poll(), name="afterwork-poll"),
+        ]
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Stop taking tasks; let running ones finish up to the grace period; hand back the rest."""
+        self._stopping = True
+        for main in self._main:
+            main.cancel()
+        await asyncio.gather(*self._main, return_exceptions=True)
+        if self._running:
+            _, late = await asyncio.wait(set(self._running), timeout=grace_seconds)
+            for t in late:
+                t.cancel()
+            if late:
+                await asyncio.wait(late, timeout=1.0)
+        handed_back = [*self._ready, *self._waiting.values()]
+        self._ready.clear()
+        self._waiting.clear()
+        now = time.time()
+        released = [Outcome(r.id, self.owner, now) for r in handed_back]
+        if released:
+            self.aw.writer.post(Changes(released=released))
+        self._loop = None
+
+    # -- the loops ------------------------------------------------------------------------
+    async def _dispatch(self) -> None:
+        limit = self.aw.concurrency
+        while True:
+            while self._ready and len(self._running) < limit:
+                record = self._ready.popleft()
+                task = asyncio.create_task(self._execute(record))
+                self._running.add(task)
+                task.add_done_callback(self._finished)
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._wake.set()
+        if self.store_has_more and self.backlog < self.aw.concurrency:
+            self._poll_now.set()
+
+    async def _poll(self) -> None:
+        polls = 0
+        while True:
+            if polls % DEAD_OWNER_CHECK_EVERY == 0:
+                await self._expire_dead_owners()
+            polls += 1
+            free = self.aw.concurrency - self.backlog
+            if free > 0:
+                try:
+                    claimed = await self._claim(free)
+                except AfterworkError as exc:
+                    log.warning("afterwork: claiming tasks failed (%s); will retry", exc)
+                    claimed = []
+                self._claimed.update(r.id for r in claimed)
+                self.adopt(claimed)
+                self.store_has_more = len(claimed) == free
+                if self.store_has_more:
+                    continue
+            self._poll_now.clear()
+            try:
+                await asyncio.wait_for(self._poll_now.wait(), self.aw.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _claim(self, limit: int) -> list[TaskRecord]:
+        now = time.time()
+        until = now + self.aw.lease_seconds
+        owner = self.owner
+        future = self.aw.writer.call(lambda store: store.claim(owner, limit, now, until))
+        return await asyncio.wrap_future(future)
+
+    async def _expire_dead_owners(self) -> None:
+        try:
+            owners = await asyncio.wrap_future(self.aw.writer.call(lambda s: s.lease_owners()))
+        except AfterworkError:
+            return
+        dead = [o for o in owners if _owner_is_dead(o)]
+        if dead:
+            log.info("afterwork: taking over the tasks of stopped runners %s", ", ".join(dead))
+            await asyncio.wrap_future(self.aw.writer.submit(Changes(expire_owners=dead)))
+
+    # -- one task -------------------------------------------------------------------------
+    async def _execute(self, record: TaskRecord) -> None:
+        writer = self.aw.writer
+        attempt = record.attempts + 1
+        try:
+            func = REGISTRY.resolve(record.name)
+            args, kwargs = _codec.decode(func, record.payload)
+        except AfterworkError as exc:
+            log.error("afterwork: task %s (%s) cannot run: %s", record.id, record.name, exc)
+            self._forget_chain(record.id)
+            writer.post(Changes(failed=[Outcome(record.id, self.owner, time.time(), str(exc))]))
+            return
+        writer.post(Changes(started=[Outcome(record.id, self.owner, time.time())]))
+        token = _current_task.set(TaskContext(record.id, record.name, attempt, record.max_attempts))
+        try:
+            await self._call(func, args, kwargs, record.timeout_seconds)
+        except asyncio.CancelledError:
+            self._release(record)
+            raise
+        except (Exception, SystemExit) as exc:
+            self._after_error(record, attempt, exc)
+        else:
+            self._after_success(record)
+        finally:
+            _current_task.reset(token)
+
+    async def _call(
+        self, func: Any, args: list[Any], kwargs: dict[str, Any], timeout: float | None
+    ) -> None:
+        target = func.func if isinstance(func, Task) else func
+        scope = anyio.fail_after(timeout) if timeout else nullcontext()
+        with scope:
+            if is_async_callable(target):
+                await target(*args, **kwargs)
+            else:
+                await anyio.to_thread.run_sync(
+                    partial(target, *args, **kwargs), limiter=self._limiter,
+                    abandon_on_cancel=True,
+                )
+
+    def _after_success(self, record: TaskRecord) -> None:
+        done = Changes(succeeded=[Outcome(record.id, self.owner, time.time())])
+        successor = self._waiting.pop(record.id, None)
+        if successor is not None:
+            self.aw.writer.post(done)
+            self._ready.append(successor)
+            self._wake.set()
+        elif record.id in self._claimed:
+            # Its successor (if any) is not ours: claim it once the success is written.
+            self._claimed.discard(record.id)
+            future = self.aw.writer.submit(done)
+            future.add_done_callback(lambda _: self.wake_threadsafe())
+        else:
+            self.aw.writer.post(done)
+
+    def _after_error(self, record: TaskRecord, attempt: int, exc: BaseException) -> None:
+        self._claimed.discard(record.id)
+        now = time.time()
+        if isinstance(exc, TimeoutError):
+            error = f"timed out after {record.timeout_seconds}s (attempt {attempt})"
+        else:
+            error = "".join(traceback.format_exception(exc)).strip()
+        if attempt < record.max_attempts:
+            retry_at = now + backoff_seconds(attempt)
+            log.warning("afterwork: task %s (%s) failed on attempt %d/%d, retrying in %.1fs: %r",
+                        record.id, record.name, attempt, record.max_attempts, retry_at - now, exc)
+            self._release_chain(record.id)
+            self.aw.writer.post(Changes(retried=[Outcome(record.id, self.owner, now, error,
+                                                         retry_at=retry_at)]))
+            self._poll_soon(retry_at - now)
+        else:
+            log.error("afterwork: task %s (%s) failed for good after %d attempt(s): %r",
+                      record.id, record.name, attempt, exc)
+            self._forget_chain(record.id)
+            self.aw.writer.post(Changes(failed=[Outcome(record.id, self.owner, now, error)]))
+
+    def _poll_soon(self, delay: float) -> None:
+        if self._loop is not None and delay < self.aw.poll_seconds:
+            self._loop.call_later(max(0.0, delay), self._poll_now.set)
+
+    def _release(self, record: TaskRecord) -> None:
+        self._claimed.discard(record.id)
+        self._release_chain(record.id)
+        self.aw.writer.post(Changes(released=[Outcome(record.id, self.owner, time.time())]))
+
+    def _release_chain(self, task_id: str) -> None:
+        """The rest of its chain leaves this runner too: whoever runs it next claims them."""
+        now = time.time()
+        released = []
+        while (nxt := self._waiting.pop(task_id, None)) is not None:
+            released.append(Outcome(nxt.id, self.owner, now))
+            task_id = nxt.id
+        if released:
+            self.aw.writer.post(Changes(released=released))
+
+    def _forget_chain(self, task_id: str) -> None:
+        """The store cancels the rest of a failed chain; drop our copies."""
+        while (nxt := self._waiting.pop(task_id, None)) is not None:
+            task_id = nxt.id

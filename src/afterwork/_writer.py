@@ -1,0 +1,167 @@
+"""One thread owns the store's writes and groups them: the commits of concurrent requests,
+completions and heartbeats share transactions, so there is one commit per group, not per task.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from ._errors import StoreError
+from ._models import Changes
+from .stores import Store
+
+log = logging.getLogger("afterwork")
+T = TypeVar("T")
+
+RETRY_SECONDS_MAX = 30.0  # back-off cap while the store refuses runner writes
+_STOP = object()
+
+
+class Writer:
+    """Applies `Changes` on a thread of its own. `submit` waits-able, `post` fire-and-forget.
+
+    A group that fails is split: every waiting submitter gets its own outcome (one refused
+    request batch does not fail its neighbours), and posted runner writes are kept and retried
+    with back-off until the store takes them, so no outcome is lost while the store is down.
+    """
+
+    def __init__(self, store: Store, *, tick_seconds: float, on_tick: Callable[[], Changes | None]):
+        self.store = store
+        self._tick_seconds = tick_seconds
+        self._on_tick = on_tick
+        self._queue: list[tuple[Any, Future[Any] | None]] = []
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._retry: list[Changes] = []
+        self._retry_delay = 0.0
+        self._stopping = False
+
+    def start(self) -> None:
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="afterwork-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then end the thread."""
+        if self._thread is None:
+            return
+        with self._cond:
+            self._queue.append((_STOP, None))
+            self._cond.notify()
+        self._thread.join(timeout)
+        self._thread = None
+
+    def submit(self, changes: Changes) -> Future[None]:
+        future: Future[None] = Future()
+        self._put(changes, future)
+        return future
+
+    def post(self, changes: Changes) -> None:
+        self._put(changes, None)
+
+    def call(self, fn: Callable[[Store], T]) -> Future[T]:
+        """Run `fn(store)` on the writer thread, in order with the writes (claims do this)."""
+        future: Future[T] = Future()
+        self._put(fn, future)
+        return future
+
+    def _put(self, item: Any, future: Future[Any] | None) -> None:
+        with self._cond:
+            if self._thread is None:
+                raise StoreError("afterwork is not running (its writer was stopped)")
+            self._queue.append((item, future))
+            self._cond.notify()
+
+    def _run(self) -> None:
+        next_tick = time.monotonic() + self._tick_seconds
+        while True:
+            with self._cond:
+                while not self._queue:
+                    wait = next_tick - time.monotonic()
+                    if self._retry:
+                        wait = min(wait, self._retry_delay)
+                    if wait <= 0 or not self._cond.wait(wait):
+                        break
+                items, self._queue = self._queue, []
+            stop = any(item is _STOP for item, _ in items)
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + self._tick_seconds
+                tick = self._on_tick()
+                if tick:
+                    items.append((tick, None))
+            self._process([(i, f) for i, f in items if i is not _STOP])
+            if stop:
+                return
+
+    def _process(self, items: list[tuple[Any, Future[Any] | None]]) -> None:
+        waited: list[tuple[Changes, Future[Any]]] = []
+        posted = Changes()
+        for item, future in items:
+            if isinstance(item, Changes):
+                if future is None:
+                    posted.extend(item)
+                else:
+                    waited.append((item, future))
+            else:
+                self._apply_grouped(waited, posted)
+                waited, posted = [], Changes()
+                self._call(item, future)
+        self._apply_grouped(waited, posted)
+
+    def _apply_grouped(self, waited: list[tuple[Changes, Future[Any]]], posted: Changes) -> None:
+        group = Changes()
+        for retry in self._retry:
+            group.extend(retry)
+        group.extend(posted)
+        for changes, _ in waited:
+            group.extend(changes)
+        if not group:
+            return
+        try:
+            self.store.apply(group)
+        except Exception as exc:
+            self._after_failure(waited, posted, exc)
+            return
+        self._retry, self._retry_delay = [], 0.0
+        for _, future in waited:
+            future.set_result(None)
+
+    def _after_failure(
+        self, waited: list[tuple[Changes, Future[Any]]], posted: Changes, exc: Exception
+    ) -> None:
+        for changes, future in waited:  # alone, each batch succeeds or fails on its own
+            try:
+                self.store.apply(changes)
+            except Exception as own:
+                future.set_exception(own if isinstance(own, StoreError) else StoreError(str(own)))
+            else:
+                future.set_result(None)
+        pending = Changes()
+        for retry in self._retry:
+            pending.extend(retry)
+        pending.extend(posted)
+        if pending:
+            try:
+                self.store.apply(pending)
+            except Exception:
+                self._retry = [pending]
+                self._retry_delay = min(RETRY_SECONDS_MAX, max(0.1, self._retry_delay * 2))
+                log.warning("afterwork: the store refused runner writes (%s); retrying in %.1fs",
+                            exc, self._retry_delay)
+            else:
+                self._retry, self._retry_delay = [], 0.0
+
+    def _call(self, fn: Callable[[Store], Any], future: Future[Any] | None) -> None:
+        try:
+            result = fn(self.store)
+        except Exception as exc:
+            if future is not None:
+                future.set_exception(exc)
+        else:
+            if future is not None:
+                future.set_result(result)

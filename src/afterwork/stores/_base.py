@@ -1,0 +1,54 @@
+"""The narrow seam every store implements; all logic above it is shared."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from .._models import Changes, TaskRecord, TaskState
+
+LEASE_ERROR = "lease expired: its runner stopped or lost contact, another runner took it over"
+
+
+class Store(abc.ABC):
+    """Where tasks live. Methods are blocking; afterwork calls them off the event loop.
+
+    `apply` writes a `Changes` in one transaction, all or nothing. Every update of a leased
+    task names its owner, and a store applies it only while that owner holds the lease (the
+    fencing that keeps a runner which lost its lease from completing or failing the task).
+    """
+
+    durable: bool = True
+    url: str = ""
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Connect, create and migrate the schema. Idempotent."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def apply(self, changes: Changes) -> None: ...
+
+    @abc.abstractmethod
+    def claim(self, owner: str, limit: int, now: float, lease_until: float) -> list[TaskRecord]:
+        """Lease up to `limit` tasks that are ready (queued, due, not waiting on another task)
+        or whose lease expired before `now`, oldest run time first."""
+
+    @abc.abstractmethod
+    def get(self, task_id: str) -> TaskRecord | None: ...
+
+    @abc.abstractmethod
+    def list(
+        self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100
+    ) -> list[TaskRecord]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def count_pending(self, now: float) -> int:
+        """Tasks not final that could run by `now` (queued and due, leased, or running)."""
+
+    @abc.abstractmethod
+    def lease_owners(self) -> list[str]:
+        """Owners that hold a lease on any task, expired or not."""

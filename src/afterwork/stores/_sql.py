@@ -1,0 +1,167 @@
+"""What the SQL stores share: statements, row mapping, apply and claim over DB-API 2."""
+
+from __future__ import annotations
+
+import abc
+import importlib.resources
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from .._models import Changes, TaskRecord, TaskState
+from ._base import Store
+
+COLUMNS = (
+    "id", "name", "payload", "state", "attempts", "max_attempts", "timeout_seconds",
+    "batch_id", "seq", "waiting_on", "lease_owner", "lease_until", "run_at", "created_at",
+    "started_at", "finished_at", "last_error",
+)
+_COLS = ", ".join(COLUMNS)
+_T = "afterwork_tasks"
+_LEASED = "state IN ('leased', 'running')"
+
+INSERT = f"INSERT INTO {_T} ({_COLS}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+STARTED = (f"UPDATE {_T} SET state = 'running', attempts = attempts + 1, started_at = ? "
+           f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+SUCCEEDED = (f"UPDATE {_T} SET state = 'succeeded', finished_at = ?, lease_owner = NULL, "
+             f"lease_until = NULL, last_error = NULL WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+# Only a success that was applied (fenced above) unblocks the next task of the chain.
+UNBLOCK = (f"UPDATE {_T} SET waiting_on = NULL WHERE waiting_on = ? AND EXISTS "
+           f"(SELECT 1 FROM {_T} p WHERE p.id = ? AND p.state = 'succeeded')")
+FAILED = (f"UPDATE {_T} SET state = 'failed', finished_at = ?, last_error = ?, lease_owner = NULL, "
+          f"lease_until = NULL WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+CANCEL_CHAIN = (
+    f"WITH RECURSIVE chain(id) AS (SELECT id FROM {_T} WHERE waiting_on = ? "
+    f"UNION ALL SELECT t.id FROM {_T} t JOIN chain c ON t.waiting_on = c.id) "
+    f"UPDATE {_T} SET state = 'cancelled', finished_at = ?, last_error = ?, lease_owner = NULL, "
+    f"lease_until = NULL WHERE id IN (SELECT id FROM chain) AND state IN ('queued', 'leased') "
+    f"AND EXISTS (SELECT 1 FROM {_T} p WHERE p.id = ? AND p.state = 'failed')"
+)
+RETRIED = (f"UPDATE {_T} SET state = 'queued', run_at = ?, last_error = ?, lease_owner = NULL, "
+           f"lease_until = NULL WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+RELEASED = (f"UPDATE {_T} SET state = 'queued', lease_owner = NULL, lease_until = NULL "
+            f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+EXPIRE = f"UPDATE {_T} SET lease_until = 0 WHERE lease_owner = ? AND {_LEASED}"
+HEARTBEAT = f"UPDATE {_T} SET lease_until = ? WHERE lease_owner = ? AND {_LEASED}"
+READY = (f"SELECT id, run_at FROM {_T} WHERE state = 'queued' AND waiting_on IS NULL AND run_at <= ? "
+         f"UNION ALL SELECT id, run_at FROM {_T} WHERE {_LEASED} AND lease_until < ? "
+         f"AND waiting_on IS NULL ORDER BY run_at LIMIT ?")
+GET = f"SELECT {_COLS} FROM {_T} WHERE id = ?"
+COUNT_PENDING = (f"SELECT COUNT(*) FROM {_T} WHERE {_LEASED} OR "
+                 f"(state = 'queued' AND (run_at <= ? OR waiting_on IS NOT NULL))")
+OWNERS = f"SELECT DISTINCT lease_owner FROM {_T} WHERE {_LEASED} AND lease_owner IS NOT NULL"
+
+
+def chain_reason(failed_id: str) -> str:
+    return f"not run: task {failed_id} before it in the same response failed"
+
+
+def to_row(r: TaskRecord) -> tuple[Any, ...]:
+    return (r.id, r.name, r.payload, r.state.value, r.attempts, r.max_attempts, r.timeout_seconds,
+            r.batch_id, r.seq, r.waiting_on, r.lease_owner, r.lease_until, r.run_at, r.created_at,
+            r.started_at, r.finished_at, r.last_error)
+
+
+def from_row(row: Sequence[Any]) -> TaskRecord:
+    values = dict(zip(COLUMNS, row, strict=True))
+    values["state"] = TaskState(values["state"])
+    return TaskRecord(**values)
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
+    def executemany(self, sql: str, params: Any, /) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def fetchone(self) -> Any: ...
+
+
+class SqlStore(Store):
+    """A store over a DB-API connection; subclasses supply connections and the dialect."""
+
+    dialect: str = ""
+
+    @abc.abstractmethod
+    @contextmanager
+    def _write(self) -> Iterator[Cursor]:
+        """A cursor inside one write transaction; commits on exit, rolls back on error, and
+        translates driver errors into afterwork's."""
+
+    @abc.abstractmethod
+    @contextmanager
+    def _read(self) -> Iterator[Cursor]: ...
+
+    def _sql(self, statement: str) -> str:
+        return statement
+
+    def migrations(self) -> list[tuple[int, str]]:
+        folder = importlib.resources.files(__package__).joinpath("migrations", self.dialect)
+        found = []
+        for entry in folder.iterdir():
+            if entry.name.endswith(".sql"):
+                found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+        return sorted(found)
+
+    def apply(self, changes: Changes) -> None:
+        q = self._sql
+        with self._write() as cur:
+            if changes.inserts:
+                cur.executemany(q(INSERT), [to_row(r) for r in changes.inserts])
+            if changes.started:
+                cur.executemany(q(STARTED), [(o.at, o.task_id, o.owner) for o in changes.started])
+            for o in changes.succeeded:
+                cur.execute(q(SUCCEEDED), (o.at, o.task_id, o.owner))
+                cur.execute(q(UNBLOCK), (o.task_id, o.task_id))
+            for o in changes.failed:
+                cur.execute(q(FAILED), (o.at, o.error, o.task_id, o.owner))
+                cur.execute(q(CANCEL_CHAIN), (o.task_id, o.at, chain_reason(o.task_id), o.task_id))
+            if changes.retried:
+                cur.executemany(q(RETRIED), [(o.retry_at or o.at, o.error, o.task_id, o.owner)
+                                             for o in changes.retried])
+            if changes.released:
+                cur.executemany(q(RELEASED), [(o.task_id, o.owner) for o in changes.released])
+            for owner in changes.expire_owners:
+                cur.execute(q(EXPIRE), (owner,))
+            if changes.heartbeat is not None:
+                owner, until = changes.heartbeat
+                cur.execute(q(HEARTBEAT), (until, owner))
+
+    def claim(self, owner: str, limit: int, now: float, lease_until: float) -> list[TaskRecord]:
+        with self._write() as cur:
+            cur.execute(self._sql(self._claim_sql()), (owner, lease_until, now, now, limit))
+            return [from_row(r) for r in cur.fetchall()]
+
+    def _claim_sql(self) -> str:
+        return (f"UPDATE {_T} SET state = 'leased', lease_owner = ?, lease_until = ? "
+                f"WHERE id IN (SELECT id FROM ({READY}) AS ready) RETURNING {_COLS}")
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        with self._read() as cur:
+            cur.execute(self._sql(GET), (task_id,))
+            row = cur.fetchone()
+        return from_row(row) if row else None
+
+    def list(
+        self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100
+    ) -> list[TaskRecord]:
+        where, params = [], []
+        if states:
+            where.append(f"state IN ({', '.join('?' for _ in states)})")
+            params.extend(s.value for s in states)
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        sql = f"SELECT {_COLS} FROM {_T} {clause}ORDER BY created_at DESC LIMIT ?"
+        with self._read() as cur:
+            cur.execute(self._sql(sql), (*params, limit))
+            return [from_row(r) for r in cur.fetchall()]
+
+    def count_pending(self, now: float) -> int:
+        with self._read() as cur:
+            cur.execute(self._sql(COUNT_PENDING), (now,))
+            return int(cur.fetchone()[0])
+
+    def lease_owners(self) -> list[str]:
+        with self._read() as cur:
+            cur.execute(self._sql(OWNERS))
+            return sorted(r[0] for r in cur.fetchall())

@@ -1,0 +1,127 @@
+"""The non-durable store (`memory://`): Starlette's semantics, for tests of the logic above."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+
+from .._models import ACTIVE_STATES, Changes, TaskRecord, TaskState
+from ._base import Store
+
+_S = TaskState
+
+
+class MemoryStore(Store):
+    durable = False
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._rows: dict[str, TaskRecord] = {}
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def apply(self, changes: Changes) -> None:
+        with self._lock:
+            rows = dict(self._rows)  # all or nothing: work on a copy, swap at the end
+            self._apply(rows, changes)
+            self._rows = rows
+
+    def _apply(self, rows: dict[str, TaskRecord], c: Changes) -> None:
+        def update(task_id: str, owner: str | None, states: Sequence[TaskState], **kw: object) -> bool:
+            row = rows.get(task_id)
+            if row is None or row.state not in states or (owner and row.lease_owner != owner):
+                return False
+            rows[task_id] = dataclasses.replace(row, **kw)  # type: ignore[arg-type]
+            return True
+
+        for new in c.inserts:
+            if new.id in rows:
+                raise ValueError(f"task id {new.id} exists already")
+            rows[new.id] = new
+        leased = (_S.LEASED, _S.RUNNING)
+        for o in c.started:
+            row = rows.get(o.task_id)
+            attempts = row.attempts + 1 if row else 0
+            update(o.task_id, o.owner, leased, state=_S.RUNNING, attempts=attempts, started_at=o.at)
+        for o in c.succeeded:
+            if update(o.task_id, o.owner, leased, state=_S.SUCCEEDED, finished_at=o.at,
+                      lease_owner=None, lease_until=None, last_error=None):
+                for r in [r for r in rows.values() if r.waiting_on == o.task_id]:
+                    rows[r.id] = dataclasses.replace(r, waiting_on=None)
+        for o in c.failed:
+            if update(o.task_id, o.owner, leased, state=_S.FAILED, finished_at=o.at,
+                      lease_owner=None, lease_until=None, last_error=o.error):
+                self._cancel_chain(rows, o.task_id, o.at)
+        for o in c.retried:
+            update(o.task_id, o.owner, leased, state=_S.QUEUED, run_at=o.retry_at or o.at,
+                   lease_owner=None, lease_until=None, last_error=o.error)
+        for o in c.released:
+            update(o.task_id, o.owner, leased, state=_S.QUEUED, lease_owner=None, lease_until=None)
+        for owner in c.expire_owners:
+            for r in [r for r in rows.values() if r.lease_owner == owner and r.state in leased]:
+                rows[r.id] = dataclasses.replace(r, lease_until=0.0)
+        if c.heartbeat is not None:
+            owner, until = c.heartbeat
+            for r in [r for r in rows.values() if r.lease_owner == owner and r.state in leased]:
+                rows[r.id] = dataclasses.replace(r, lease_until=until)
+
+    @staticmethod
+    def _cancel_chain(rows: dict[str, TaskRecord], failed_id: str, at: float) -> None:
+        reason = f"not run: task {failed_id} before it in the same response failed"
+        current = failed_id
+        while True:
+            nxt = next((r for r in rows.values() if r.waiting_on == current), None)
+            if nxt is None or nxt.state not in (_S.QUEUED, _S.LEASED):
+                return
+            rows[nxt.id] = dataclasses.replace(
+                nxt, state=_S.CANCELLED, finished_at=at, last_error=reason,
+                lease_owner=None, lease_until=None,
+            )
+            current = nxt.id
+
+    def claim(self, owner: str, limit: int, now: float, lease_until: float) -> list[TaskRecord]:
+        with self._lock:
+            ready = [
+                r for r in self._rows.values()
+                if r.waiting_on is None and (
+                    (r.state is _S.QUEUED and r.run_at <= now)
+                    or (r.state in (_S.LEASED, _S.RUNNING) and (r.lease_until or 0.0) < now)
+                )
+            ]
+            ready.sort(key=lambda r: r.run_at)
+            out = []
+            for r in ready[:limit]:
+                new = dataclasses.replace(r, state=_S.LEASED, lease_owner=owner, lease_until=lease_until)
+                self._rows[r.id] = new
+                out.append(new)
+            return out
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        return self._rows.get(task_id)
+
+    def list(
+        self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100
+    ) -> list[TaskRecord]:
+        rows = [
+            r for r in self._rows.values()
+            if (not states or r.state in states) and (name is None or r.name == name)
+        ]
+        rows.sort(key=lambda r: r.created_at, reverse=True)
+        return rows[:limit]
+
+    def count_pending(self, now: float) -> int:
+        return sum(
+            1 for r in self._rows.values()
+            if r.state in ACTIVE_STATES and not (r.state is _S.QUEUED and r.run_at > now)
+        )
+
+    def lease_owners(self) -> list[str]:
+        leased = (_S.LEASED, _S.RUNNING)
+        return sorted({r.lease_owner for r in self._rows.values()
+                       if r.lease_owner and r.state in leased})
