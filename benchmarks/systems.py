@@ -55,27 +55,30 @@ SYSTEMS: tuple[System, ...] = (
     ),
     System(
         "arq_redis",
-        "arq on Redis, one `arq` worker",
+        "arq on Redis, one arq worker process",
         modules=("arq",),
         services=(REDIS,),
-        worker=("arq", "benchmarks.apps.arq_redis.WorkerSettings"),
-        prepare=("benchmarks.apps.arq_redis",),
+        worker=("benchmarks.apps.arq_redis", "worker"),
+        prepare=("benchmarks.apps.arq_redis", "prepare"),
     ),
     System(
         "taskiq_redis",
-        "Taskiq on Redis (stream broker), one `taskiq` worker",
+        "Taskiq on Redis (stream broker), one taskiq worker process",
         modules=("taskiq", "taskiq_redis"),
         services=(REDIS,),
-        worker=("taskiq", "worker", "benchmarks.apps.taskiq_redis:broker", "--workers", "1"),
-        prepare=("benchmarks.apps.taskiq_redis",),
+        worker=(
+            "taskiq", "worker", "benchmarks.apps.taskiq_redis:broker",
+            "--workers", "1", "--log-level", "WARNING",
+        ),  # fmt: skip
+        prepare=("benchmarks.apps.taskiq_redis", "prepare"),
     ),
     System(
         "pgqueuer_pg",
-        "PgQueuer on PostgreSQL, one `pgq run` worker",
+        "PgQueuer on PostgreSQL, one PgQueuer worker process",
         modules=("pgqueuer", "asyncpg"),
         services=(POSTGRES,),
-        worker=("pgqueuer", "run", "benchmarks.apps.pgqueuer_pg:worker"),
-        prepare=("benchmarks.apps.pgqueuer_pg",),
+        worker=("benchmarks.apps.pgqueuer_pg", "worker"),
+        prepare=("benchmarks.apps.pgqueuer_pg", "prepare"),
     ),
 )
 

@@ -1,17 +1,19 @@
-"""arq on Redis: the endpoint enqueues a job; a separate ``arq`` worker runs it.
+"""arq on Redis: the endpoint enqueues a job; a separate arq worker runs it.
 
-Worker: ``python -m arq benchmarks.apps.arq_redis.WorkerSettings``.
-``python -m benchmarks.apps.arq_redis`` empties the benchmark's Redis database first.
+``python -m benchmarks.apps.arq_redis prepare`` empties the benchmark's Redis database;
+``python -m benchmarks.apps.arq_redis worker`` runs arq's worker (defaults, logging at WARNING).
 """
 
 import asyncio
+import logging
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from arq import ArqRedis, create_pool
+from arq import ArqRedis, create_pool, run_worker
 from arq.connections import RedisSettings
 from fastapi import FastAPI, Request
 
@@ -53,4 +55,10 @@ async def _flush() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_flush())
+    if sys.argv[1:] == ["prepare"]:
+        asyncio.run(_flush())
+    elif sys.argv[1:] == ["worker"]:
+        logging.basicConfig(level=logging.WARNING)
+        run_worker(WorkerSettings)  # type: ignore[arg-type]
+    else:
+        sys.exit("usage: python -m benchmarks.apps.arq_redis prepare|worker")

@@ -1,19 +1,23 @@
-"""PgQueuer on PostgreSQL: the endpoint enqueues a job; a separate ``pgq run`` worker runs it.
+"""PgQueuer on PostgreSQL: the endpoint enqueues a job; a separate PgQueuer worker runs it.
 
-Worker: ``python -m pgqueuer run benchmarks.apps.pgqueuer_pg:worker``.
-``python -m benchmarks.apps.pgqueuer_pg`` creates the database if missing, installs PgQueuer's
-schema if missing, and empties its queue and logs.
+``python -m benchmarks.apps.pgqueuer_pg prepare`` creates the database and PgQueuer's schema if
+missing and empties its queue and logs; ``python -m benchmarks.apps.pgqueuer_pg worker`` runs
+what ``pgq run benchmarks.apps.pgqueuer_pg:worker`` runs (PgQueuer's defaults, logging at
+WARNING).
 """
 
 import asyncio
 import json
+import logging
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import pgqueuer
 from fastapi import FastAPI, Request
 from pgqueuer import AsyncpgPoolDriver, Job, PgQueuer, Queries
 
@@ -24,7 +28,7 @@ PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/af
 
 @asynccontextmanager
 async def worker() -> AsyncIterator[PgQueuer]:
-    """The ``pgq run`` factory: one worker with the ``notify`` entrypoint."""
+    """The worker factory (as for ``pgq run``): one queue manager with a ``notify`` entrypoint."""
     async with asyncpg.create_pool(PG_URL, min_size=2, max_size=4) as pool:
         pgq = PgQueuer.from_asyncpg_pool(pool)
 
@@ -71,4 +75,10 @@ async def _prepare() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_prepare())
+    if sys.argv[1:] == ["prepare"]:
+        asyncio.run(_prepare())
+    elif sys.argv[1:] == ["worker"]:
+        logging.getLogger("pgqueuer").setLevel(logging.WARNING)
+        asyncio.run(pgqueuer.run(worker))
+    else:
+        sys.exit("usage: python -m benchmarks.apps.pgqueuer_pg prepare|worker")

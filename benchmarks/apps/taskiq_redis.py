@@ -1,11 +1,13 @@
 """Taskiq on Redis (stream broker, acknowledged): the endpoint kicks a task; a separate
 ``taskiq worker`` runs it.
 
-Worker: ``python -m taskiq worker benchmarks.apps.taskiq_redis:broker --workers 1``.
-``python -m benchmarks.apps.taskiq_redis`` empties the benchmark's Redis database first.
+``python -m benchmarks.apps.taskiq_redis prepare`` empties the benchmark's Redis database;
+the worker is ``python -m taskiq worker benchmarks.apps.taskiq_redis:broker --workers 1
+--log-level WARNING`` (one worker process, otherwise Taskiq's defaults).
 """
 
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,4 +44,6 @@ async def register(server: Server) -> Registered:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] != ["prepare"]:
+        sys.exit("usage: python -m benchmarks.apps.taskiq_redis prepare")
     Redis.from_url(REDIS_URL).flushdb()

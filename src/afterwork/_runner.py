@@ -137,8 +137,8 @@ class Runner:
         self._waiting.clear()
         now = time.time()
         released = [Outcome(r.id, self.owner, now) for r in handed_back]
-        if released:
-            self.aw.writer.post(Changes(released=released))
+        # and whatever a cancelled claim leased to us without our seeing it
+        self.aw.writer.post(Changes(released=released, expire_owners=[self.owner]))
         self._loop = None
 
     # -- the loops ------------------------------------------------------------------------

@@ -89,12 +89,18 @@ class Writer:
                         break
                 items, self._queue = self._queue, []
             stop = any(item is _STOP for item, _ in items)
-            if time.monotonic() >= next_tick:
-                next_tick = time.monotonic() + self._tick_seconds
-                tick = self._on_tick()
-                if tick:
-                    items.append((tick, None))
-            self._process([(i, f) for i, f in items if i is not _STOP])
+            try:
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self._tick_seconds
+                    tick = self._on_tick()
+                    if tick:
+                        items.append((tick, None))
+                # A waiter that gave up (its request was cancelled) takes its write with it.
+                live = [(i, f) for i, f in items
+                        if i is not _STOP and (f is None or f.set_running_or_notify_cancel())]
+                self._process(live)
+            except Exception:  # the writer must outlive any bug: it carries every outcome
+                log.exception("afterwork: writer error")
             if stop:
                 return
 

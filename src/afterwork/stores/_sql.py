@@ -128,7 +128,8 @@ class SqlStore(Store):
     def claim(self, owner: str, limit: int, now: float, lease_until: float) -> list[TaskRecord]:
         with self._write() as cur:
             cur.execute(self._sql(self._claim_sql()), (owner, lease_until, now, now, limit))
-            return [from_row(r) for r in cur.fetchall()]
+            claimed = [from_row(r) for r in cur.fetchall()]
+        return sorted(claimed, key=lambda r: r.run_at)  # RETURNING keeps no order
 
     def _claim_sql(self) -> str:
         return (f"UPDATE {_T} SET state = 'leased', lease_owner = ?, lease_until = ? "

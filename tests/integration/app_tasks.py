@@ -1,0 +1,67 @@
+"""Module-level tasks for the integration tests (storable, recovered by name)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from typing import Any
+
+from afterwork import current_task, task
+
+EVENTS: list[tuple[Any, ...]] = []
+GATE = threading.Event()
+RUNNING_SYNC: list[int] = []
+PEAK_SYNC: list[int] = [0]
+_lock = threading.Lock()
+
+
+async def record(label: str) -> None:
+    EVENTS.append((label,))
+
+
+async def fail(label: str) -> None:
+    EVENTS.append((label,))
+    raise RuntimeError(f"{label} failed on purpose")
+
+
+FLAKY_FAILURES: dict[str, int] = {}
+
+
+@task(max_attempts=3)
+async def flaky(label: str, failures: int) -> None:
+    ctx = current_task()
+    assert ctx is not None
+    EVENTS.append((label, ctx.id, ctx.attempt))
+    if ctx.attempt <= failures:
+        raise ConnectionError(f"attempt {ctx.attempt} of {label} fails")
+
+
+@task(timeout_seconds=0.2, max_attempts=1)
+async def hangs() -> None:
+    await asyncio.sleep(30)
+
+
+def exits() -> None:
+    sys.exit(3)
+
+
+def blocking(label: str) -> None:
+    with _lock:
+        RUNNING_SYNC.append(1)
+        PEAK_SYNC[0] = max(PEAK_SYNC[0], len(RUNNING_SYNC))
+    GATE.wait(10)
+    with _lock:
+        RUNNING_SYNC.pop()
+    EVENTS.append((label,))
+
+
+async def sleepy(label: str, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    EVENTS.append((label,))
+
+
+def slow_sync(label: str, seconds: float) -> None:
+    time.sleep(seconds)
+    EVENTS.append((label,))

@@ -1,0 +1,167 @@
+"""The Store interface's contract, the same for every store (memory, SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from afterwork import TaskRecord, TaskState
+from afterwork._models import Changes, Outcome
+from afterwork.stores import Store
+
+NOW = 1_000_000.0
+
+
+def rec(state: TaskState = TaskState.QUEUED, *, waiting_on: str | None = None,
+        owner: str | None = None, lease_until: float | None = None, run_at: float = NOW,
+        max_attempts: int = 1) -> TaskRecord:
+    return TaskRecord(
+        id=str(uuid.uuid4()), name="m:f", payload='{"a":[],"k":{}}', state=state,
+        waiting_on=waiting_on, lease_owner=owner, lease_until=lease_until, run_at=run_at,
+        created_at=run_at, max_attempts=max_attempts,
+    )
+
+
+def state_of(store: Store, task_id: str) -> TaskState:
+    found = store.get(task_id)
+    assert found is not None
+    return found.state
+
+
+def test_inserted_task_reads_back_unchanged(store: Store) -> None:
+    r = rec()
+    store.apply(Changes(inserts=[r]))
+    assert store.get(r.id) == r
+    assert store.get("nope") is None
+
+
+def test_claim_leases_ready_tasks_oldest_first_and_only_once(store: Store) -> None:
+    old, new = rec(run_at=NOW - 10), rec(run_at=NOW - 5)
+    later = rec(run_at=NOW + 60)
+    store.apply(Changes(inserts=[new, old, later]))
+    got = store.claim("a", 10, NOW, NOW + 30)
+    assert [r.id for r in got] == [old.id, new.id]
+    assert all(r.state is TaskState.LEASED and r.lease_owner == "a" for r in got)
+    assert store.claim("b", 10, NOW, NOW + 30) == []
+
+
+def test_claim_respects_limit(store: Store) -> None:
+    store.apply(Changes(inserts=[rec() for _ in range(5)]))
+    assert len(store.claim("a", 2, NOW, NOW + 30)) == 2
+    assert len(store.claim("a", 10, NOW, NOW + 30)) == 3
+
+
+def test_expired_lease_is_claimed_by_another_runner(store: Store) -> None:
+    r = rec(TaskState.RUNNING, owner="dead", lease_until=NOW - 1)
+    fresh = rec(TaskState.RUNNING, owner="alive", lease_until=NOW + 10)
+    store.apply(Changes(inserts=[r, fresh]))
+    got = store.claim("b", 10, NOW, NOW + 30)
+    assert [g.id for g in got] == [r.id]
+
+
+def test_runner_that_lost_its_lease_cannot_complete_or_fail(store: Store) -> None:
+    r = rec(TaskState.RUNNING, owner="old", lease_until=NOW - 1)
+    store.apply(Changes(inserts=[r]))
+    store.claim("new", 1, NOW, NOW + 30)
+    store.apply(Changes(succeeded=[Outcome(r.id, "old", NOW)]))
+    store.apply(Changes(failed=[Outcome(r.id, "old", NOW, "x")]))
+    assert state_of(store, r.id) is TaskState.LEASED
+    store.apply(Changes(started=[Outcome(r.id, "new", NOW)]))
+    store.apply(Changes(succeeded=[Outcome(r.id, "new", NOW + 1)]))
+    done = store.get(r.id)
+    assert done is not None and done.state is TaskState.SUCCEEDED and done.finished_at == NOW + 1
+
+
+def test_started_counts_attempts(store: Store) -> None:
+    r = rec(TaskState.LEASED, owner="a", lease_until=NOW + 30)
+    store.apply(Changes(inserts=[r]))
+    store.apply(Changes(started=[Outcome(r.id, "a", NOW)]))
+    got = store.get(r.id)
+    assert got is not None and got.attempts == 1 and got.state is TaskState.RUNNING
+    assert got.started_at == NOW
+
+
+def test_chain_waits_for_its_predecessor_then_unblocks(store: Store) -> None:
+    first = rec()
+    second = rec(waiting_on=first.id)
+    store.apply(Changes(inserts=[first, second]))
+    assert [r.id for r in store.claim("a", 10, NOW, NOW + 30)] == [first.id]
+    store.apply(Changes(started=[Outcome(first.id, "a", NOW)]))
+    store.apply(Changes(succeeded=[Outcome(first.id, "a", NOW)]))
+    assert [r.id for r in store.claim("a", 10, NOW, NOW + 30)] == [second.id]
+
+
+def test_final_failure_cancels_the_rest_of_its_chain_with_the_reason(store: Store) -> None:
+    first = rec(TaskState.LEASED, owner="a", lease_until=NOW + 30)
+    second = rec(TaskState.LEASED, owner="a", lease_until=NOW + 30, waiting_on=first.id)
+    third = rec(TaskState.LEASED, owner="a", lease_until=NOW + 30, waiting_on=second.id)
+    other = rec()
+    store.apply(Changes(inserts=[first, second, third, other]))
+    store.apply(Changes(failed=[Outcome(first.id, "a", NOW, "boom")]))
+    failed = store.get(first.id)
+    assert failed is not None and failed.state is TaskState.FAILED and failed.last_error == "boom"
+    for later in (second, third):
+        got = store.get(later.id)
+        assert got is not None and got.state is TaskState.CANCELLED
+        assert got.last_error is not None and first.id in got.last_error
+    assert state_of(store, other.id) is TaskState.QUEUED
+
+
+def test_retry_requeues_at_its_time_and_keeps_the_error(store: Store) -> None:
+    r = rec(TaskState.LEASED, owner="a", lease_until=NOW + 30, max_attempts=3)
+    store.apply(Changes(inserts=[r]))
+    store.apply(Changes(started=[Outcome(r.id, "a", NOW)]))
+    store.apply(Changes(retried=[Outcome(r.id, "a", NOW, "flaky", retry_at=NOW + 5)]))
+    got = store.get(r.id)
+    assert got is not None and got.state is TaskState.QUEUED and got.last_error == "flaky"
+    assert got.lease_owner is None
+    assert store.claim("a", 1, NOW + 4, NOW + 30) == []
+    assert len(store.claim("a", 1, NOW + 5, NOW + 30)) == 1
+
+
+def test_released_task_is_claimable_at_once(store: Store) -> None:
+    r = rec(TaskState.RUNNING, owner="a", lease_until=NOW + 30)
+    store.apply(Changes(inserts=[r]))
+    store.apply(Changes(released=[Outcome(r.id, "a", NOW)]))
+    assert [g.id for g in store.claim("b", 1, NOW, NOW + 30)] == [r.id]
+
+
+def test_heartbeat_extends_only_the_owners_leases(store: Store) -> None:
+    mine = rec(TaskState.RUNNING, owner="a", lease_until=NOW + 1)
+    theirs = rec(TaskState.RUNNING, owner="b", lease_until=NOW + 1)
+    store.apply(Changes(inserts=[mine, theirs]))
+    store.apply(Changes(heartbeat=("a", NOW + 100)))
+    assert store.claim("c", 10, NOW + 50, NOW + 80)[0].id == theirs.id
+    m = store.get(mine.id)
+    assert m is not None and m.lease_until == NOW + 100
+
+
+def test_expiring_an_owner_frees_its_tasks_and_lists_owners(store: Store) -> None:
+    r = rec(TaskState.LEASED, owner="dead", lease_until=NOW + 100)
+    store.apply(Changes(inserts=[r]))
+    assert store.lease_owners() == ["dead"]
+    store.apply(Changes(expire_owners=["dead"]))
+    assert [g.id for g in store.claim("b", 1, NOW, NOW + 30)] == [r.id]
+
+
+def test_apply_is_all_or_nothing(store: Store) -> None:
+    r = rec()
+    store.apply(Changes(inserts=[r]))
+    fresh = rec()
+    try:
+        store.apply(Changes(inserts=[fresh, r]))  # r's id exists: the whole write fails
+    except Exception:
+        pass
+    else:
+        raise AssertionError("a duplicate id must be refused")
+    assert store.get(fresh.id) is None
+
+
+def test_list_filters_and_counts_pending(store: Store) -> None:
+    now = time.time()
+    a, b = rec(run_at=now - 1), rec(TaskState.SUCCEEDED, run_at=now - 2)
+    future = rec(run_at=now + 3600)
+    store.apply(Changes(inserts=[a, b, future]))
+    assert [r.id for r in store.list(states=[TaskState.SUCCEEDED])] == [b.id]
+    assert {r.id for r in store.list()} == {a.id, b.id, future.id}
+    assert store.count_pending(now) == 1
