@@ -64,7 +64,7 @@ def build_api(aw: Afterwork) -> Router:
         name = request.query_params.get("name")
 
         def query() -> list[TaskRecord]:
-            return aw.store.list(states=states, name=name, limit=limit)
+            return aw.store.query(states=states, name=name, limit=limit)
 
         try:
             records = await anyio.to_thread.run_sync(query)

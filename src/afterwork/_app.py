@@ -24,7 +24,7 @@ from ._api import build_api
 from ._asgi import AfterworkMiddleware
 from ._background import BackgroundTasks, TaskHandle, _current_batch, _installed
 from ._batch import Planned, chain_records
-from ._errors import ConfigurationError, NotStorableError, StoreError, TaskTooLargeError
+from ._errors import ConfigurationError, NotStorableError, TaskTooLargeError
 from ._models import Changes, TaskRecord
 from ._registry import REGISTRY, Task, TaskOptions, why_not_storable
 from ._runner import Runner
@@ -120,7 +120,7 @@ class Afterwork:
         app.state.afterwork = self
         # FastAPI builds a BackgroundTasks() for any parameter typed as one (or a subclass);
         # it looks the class up in this module. Ours behaves as FastAPI's outside a request.
-        fastapi.dependencies.utils.BackgroundTasks = BackgroundTasks  # type: ignore[misc]
+        fastapi.dependencies.utils.BackgroundTasks = BackgroundTasks  # type: ignore[attr-defined]
         build = app.build_middleware_stack
 
         def build_with_discarding_handlers() -> ASGIApp:

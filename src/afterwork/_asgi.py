@@ -66,7 +66,8 @@ class AfterworkMiddleware:
             raise
         finally:
             _current_batch.reset(token)
-        await batch.finish()
+            batch.hand_over()
+        await batch.run_in_memory()
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def receive_and_start() -> Message:

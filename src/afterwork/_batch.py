@@ -85,20 +85,27 @@ class RequestBatch:
                 runner.store_has_more = True
         self.phase = _Phase.COMMITTED
 
-    async def finish(self) -> None:
-        """After the response: hand stored tasks to the runner, run the in-memory ones."""
-        if self.phase is not _Phase.COMMITTED:
+    def hand_over(self) -> None:
+        """After the response (or the app's failure after it started): stored tasks go to
+        the runner. Runs whatever happened, so a committed task is never left leased."""
+        if self.phase is not _Phase.COMMITTED or not self.records:
             return
         runner = self.aw.runner
-        if self.records and runner is not None:
-            if self.handed_over:
-                runner.adopt(self.records)
-            else:
-                runner.wake_threadsafe()
+        if runner is None:
+            return
+        if self.handed_over:
+            runner.adopt(self.records)
+        else:
+            runner.wake_threadsafe()
+
+    async def run_in_memory(self) -> None:
+        """After a completed response: the unstorable tasks, exactly as Starlette runs them."""
+        if self.phase is not _Phase.COMMITTED:
+            return
         for planned in self.planned:
             if planned.payload is not None:
                 continue
-            try:  # exactly as Starlette runs it; a failure stops the rest, as there
+            try:  # a failure stops the rest, as in Starlette
                 await starlette.background.BackgroundTask(planned.func, *planned.args, **planned.kwargs)()
             except Exception:
                 log.exception("afterwork: in-memory task %s failed; the in-memory tasks after "

@@ -54,7 +54,8 @@ class _Signature:
         except Exception:  # unresolvable forward references: fall back to no annotations
             hints = {}
         self.adapters: dict[str, TypeAdapter[Any]] = {
-            name: TypeAdapter(hint) for name, hint in hints.items() if name != "return"
+            name: TypeAdapter(hint) for name, hint in hints.items()
+            if name != "return" and hint not in (Any, object)  # those rebuild nothing: tag
         }
 
 

@@ -16,7 +16,7 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Iterable
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,7 @@ DEAD_OWNER_CHECK_EVERY = 10  # polls between checks for dead runners on this hos
 def backoff_seconds(attempt: int) -> float:
     """Exponential back-off with full jitter in its upper half: ~1 s, 2 s, 4 s ... capped."""
     ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
-    return ceiling * (0.5 + random.random() / 2)
+    return float(ceiling * (0.5 + random.random() / 2))
 
 
 def new_owner() -> str:
@@ -178,10 +178,8 @@ class Runner:
                 if self.store_has_more:
                     continue
             self._poll_now.clear()
-            try:
+            with suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._poll_now.wait(), self.aw.poll_seconds)
-            except asyncio.TimeoutError:
-                pass
 
     async def _claim(self, limit: int) -> list[TaskRecord]:
         now = time.time()
@@ -192,7 +190,8 @@ class Runner:
 
     async def _expire_dead_owners(self) -> None:
         try:
-            owners = await asyncio.wrap_future(self.aw.writer.call(lambda s: s.lease_owners()))
+            future = self.aw.writer.call(lambda store: store.lease_owners())
+            owners: list[str] = await asyncio.wrap_future(future)
         except AfterworkError:
             return
         dead = [o for o in owners if _owner_is_dead(o)]

@@ -49,7 +49,7 @@ def db_rows(url: str) -> list[tuple[str, str, str | None]]:
 
 
 def test_g1_store_refusal_answers_503_and_writes_nothing(sqlite_url: str) -> None:
-    app, aw = make_app(sqlite_url)
+    app, _aw = make_app(sqlite_url)
 
     @app.post("/two")
     def two(tasks: BackgroundTasks, refuse: bool = False) -> dict[str, str]:
@@ -172,7 +172,7 @@ def test_retry_with_backoff_then_success_and_task_knows_id_and_attempt(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("afterwork._runner.BACKOFF_BASE_SECONDS", 0.01)
-    app, aw = make_app(sqlite_url)
+    app, _aw = make_app(sqlite_url)
 
     @app.get("/")
     def endpoint(tasks: BackgroundTasks) -> dict[str, str]:
@@ -182,12 +182,12 @@ def test_retry_with_backoff_then_success_and_task_knows_id_and_attempt(
         task_id = client.get("/").json()["id"]
         wait_for_tasks(app)
         state = client.get(f"/afterwork/api/tasks/{task_id}").json()
-    assert EVENTS == [("f", task_id, 1), ("f", task_id, 2), ("f", task_id, 3)]
+    assert [("f", task_id, 1), ("f", task_id, 2), ("f", task_id, 3)] == EVENTS
     assert state["state"] == "succeeded" and state["attempts"] == 3
 
 
 def test_timeout_and_sys_exit_are_recorded_and_the_runner_survives(sqlite_url: str) -> None:
-    app, aw = make_app(sqlite_url, max_attempts=1)
+    app, _aw = make_app(sqlite_url, max_attempts=1)
 
     @app.get("/")
     def endpoint(tasks: BackgroundTasks) -> None:
@@ -248,7 +248,7 @@ def test_sync_tasks_use_afterworks_own_bounded_threads(sqlite_url: str) -> None:
 
 
 def test_shutdown_hands_back_unfinished_tasks_and_the_next_start_runs_them(sqlite_url: str) -> None:
-    app, aw = make_app(sqlite_url, grace_seconds=0.2)
+    app, _ = make_app(sqlite_url, grace_seconds=0.2)
 
     @app.get("/")
     def endpoint(tasks: BackgroundTasks) -> None:

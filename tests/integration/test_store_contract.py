@@ -162,6 +162,6 @@ def test_list_filters_and_counts_pending(store: Store) -> None:
     a, b = rec(run_at=now - 1), rec(TaskState.SUCCEEDED, run_at=now - 2)
     future = rec(run_at=now + 3600)
     store.apply(Changes(inserts=[a, b, future]))
-    assert [r.id for r in store.list(states=[TaskState.SUCCEEDED])] == [b.id]
-    assert {r.id for r in store.list()} == {a.id, b.id, future.id}
+    assert [r.id for r in store.query(states=[TaskState.SUCCEEDED])] == [b.id]
+    assert {r.id for r in store.query()} == {a.id, b.id, future.id}
     assert store.count_pending(now) == 1

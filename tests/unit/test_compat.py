@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import fastapi
 import pytest
@@ -187,7 +187,7 @@ def test_21_raising_endpoint_dependency_or_validation_schedules_nothing(serve: S
         client.get("/crash")
     wait_for_tasks(app)
     assert EVENTS == []
-    assert app.state.afterwork.store.list() == []
+    assert app.state.afterwork.store.query() == []
 
 
 def test_21_exception_handler_can_still_schedule_its_own_tasks(serve: Serve) -> None:
@@ -227,6 +227,30 @@ def test_22_websocket_injected_tasks_never_run(serve: Serve) -> None:
         assert conn.receive_text() == "hi"
     wait_for_tasks(app)
     assert EVENTS == []
+
+
+def test_23_streaming_response_tasks_run_after_the_last_chunk(serve: Serve) -> None:
+    import asyncio
+
+    from fastapi.responses import StreamingResponse
+
+    app = FastAPI()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for n in range(3):
+            await asyncio.sleep(0.05)
+            EVENTS.append((f"chunk-{n}", None, 0))
+            yield b"x"
+
+    @app.get("/stream")
+    def stream(tasks: BackgroundTasks) -> StreamingResponse:
+        tasks.add_task(record, "task")
+        return StreamingResponse(chunks())
+
+    client = serve(app)
+    assert client.get("/stream").content == b"xxx"
+    wait_for_tasks(app)
+    assert labels() == ["chunk-0", "chunk-1", "chunk-2", "task"]
 
 
 def test_without_afterwork_installed_classes_behave_as_starlette() -> None:

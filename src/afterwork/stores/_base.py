@@ -40,7 +40,7 @@ class Store(abc.ABC):
     def get(self, task_id: str) -> TaskRecord | None: ...
 
     @abc.abstractmethod
-    def list(
+    def query(
         self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100
     ) -> list[TaskRecord]:
         """Newest first."""

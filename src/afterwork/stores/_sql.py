@@ -94,7 +94,7 @@ class SqlStore(Store):
         return statement
 
     def migrations(self) -> list[tuple[int, str]]:
-        folder = importlib.resources.files(__package__).joinpath("migrations", self.dialect)
+        folder = importlib.resources.files(__package__).joinpath("migrations").joinpath(self.dialect)
         found = []
         for entry in folder.iterdir():
             if entry.name.endswith(".sql"):
@@ -141,10 +141,11 @@ class SqlStore(Store):
             row = cur.fetchone()
         return from_row(row) if row else None
 
-    def list(
+    def query(
         self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100
     ) -> list[TaskRecord]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if states:
             where.append(f"state IN ({', '.join('?' for _ in states)})")
             params.extend(s.value for s in states)

@@ -105,7 +105,7 @@ class MemoryStore(Store):
     def get(self, task_id: str) -> TaskRecord | None:
         return self._rows.get(task_id)
 
-    def list(
+    def query(
         self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100
     ) -> list[TaskRecord]:
         rows = [
