@@ -15,7 +15,7 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext, suppress
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -82,6 +82,7 @@ class Runner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: list[asyncio.Task[None]] = []
         self._limiter = anyio.CapacityLimiter(aw.sync_threads)
+        self._stop_listening: Callable[[], None] = lambda: None
 
     # -- intake ---------------------------------------------------------------------------
     @property
@@ -102,6 +103,7 @@ class Runner:
 
     def wake_threadsafe(self) -> None:
         """Ask for a claim soon, from any thread (after tasks were queued elsewhere)."""
+        self.store_has_more = True
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._poll_now.set)
 
@@ -115,6 +117,7 @@ class Runner:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = False
+        self._stop_listening = self.aw.store.listen(self.wake_threadsafe)
         self._main = [
             asyncio.create_task(self._dispatch(), name="afterwork-dispatch"),
             asyncio.create_task(self._poll(), name="afterwork-poll"),
@@ -123,6 +126,7 @@ class Runner:
     async def stop(self, grace_seconds: float) -> None:
         """Stop taking tasks; let running ones finish up to the grace period; hand back the rest."""
         self._stopping = True
+        self._stop_listening()
         for main in self._main:
             main.cancel()
         await asyncio.gather(*self._main, return_exceptions=True)

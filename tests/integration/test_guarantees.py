@@ -16,10 +16,14 @@ from afterwork import (
     AfterworkWarning,
     BackgroundTasks,
     NotStorableError,
+    TaskRecord,
+    TaskState,
     TaskTooLargeError,
     defer,
 )
+from afterwork._models import Changes
 from afterwork._registry import Registry
+from afterwork.stores import open_store
 from afterwork.testing import wait_for_tasks
 
 from . import app_tasks
@@ -41,15 +45,39 @@ def make_app(url: str, **options: object) -> tuple[FastAPI, Afterwork]:
 
 
 def db_rows(url: str) -> list[tuple[str, str, str | None]]:
-    path = url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
-        return conn.execute(
-            "SELECT name, state, last_error FROM afterwork_tasks ORDER BY created_at, seq"
-        ).fetchall()
+    """Every stored task, read back through a fresh store: (name, state, last_error)."""
+    store = open_store(url)
+    store.open()
+    try:
+        records = sorted(store.query(limit=1000), key=lambda r: (r.created_at, r.seq))
+    finally:
+        store.close()
+    return [(r.name, r.state.value, r.last_error) for r in records]
 
 
-def test_g1_store_refusal_answers_503_and_writes_nothing(sqlite_url: str) -> None:
-    app, _aw = make_app(sqlite_url)
+def refuse_payloads_containing(url: str, marker: str) -> None:
+    """Make the real database itself refuse some inserts (as a full disk would: an error)."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            conn.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON afterwork_tasks "
+                f"WHEN NEW.payload LIKE '%{marker}%' BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+            )
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+            f"IF NEW.payload LIKE '%{marker}%' THEN RAISE EXCEPTION 'disk says no'; END IF; "
+            "RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON afterwork_tasks "
+                     "FOR EACH ROW EXECUTE FUNCTION refuse()")
+
+
+def test_g1_store_refusal_answers_503_and_writes_nothing(durable_url: str) -> None:
+    app, _aw = make_app(durable_url)
 
     @app.post("/two")
     def two(tasks: BackgroundTasks, refuse: bool = False) -> dict[str, str]:
@@ -58,12 +86,7 @@ def test_g1_store_refusal_answers_503_and_writes_nothing(sqlite_url: str) -> Non
         return {"ok": "yes"}
 
     with TestClient(app) as client:
-        path = sqlite_url.removeprefix("sqlite:///")
-        with sqlite3.connect(path) as conn:  # a real refusal by SQLite itself
-            conn.execute(
-                "CREATE TRIGGER refuse BEFORE INSERT ON afterwork_tasks "
-                "WHEN NEW.payload LIKE '%refused%' BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
-            )
+        refuse_payloads_containing(durable_url, "refused")
         refused = client.post("/two?refuse=true")
         assert refused.status_code == 503
         assert "could not be stored" in refused.json()["detail"]
@@ -72,11 +95,11 @@ def test_g1_store_refusal_answers_503_and_writes_nothing(sqlite_url: str) -> Non
         assert ok.status_code == 200
         wait_for_tasks(app)
     assert EVENTS == [("first",), ("second",)]
-    assert [r[0] for r in db_rows(sqlite_url)] == ["tests.integration.app_tasks:record"] * 2
+    assert [r[0] for r in db_rows(durable_url)] == ["tests.integration.app_tasks:record"] * 2
 
 
-def test_g4_order_kept_and_a_failure_stops_the_rest_with_the_reason(sqlite_url: str) -> None:
-    app, _ = make_app(sqlite_url, max_attempts=1)
+def test_g4_order_kept_and_a_failure_stops_the_rest_with_the_reason(durable_url: str) -> None:
+    app, _ = make_app(durable_url, max_attempts=1)
 
     @app.get("/chain")
     def chain(tasks: BackgroundTasks) -> None:
@@ -90,23 +113,19 @@ def test_g4_order_kept_and_a_failure_stops_the_rest_with_the_reason(sqlite_url: 
         client.get("/chain")
         wait_for_tasks(app)
     assert EVENTS == [("one",), ("two",), ("three",)]
-    states = [(r[1], r[2]) for r in db_rows(sqlite_url)]
+    states = [(r[1], r[2]) for r in db_rows(durable_url)]
     assert [s for s, _ in states] == ["succeeded", "succeeded", "failed", "cancelled", "cancelled"]
     assert "three failed on purpose" in (states[2][1] or "")
     assert "before it in the same response failed" in (states[3][1] or "")
 
 
-def test_g6_a_stored_name_outside_the_app_never_runs(sqlite_url: str) -> None:
-    app, aw = make_app(sqlite_url)
+def test_g6_a_stored_name_outside_the_app_never_runs(durable_url: str) -> None:
+    app, aw = make_app(durable_url)
     with TestClient(app):
-        path = sqlite_url.removeprefix("sqlite:///")
         now = time.time()
-        with sqlite3.connect(path) as conn:
-            conn.execute(
-                "INSERT INTO afterwork_tasks (id, name, payload, state, run_at, created_at) "
-                "VALUES ('evil', 'os:system', '{\"a\":[\"touch /tmp/afterwork-pwned\"],\"k\":{}}',"
-                " 'queued', ?, ?)", (now, now),
-            )
+        evil = TaskRecord(id="evil", name="os:system", state=TaskState.QUEUED, run_at=now,
+                          created_at=now, payload='{"a":["touch /tmp/afterwork-pwned"],"k":{}}')
+        aw.store.apply(Changes(inserts=[evil]))
         aw.runner.wake_threadsafe()  # type: ignore[union-attr]
         wait_for_tasks(app)
     record = aw.store.get("evil")
@@ -126,8 +145,8 @@ def test_g6_module_level_function_of_the_app_resolves_after_a_restart() -> None:
         fresh.resolve("tests.integration.app_tasks:EVENTS")
 
 
-def test_g7_unstorable_task_runs_in_memory_with_one_warning(sqlite_url: str) -> None:
-    app, _ = make_app(sqlite_url)
+def test_g7_unstorable_task_runs_in_memory_with_one_warning(durable_url: str) -> None:
+    app, _ = make_app(durable_url)
     ran: list[str] = []
 
     @app.get("/")
@@ -140,11 +159,11 @@ def test_g7_unstorable_task_runs_in_memory_with_one_warning(sqlite_url: str) -> 
             assert client.get("/").json() == {"stored": False}
         client.get("/")  # named once: no second warning (warnings are errors here)
     assert ran == ["lambda", "lambda"]
-    assert db_rows(sqlite_url) == []
+    assert db_rows(durable_url) == []
 
 
-def test_g7_strict_refuses_unstorable_tasks_naming_them(sqlite_url: str) -> None:
-    app, _ = make_app(sqlite_url, strict=True)
+def test_g7_strict_refuses_unstorable_tasks_naming_them(durable_url: str) -> None:
+    app, _ = make_app(durable_url, strict=True)
 
     def closure() -> None:
         pass
@@ -157,8 +176,8 @@ def test_g7_strict_refuses_unstorable_tasks_naming_them(sqlite_url: str) -> None
         client.get("/")
 
 
-def test_arguments_over_the_size_limit_are_refused_naming_task_and_size(sqlite_url: str) -> None:
-    app, _ = make_app(sqlite_url, max_arg_bytes=100)
+def test_arguments_over_the_size_limit_are_refused_naming_task_and_size(durable_url: str) -> None:
+    app, _ = make_app(durable_url, max_arg_bytes=100)
 
     @app.get("/")
     def endpoint(tasks: BackgroundTasks) -> None:
@@ -169,10 +188,10 @@ def test_arguments_over_the_size_limit_are_refused_naming_task_and_size(sqlite_u
 
 
 def test_retry_with_backoff_then_success_and_task_knows_id_and_attempt(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    durable_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("afterwork._runner.BACKOFF_BASE_SECONDS", 0.01)
-    app, _aw = make_app(sqlite_url)
+    app, _aw = make_app(durable_url)
 
     @app.get("/")
     def endpoint(tasks: BackgroundTasks) -> dict[str, str]:
@@ -186,8 +205,8 @@ def test_retry_with_backoff_then_success_and_task_knows_id_and_attempt(
     assert state["state"] == "succeeded" and state["attempts"] == 3
 
 
-def test_timeout_and_sys_exit_are_recorded_and_the_runner_survives(sqlite_url: str) -> None:
-    app, _aw = make_app(sqlite_url, max_attempts=1)
+def test_timeout_and_sys_exit_are_recorded_and_the_runner_survives(durable_url: str) -> None:
+    app, _aw = make_app(durable_url, max_attempts=1)
 
     @app.get("/")
     def endpoint(tasks: BackgroundTasks) -> None:
@@ -203,14 +222,14 @@ def test_timeout_and_sys_exit_are_recorded_and_the_runner_survives(sqlite_url: s
         wait_for_tasks(app)
         client.get("/after")
         wait_for_tasks(app)
-    rows = db_rows(sqlite_url)
+    rows = db_rows(durable_url)
     assert rows[0][1] == "failed" and "timed out" in (rows[0][2] or "")
     assert rows[1][1] == "cancelled"  # after the timed-out task in the same response
     assert EVENTS == [("still-running",)]
 
 
-def test_sys_exit_in_a_task_is_recorded(sqlite_url: str) -> None:
-    app, _ = make_app(sqlite_url, max_attempts=1)
+def test_sys_exit_in_a_task_is_recorded(durable_url: str) -> None:
+    app, _ = make_app(durable_url, max_attempts=1)
 
     @app.get("/")
     def endpoint(tasks: BackgroundTasks) -> None:
@@ -219,12 +238,12 @@ def test_sys_exit_in_a_task_is_recorded(sqlite_url: str) -> None:
     with TestClient(app) as client:
         client.get("/")
         wait_for_tasks(app)
-    assert db_rows(sqlite_url)[0][1] == "failed"
-    assert "SystemExit" in (db_rows(sqlite_url)[0][2] or "")
+    assert db_rows(durable_url)[0][1] == "failed"
+    assert "SystemExit" in (db_rows(durable_url)[0][2] or "")
 
 
-def test_sync_tasks_use_afterworks_own_bounded_threads(sqlite_url: str) -> None:
-    app, _ = make_app(sqlite_url, sync_threads=2)
+def test_sync_tasks_use_afterworks_own_bounded_threads(durable_url: str) -> None:
+    app, _ = make_app(durable_url, sync_threads=2)
     app_tasks.GATE.clear()
     app_tasks.PEAK_SYNC[0] = 0
 
@@ -247,8 +266,8 @@ def test_sync_tasks_use_afterworks_own_bounded_threads(sqlite_url: str) -> None:
     assert sorted(e[0] for e in EVENTS) == [f"b{n}" for n in range(5)]
 
 
-def test_shutdown_hands_back_unfinished_tasks_and_the_next_start_runs_them(sqlite_url: str) -> None:
-    app, _ = make_app(sqlite_url, grace_seconds=0.2)
+def test_shutdown_hands_back_unfinished_tasks_and_the_next_start_runs_them(durable_url: str) -> None:
+    app, _ = make_app(durable_url, grace_seconds=0.2)
 
     @app.get("/")
     def endpoint(tasks: BackgroundTasks) -> None:
@@ -258,17 +277,17 @@ def test_shutdown_hands_back_unfinished_tasks_and_the_next_start_runs_them(sqlit
     with TestClient(app) as client:
         client.get("/")
         time.sleep(0.1)
-    rows = db_rows(sqlite_url)
+    rows = db_rows(durable_url)
     assert [r[1] for r in rows] == ["queued", "queued"], rows  # handed back, not lost
     assert EVENTS == []
-    app2, _ = make_app(sqlite_url)
+    app2, _ = make_app(durable_url)
     with TestClient(app2):
         wait_for_tasks(app2)
     assert EVENTS == [("long",), ("after-long",)]
 
 
-def test_defer_outside_a_request_stores_at_once(sqlite_url: str) -> None:
-    app, aw = make_app(sqlite_url)
+def test_defer_outside_a_request_stores_at_once(durable_url: str) -> None:
+    app, aw = make_app(durable_url)
     with TestClient(app):
         handle = defer(app_tasks.record, "deferred")
         assert aw.store.get(handle.id) is not None
@@ -276,8 +295,8 @@ def test_defer_outside_a_request_stores_at_once(sqlite_url: str) -> None:
     assert EVENTS == [("deferred",)]
 
 
-def test_unknown_task_id_is_404(sqlite_url: str) -> None:
-    app, _ = make_app(sqlite_url)
+def test_unknown_task_id_is_404(durable_url: str) -> None:
+    app, _ = make_app(durable_url)
     with TestClient(app) as client:
         assert client.get("/afterwork/api/tasks/nope").status_code == 404
         assert client.get("/afterwork/api/tasks?state=bogus").status_code == 400

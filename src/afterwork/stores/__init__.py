@@ -15,11 +15,15 @@ def open_store(url: str) -> Store:
         from .sqlite import SqliteStore
 
         return SqliteStore(url)
+    if scheme in ("postgresql", "postgres"):
+        from .postgres import PostgresStore
+
+        return PostgresStore(url)
     if scheme == "memory":
         from .memory import MemoryStore
 
         return MemoryStore(url)
     raise ConfigurationError(
         f"afterwork cannot use the store URL {url!r}: use sqlite:///./afterwork.db "
-        "(the embedded default) or memory:// (not durable, for tests)"
+        "(the embedded default), postgresql://user@host/db, or memory:// (not durable, for tests)"
     )

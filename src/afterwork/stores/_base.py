@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .._models import Changes, TaskRecord, TaskState
 
@@ -48,6 +48,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def count_pending(self, now: float) -> int:
         """Tasks not final that could run by `now` (queued and due, leased, or running)."""
+
+    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call `wake` when another process made tasks ready; returns a function that stops
+        listening. Stores without notifications return a no-op (runners poll)."""
+        return lambda: None
 
     @abc.abstractmethod
     def lease_owners(self) -> list[str]:

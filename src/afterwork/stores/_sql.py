@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import importlib.resources
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -79,6 +80,28 @@ class SqlStore(Store):
     """A store over a DB-API connection; subclasses supply connections and the dialect."""
 
     dialect: str = ""
+    _readers: dict[int, Any]  # reading connections, one per thread, all closed by close()
+
+    @abc.abstractmethod
+    def _connect(self) -> Any: ...
+
+    def _reader(self) -> Any:
+        readers = self.__dict__.setdefault("_readers", {})
+        conn = readers.get(threading.get_ident())
+        if conn is None:
+            conn = readers[threading.get_ident()] = self._connect()
+        return conn
+
+    def _drop_reader(self) -> None:
+        conn = self.__dict__.get("_readers", {}).pop(threading.get_ident(), None)
+        if conn is not None:
+            conn.close()
+
+    def _close_readers(self) -> None:
+        readers = self.__dict__.get("_readers", {})
+        while readers:
+            _, conn = readers.popitem()
+            conn.close()
 
     @abc.abstractmethod
     @contextmanager
@@ -102,28 +125,41 @@ class SqlStore(Store):
         return sorted(found)
 
     def apply(self, changes: Changes) -> None:
-        q = self._sql
         with self._write() as cur:
-            if changes.inserts:
-                cur.executemany(q(INSERT), [to_row(r) for r in changes.inserts])
-            if changes.started:
-                cur.executemany(q(STARTED), [(o.at, o.task_id, o.owner) for o in changes.started])
-            for o in changes.succeeded:
-                cur.execute(q(SUCCEEDED), (o.at, o.task_id, o.owner))
-                cur.execute(q(UNBLOCK), (o.task_id, o.task_id))
-            for o in changes.failed:
-                cur.execute(q(FAILED), (o.at, o.error, o.task_id, o.owner))
-                cur.execute(q(CANCEL_CHAIN), (o.task_id, o.at, chain_reason(o.task_id), o.task_id))
-            if changes.retried:
-                cur.executemany(q(RETRIED), [(o.retry_at or o.at, o.error, o.task_id, o.owner)
-                                             for o in changes.retried])
-            if changes.released:
-                cur.executemany(q(RELEASED), [(o.task_id, o.owner) for o in changes.released])
-            for owner in changes.expire_owners:
-                cur.execute(q(EXPIRE), (owner,))
-            if changes.heartbeat is not None:
-                owner, until = changes.heartbeat
-                cur.execute(q(HEARTBEAT), (until, owner))
+            if self._apply_in(cur, changes):
+                self._notify(cur)
+
+    def _notify(self, cur: Cursor) -> None:
+        """Tell other runners that tasks became ready (inside the transaction)."""
+
+    def _apply_in(self, cur: Cursor, changes: Changes) -> bool:
+        """Apply in the open transaction; True when tasks became ready for other runners."""
+        q = self._sql
+        ready = any(r.lease_owner is None for r in changes.inserts) or bool(
+            changes.retried or changes.released or changes.expire_owners
+        )
+        if changes.inserts:
+            cur.executemany(q(INSERT), [to_row(r) for r in changes.inserts])
+        if changes.started:
+            cur.executemany(q(STARTED), [(o.at, o.task_id, o.owner) for o in changes.started])
+        for o in changes.succeeded:
+            cur.execute(q(SUCCEEDED), (o.at, o.task_id, o.owner))
+            cur.execute(q(UNBLOCK), (o.task_id, o.task_id))
+            ready = ready or bool(getattr(cur, "rowcount", 0) > 0)
+        for o in changes.failed:
+            cur.execute(q(FAILED), (o.at, o.error, o.task_id, o.owner))
+            cur.execute(q(CANCEL_CHAIN), (o.task_id, o.at, chain_reason(o.task_id), o.task_id))
+        if changes.retried:
+            cur.executemany(q(RETRIED), [(o.retry_at or o.at, o.error, o.task_id, o.owner)
+                                         for o in changes.retried])
+        if changes.released:
+            cur.executemany(q(RELEASED), [(o.task_id, o.owner) for o in changes.released])
+        for owner in changes.expire_owners:
+            cur.execute(q(EXPIRE), (owner,))
+        if changes.heartbeat is not None:
+            owner, until = changes.heartbeat
+            cur.execute(q(HEARTBEAT), (until, owner))
+        return ready
 
     def claim(self, owner: str, limit: int, now: float, lease_until: float) -> list[TaskRecord]:
         with self._write() as cur:

@@ -60,7 +60,6 @@ class SqliteStore(SqlStore):
             )
         self._write_conn: sqlite3.Connection | None = None
         self._write_lock = threading.Lock()
-        self._local = threading.local()
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -103,10 +102,7 @@ class SqliteStore(SqlStore):
             if self._write_conn is not None:
                 self._write_conn.close()
                 self._write_conn = None
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._close_readers()
 
     @contextmanager
     def _write(self) -> Iterator[Cursor]:
@@ -132,11 +128,8 @@ class SqliteStore(SqlStore):
 
     @contextmanager
     def _read(self) -> Iterator[Cursor]:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
         try:
-            yield conn.cursor()
+            yield self._reader().cursor()
         except sqlite3.Error as exc:
             raise _translate(self.path, exc) from exc
 

@@ -1,0 +1,148 @@
+"""PostgreSQL: many machines on one database. Claims with FOR UPDATE SKIP LOCKED; runners are
+woken by LISTEN/NOTIFY when tasks become ready elsewhere (polling stays as a safety net).
+
+psycopg 3 rather than asyncpg: the store runs on afterwork's writer thread (blocking calls,
+like the SQLite store), and psycopg's sync API, server-side binding and error classes fit that
+without a second event loop; it is also what SQLAlchemy users already have installed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .._errors import ConfigurationError, StoreError, StoreUnavailableError
+from .._models import TaskRecord
+from ._sql import COLUMNS, Cursor, SqlStore, from_row
+
+CHANNEL = "afterwork"
+MIGRATION_LOCK = 0x61667477  # pg_advisory_xact_lock key: one migrator at a time
+LISTEN_RETRY_SECONDS = 2.0
+
+_CLAIM = (
+    "WITH ready AS (SELECT id FROM afterwork_tasks WHERE waiting_on IS NULL AND "
+    "((state = 'queued' AND run_at <= %s) OR (state IN ('leased', 'running') AND lease_until < %s)) "
+    "ORDER BY run_at LIMIT %s FOR UPDATE SKIP LOCKED) "
+    "UPDATE afterwork_tasks t SET state = 'leased', lease_owner = %s, lease_until = %s "
+    f"FROM ready WHERE t.id = ready.id RETURNING {', '.join('t.' + c for c in COLUMNS)}"
+)
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise ConfigurationError(
+            "the PostgreSQL store needs psycopg 3: pip install 'afterwork[postgres]'"
+        ) from exc
+    return psycopg
+
+
+class PostgresStore(SqlStore):
+    dialect = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._psycopg = _psycopg()
+        self._write_conn: Any = None
+        self._write_lock = threading.Lock()
+        self._listeners: list[threading.Event] = []
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s")
+
+    def _translate(self, exc: Exception) -> StoreError:
+        where = self.url.split("@")[-1]  # never echo a password
+        if isinstance(exc, self._psycopg.OperationalError):
+            return StoreUnavailableError(
+                f"PostgreSQL store {where} is unreachable or refused the write ({exc}); "
+                "check that the server is up and the URL is right"
+            )
+        return StoreError(f"PostgreSQL store {where} refused the write ({exc}); nothing was written")
+
+    def _connect(self) -> Any:
+        try:
+            return self._psycopg.connect(self.url, autocommit=True)
+        except self._psycopg.Error as exc:
+            raise self._translate(exc) from exc
+
+    def open(self) -> None:
+        if self._write_conn is not None:
+            return
+        self._write_conn = self._connect()
+        with self._write() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            cur.execute("CREATE TABLE IF NOT EXISTS afterwork_migrations "
+                        "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
+            cur.execute("SELECT version FROM afterwork_migrations")
+            done = {row[0] for row in cur.fetchall()}
+            for version, script in self.migrations():
+                if version not in done:
+                    cur.execute(script)
+                    cur.execute("INSERT INTO afterwork_migrations VALUES (%s, %s)",
+                                (version, time.time()))
+
+    def close(self) -> None:
+        for stop in self._listeners:
+            stop.set()
+        with self._write_lock:
+            if self._write_conn is not None:
+                self._write_conn.close()
+                self._write_conn = None
+        self._close_readers()
+
+    @contextmanager
+    def _write(self) -> Iterator[Cursor]:
+        with self._write_lock:
+            if self._write_conn is None or self._write_conn.closed:
+                self._write_conn = self._connect()
+            try:
+                with self._write_conn.transaction(), self._write_conn.cursor() as cur:
+                    yield cur
+            except self._psycopg.Error as exc:
+                if self._write_conn.broken:
+                    self._write_conn = None
+                raise self._translate(exc) from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Cursor]:
+        conn = self._reader()
+        try:
+            with conn.cursor() as cur:
+                yield cur
+        except self._psycopg.Error as exc:
+            if conn.broken:
+                self._drop_reader()
+            raise self._translate(exc) from exc
+
+    def _notify(self, cur: Cursor) -> None:
+        cur.execute("SELECT pg_notify(%s, '')", (CHANNEL,))  # delivered at commit
+
+    def claim(self, owner: str, limit: int, now: float, lease_until: float) -> list[TaskRecord]:
+        with self._write() as cur:
+            cur.execute(_CLAIM, (now, now, limit, owner, lease_until))
+            claimed = [from_row(r) for r in cur.fetchall()]
+        return sorted(claimed, key=lambda r: r.run_at)
+
+    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call `wake` (from a thread of its own) whenever tasks may have become ready."""
+        stop = threading.Event()
+        self._listeners.append(stop)
+
+        def run() -> None:
+            while not stop.is_set():
+                try:
+                    with self._psycopg.connect(self.url, autocommit=True) as conn:
+                        conn.execute(f"LISTEN {CHANNEL}")
+                        wake()  # anything notified while we were not listening
+                        while not stop.is_set():
+                            for _ in conn.notifies(timeout=1.0, stop_after=1):
+                                wake()
+                except self._psycopg.Error:
+                    stop.wait(LISTEN_RETRY_SECONDS)
+
+        threading.Thread(target=run, name="afterwork-listen", daemon=True).start()
+        return stop.set
