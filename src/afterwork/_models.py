@@ -79,6 +79,26 @@ class Outcome:
     retry_at: float | None = None  # set: back to queued for another attempt at this time
 
 
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A runner is alive at `at` and keeps its leases until `lease_until`."""
+
+    owner: str
+    lease_until: float
+    at: float
+    kind: str = "app"  # "app" (in-app runner) or "worker"
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerInfo:
+    """A runner as the store last heard of it."""
+
+    owner: str
+    kind: str
+    started_at: float
+    heartbeat_at: float
+
+
 @dataclass(slots=True)
 class Changes:
     """Writes the store applies in one transaction (grouped across requests by the writer)."""
@@ -90,7 +110,10 @@ class Changes:
     retried: list[Outcome] = field(default_factory=list)
     released: list[Outcome] = field(default_factory=list)
     expire_owners: list[str] = field(default_factory=list)
-    heartbeat: tuple[str, float] | None = None  # (owner, lease_until)
+    requeued: list[Outcome] = field(default_factory=list)  # operator: run failed/cancelled again
+    cancelled: list[Outcome] = field(default_factory=list)  # operator: queued tasks will not run
+    heartbeat: Heartbeat | None = None
+    stopped_runners: list[str] = field(default_factory=list)
 
     def extend(self, other: Changes) -> None:
         self.inserts.extend(other.inserts)
@@ -100,11 +123,15 @@ class Changes:
         self.retried.extend(other.retried)
         self.released.extend(other.released)
         self.expire_owners.extend(other.expire_owners)
+        self.requeued.extend(other.requeued)
+        self.cancelled.extend(other.cancelled)
+        self.stopped_runners.extend(other.stopped_runners)
         if other.heartbeat is not None:
             self.heartbeat = other.heartbeat
 
     def __bool__(self) -> bool:
         return bool(
             self.inserts or self.started or self.succeeded or self.failed or self.retried
-            or self.released or self.expire_owners or self.heartbeat
+            or self.released or self.expire_owners or self.heartbeat or self.requeued
+            or self.cancelled or self.stopped_runners
         )

@@ -27,7 +27,7 @@ from starlette._utils import is_async_callable
 from . import _codec
 from ._context import TaskContext, _current_task
 from ._errors import AfterworkError
-from ._models import Changes, Outcome, TaskRecord
+from ._models import Changes, Heartbeat, Outcome, TaskRecord
 from ._registry import REGISTRY, Task
 
 if TYPE_CHECKING:
@@ -68,8 +68,9 @@ def _owner_is_dead(owner: str) -> bool:
 
 
 class Runner:
-    def __init__(self, aw: Afterwork) -> None:
+    def __init__(self, aw: Afterwork, kind: str = "app") -> None:
         self.aw = aw
+        self.kind = kind
         self.owner = new_owner()
         self._ready: deque[TaskRecord] = deque()
         self._waiting: dict[str, TaskRecord] = {}  # predecessor id -> the next task of its chain
@@ -111,7 +112,8 @@ class Runner:
         """Called by the writer thread every tick: keep this runner's leases fresh."""
         if self._loop is None:
             return None
-        return Changes(heartbeat=(self.owner, time.time() + self.aw.lease_seconds))
+        now = time.time()
+        return Changes(heartbeat=Heartbeat(self.owner, now + self.aw.lease_seconds, now, self.kind))
 
     # -- life -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -142,7 +144,8 @@ class Runner:
         now = time.time()
         released = [Outcome(r.id, self.owner, now) for r in handed_back]
         # and whatever a cancelled claim leased to us without our seeing it
-        self.aw.writer.post(Changes(released=released, expire_owners=[self.owner]))
+        self.aw.writer.post(Changes(released=released, expire_owners=[self.owner],
+                                    stopped_runners=[self.owner]))
         self._loop = None
 
     # -- the loops ------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import time
 import uuid
 
 from afterwork import TaskRecord, TaskState
-from afterwork._models import Changes, Outcome
+from afterwork._models import Changes, Heartbeat, Outcome
 from afterwork.stores import Store
 
 NOW = 1_000_000.0
@@ -130,7 +130,7 @@ def test_heartbeat_extends_only_the_owners_leases(store: Store) -> None:
     mine = rec(TaskState.RUNNING, owner="a", lease_until=NOW + 1)
     theirs = rec(TaskState.RUNNING, owner="b", lease_until=NOW + 1)
     store.apply(Changes(inserts=[mine, theirs]))
-    store.apply(Changes(heartbeat=("a", NOW + 100)))
+    store.apply(Changes(heartbeat=Heartbeat("a", NOW + 100, NOW)))
     assert store.claim("c", 10, NOW + 50, NOW + 80)[0].id == theirs.id
     m = store.get(mine.id)
     assert m is not None and m.lease_until == NOW + 100
@@ -165,3 +165,46 @@ def test_list_filters_and_counts_pending(store: Store) -> None:
     assert [r.id for r in store.query(states=[TaskState.SUCCEEDED])] == [b.id]
     assert {r.id for r in store.query()} == {a.id, b.id, future.id}
     assert store.count_pending(now) == 1
+
+
+def test_operator_requeue_brings_back_a_failed_task_and_the_chain_it_cancelled(store: Store) -> None:
+    first = rec(TaskState.LEASED, owner="a", lease_until=NOW + 30)
+    second = rec(TaskState.LEASED, owner="a", lease_until=NOW + 30, waiting_on=first.id)
+    store.apply(Changes(inserts=[first, second]))
+    store.apply(Changes(started=[Outcome(first.id, "a", NOW)]))
+    store.apply(Changes(failed=[Outcome(first.id, "a", NOW, "boom")]))
+    store.apply(Changes(requeued=[Outcome(first.id, "", NOW + 1)]))
+    again = store.get(first.id)
+    assert again is not None and again.state is TaskState.QUEUED and again.attempts == 0
+    assert state_of(store, second.id) is TaskState.QUEUED
+    assert [r.id for r in store.claim("b", 10, NOW + 1, NOW + 30)] == [first.id]
+
+
+def test_operator_cancel_stops_a_queued_task_and_its_chain_but_not_a_running_one(store: Store) -> None:
+    first, running = rec(), rec(TaskState.RUNNING, owner="a", lease_until=NOW + 30)
+    second = rec(waiting_on=first.id)
+    store.apply(Changes(inserts=[first, second, running]))
+    store.apply(Changes(cancelled=[Outcome(first.id, "", NOW), Outcome(running.id, "", NOW)]))
+    got = store.get(first.id)
+    assert got is not None and got.state is TaskState.CANCELLED and "operator" in (got.last_error or "")
+    assert state_of(store, second.id) is TaskState.CANCELLED
+    assert state_of(store, running.id) is TaskState.RUNNING
+
+
+def test_purge_deletes_old_finished_tasks_only(store: Store) -> None:
+    old = rec(TaskState.LEASED, owner="a", lease_until=NOW + 30)
+    queued = rec()
+    store.apply(Changes(inserts=[old, queued]))
+    store.apply(Changes(succeeded=[Outcome(old.id, "a", NOW)]))
+    assert store.purge(NOW) == 0
+    assert store.purge(NOW + 1) == 1
+    assert store.get(old.id) is None and store.get(queued.id) is not None
+
+
+def test_runners_report_by_heartbeat_and_leave_when_stopped(store: Store) -> None:
+    store.apply(Changes(heartbeat=Heartbeat("r1", NOW + 30, NOW, "worker")))
+    store.apply(Changes(heartbeat=Heartbeat("r1", NOW + 40, NOW + 10, "worker")))
+    [info] = store.runners()
+    assert (info.owner, info.kind, info.started_at, info.heartbeat_at) == ("r1", "worker", NOW, NOW + 10)
+    store.apply(Changes(stopped_runners=["r1"]))
+    assert store.runners() == []

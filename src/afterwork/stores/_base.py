@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 
-from .._models import Changes, TaskRecord, TaskState
+from .._models import Changes, RunnerInfo, TaskRecord, TaskState
 
 LEASE_ERROR = "lease expired: its runner stopped or lost contact, another runner took it over"
 
@@ -53,6 +53,18 @@ class Store(abc.ABC):
         """Call `wake` when another process made tasks ready; returns a function that stops
         listening. Stores without notifications return a no-op (runners poll)."""
         return lambda: None
+
+    @abc.abstractmethod
+    def runners(self) -> list[RunnerInfo]:
+        """Runners by their last heartbeat (a stopped runner removes itself)."""
+
+    @abc.abstractmethod
+    def purge(self, finished_before: float) -> int:
+        """Delete finished tasks (succeeded, failed, cancelled) older than that; the count."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> tuple[int, int]:
+        """(applied, newest known) migration versions."""
 
     @abc.abstractmethod
     def lease_owners(self) -> list[str]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from .._models import Changes, TaskRecord, TaskState
+from .._models import Changes, RunnerInfo, TaskRecord, TaskState
 from ._base import Store
 
 COLUMNS = (
@@ -50,11 +50,30 @@ READY = (f"SELECT id, run_at FROM {_T} WHERE state = 'queued' AND waiting_on IS 
 GET = f"SELECT {_COLS} FROM {_T} WHERE id = ?"
 COUNT_PENDING = (f"SELECT COUNT(*) FROM {_T} WHERE {_LEASED} OR "
                  f"(state = 'queued' AND (run_at <= ? OR waiting_on IS NOT NULL))")
+REQUEUE = (f"UPDATE {_T} SET state = 'queued', run_at = ?, attempts = 0, finished_at = NULL, "
+           f"lease_owner = NULL, lease_until = NULL WHERE id = ? AND state IN ('failed', 'cancelled')")
+# The tasks after a requeued one that were cancelled because of it come back with it.
+REQUEUE_CHAIN = (
+    f"WITH RECURSIVE chain(id) AS (SELECT id FROM {_T} WHERE waiting_on = ? "
+    f"UNION ALL SELECT t.id FROM {_T} t JOIN chain c ON t.waiting_on = c.id) "
+    f"UPDATE {_T} SET state = 'queued', finished_at = NULL, last_error = NULL "
+    f"WHERE id IN (SELECT id FROM chain) AND state = 'cancelled'"
+)
+CANCEL = (f"UPDATE {_T} SET state = 'cancelled', finished_at = ?, last_error = ?, lease_owner = NULL, "
+          f"lease_until = NULL WHERE id = ? AND state IN ('queued', 'leased')")
+CANCEL_AFTER = CANCEL_CHAIN.replace("p.state = 'failed'", "p.state = 'cancelled'")
+RUNNER_SEEN = ("INSERT INTO afterwork_runners (owner, kind, started_at, heartbeat_at) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at")
+RUNNER_GONE = "DELETE FROM afterwork_runners WHERE owner = ?"
+RUNNERS = "SELECT owner, kind, started_at, heartbeat_at FROM afterwork_runners ORDER BY started_at"
+PURGE = (f"DELETE FROM {_T} WHERE finished_at < ? AND state IN ('succeeded', 'failed', 'cancelled') "
+         f"AND NOT EXISTS (SELECT 1 FROM {_T} n WHERE n.waiting_on = {_T}.id)")
+CANCELLED_BY_OPERATOR = "cancelled by an operator"
 OWNERS = f"SELECT DISTINCT lease_owner FROM {_T} WHERE {_LEASED} AND lease_owner IS NOT NULL"
 
 
-def chain_reason(failed_id: str) -> str:
-    return f"not run: task {failed_id} before it in the same response failed"
+def chain_reason(task_id: str, what: str = "failed") -> str:
+    return f"not run: task {task_id} before it in the same response {what}"
 
 
 def to_row(r: TaskRecord) -> tuple[Any, ...]:
@@ -70,6 +89,9 @@ def from_row(row: Sequence[Any]) -> TaskRecord:
 
 
 class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
     def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
     def executemany(self, sql: str, params: Any, /) -> Any: ...
     def fetchall(self) -> list[Any]: ...
@@ -145,7 +167,7 @@ class SqlStore(Store):
         for o in changes.succeeded:
             cur.execute(q(SUCCEEDED), (o.at, o.task_id, o.owner))
             cur.execute(q(UNBLOCK), (o.task_id, o.task_id))
-            ready = ready or bool(getattr(cur, "rowcount", 0) > 0)
+            ready = ready or cur.rowcount > 0
         for o in changes.failed:
             cur.execute(q(FAILED), (o.at, o.error, o.task_id, o.owner))
             cur.execute(q(CANCEL_CHAIN), (o.task_id, o.at, chain_reason(o.task_id), o.task_id))
@@ -156,10 +178,20 @@ class SqlStore(Store):
             cur.executemany(q(RELEASED), [(o.task_id, o.owner) for o in changes.released])
         for owner in changes.expire_owners:
             cur.execute(q(EXPIRE), (owner,))
+        for o in changes.requeued:
+            cur.execute(q(REQUEUE), (o.at, o.task_id))
+            cur.execute(q(REQUEUE_CHAIN), (o.task_id,))
+        for o in changes.cancelled:
+            cur.execute(q(CANCEL), (o.at, CANCELLED_BY_OPERATOR, o.task_id))
+            cur.execute(q(CANCEL_AFTER), (o.task_id, o.at, chain_reason(o.task_id, "was cancelled"),
+                                          o.task_id))
         if changes.heartbeat is not None:
-            owner, until = changes.heartbeat
-            cur.execute(q(HEARTBEAT), (until, owner))
-        return ready
+            beat = changes.heartbeat
+            cur.execute(q(HEARTBEAT), (beat.lease_until, beat.owner))
+            cur.execute(q(RUNNER_SEEN), (beat.owner, beat.kind, beat.at, beat.at))
+        for owner in changes.stopped_runners:
+            cur.execute(q(RUNNER_GONE), (owner,))
+        return ready or bool(changes.requeued)
 
     def claim(self, owner: str, limit: int, now: float, lease_until: float) -> list[TaskRecord]:
         with self._write() as cur:
@@ -198,6 +230,22 @@ class SqlStore(Store):
         with self._read() as cur:
             cur.execute(self._sql(COUNT_PENDING), (now,))
             return int(cur.fetchone()[0])
+
+    def runners(self) -> list[RunnerInfo]:
+        with self._read() as cur:
+            cur.execute(self._sql(RUNNERS))
+            return [RunnerInfo(*row) for row in cur.fetchall()]
+
+    def purge(self, finished_before: float) -> int:
+        with self._write() as cur:
+            cur.execute(self._sql(PURGE), (finished_before,))
+            return int(cur.rowcount)
+
+    def schema_version(self) -> tuple[int, int]:
+        with self._read() as cur:
+            cur.execute("SELECT MAX(version) FROM afterwork_migrations")
+            applied = cur.fetchone()[0] or 0
+        return int(applied), max(v for v, _ in self.migrations())
 
     def lease_owners(self) -> list[str]:
         with self._read() as cur:

@@ -6,7 +6,7 @@ import dataclasses
 import threading
 from collections.abc import Sequence
 
-from .._models import ACTIVE_STATES, Changes, TaskRecord, TaskState
+from .._models import ACTIVE_STATES, FINAL_STATES, Changes, RunnerInfo, TaskRecord, TaskState
 from ._base import Store
 
 _S = TaskState
@@ -19,6 +19,7 @@ class MemoryStore(Store):
         self.url = url
         self._rows: dict[str, TaskRecord] = {}
         self._lock = threading.Lock()
+        self._runners: dict[str, RunnerInfo] = {}
 
     def open(self) -> None:
         pass
@@ -66,23 +67,44 @@ class MemoryStore(Store):
         for owner in c.expire_owners:
             for r in [r for r in rows.values() if r.lease_owner == owner and r.state in leased]:
                 rows[r.id] = dataclasses.replace(r, lease_until=0.0)
+        for o in c.requeued:
+            if update(o.task_id, None, (_S.FAILED, _S.CANCELLED), state=_S.QUEUED, run_at=o.at,
+                      attempts=0, finished_at=None, lease_owner=None, lease_until=None):
+                self._walk_chain(rows, o.task_id, (_S.CANCELLED,), state=_S.QUEUED,
+                                 finished_at=None, last_error=None)
+        for o in c.cancelled:
+            if update(o.task_id, None, (_S.QUEUED, _S.LEASED), state=_S.CANCELLED, finished_at=o.at,
+                      last_error="cancelled by an operator", lease_owner=None, lease_until=None):
+                self._walk_chain(rows, o.task_id, (_S.QUEUED, _S.LEASED), state=_S.CANCELLED,
+                                 finished_at=o.at, lease_owner=None, lease_until=None,
+                                 last_error=f"not run: task {o.task_id} before it in the same "
+                                            "response was cancelled")
         if c.heartbeat is not None:
-            owner, until = c.heartbeat
-            for r in [r for r in rows.values() if r.lease_owner == owner and r.state in leased]:
-                rows[r.id] = dataclasses.replace(r, lease_until=until)
+            beat = c.heartbeat
+            for r in [r for r in rows.values() if r.lease_owner == beat.owner and r.state in leased]:
+                rows[r.id] = dataclasses.replace(r, lease_until=beat.lease_until)
+            known = self._runners.get(beat.owner)
+            self._runners[beat.owner] = RunnerInfo(
+                beat.owner, beat.kind, known.started_at if known else beat.at, beat.at)
+        for owner in c.stopped_runners:
+            self._runners.pop(owner, None)
+
+    @classmethod
+    def _cancel_chain(cls, rows: dict[str, TaskRecord], failed_id: str, at: float) -> None:
+        reason = f"not run: task {failed_id} before it in the same response failed"
+        cls._walk_chain(rows, failed_id, (_S.QUEUED, _S.LEASED), state=_S.CANCELLED,
+                        finished_at=at, last_error=reason, lease_owner=None, lease_until=None)
 
     @staticmethod
-    def _cancel_chain(rows: dict[str, TaskRecord], failed_id: str, at: float) -> None:
-        reason = f"not run: task {failed_id} before it in the same response failed"
-        current = failed_id
+    def _walk_chain(rows: dict[str, TaskRecord], head: str, states: Sequence[TaskState],
+                    **change: object) -> None:
+        current = head
         while True:
             nxt = next((r for r in rows.values() if r.waiting_on == current), None)
-            if nxt is None or nxt.state not in (_S.QUEUED, _S.LEASED):
+            if nxt is None:
                 return
-            rows[nxt.id] = dataclasses.replace(
-                nxt, state=_S.CANCELLED, finished_at=at, last_error=reason,
-                lease_owner=None, lease_until=None,
-            )
+            if nxt.state in states:
+                rows[nxt.id] = dataclasses.replace(nxt, **change)  # type: ignore[arg-type]
             current = nxt.id
 
     def claim(self, owner: str, limit: int, now: float, lease_until: float) -> list[TaskRecord]:
@@ -120,6 +142,22 @@ class MemoryStore(Store):
             1 for r in self._rows.values()
             if r.state in ACTIVE_STATES and not (r.state is _S.QUEUED and r.run_at > now)
         )
+
+    def runners(self) -> list[RunnerInfo]:
+        return sorted(self._runners.values(), key=lambda r: r.started_at)
+
+    def purge(self, finished_before: float) -> int:
+        with self._lock:
+            referenced = {r.waiting_on for r in self._rows.values()}
+            old = [r.id for r in self._rows.values()
+                   if r.state in FINAL_STATES and (r.finished_at or 0.0) < finished_before
+                   and r.id not in referenced]
+            for task_id in old:
+                del self._rows[task_id]
+            return len(old)
+
+    def schema_version(self) -> tuple[int, int]:
+        return (0, 0)
 
     def lease_owners(self) -> list[str]:
         leased = (_S.LEASED, _S.RUNNING)
