@@ -98,6 +98,7 @@ class Afterwork:
         REGISTRY.allow_packages([caller, *packages])
         self.writer = Writer(self.store, tick_seconds=lease_seconds / 3, on_tick=self._tick)
         self.runner: Runner | None = None
+        self.runner_kind = "app"
         self._lock = threading.Lock()
         self._storage_started = False
         self._warned: set[str] = set()
@@ -154,7 +155,7 @@ class Afterwork:
             return
         if runner is not None:  # its loop ended without a shutdown (a test client, say)
             self.writer.post(Changes(expire_owners=[runner.owner]))
-        self.runner = Runner(self)
+        self.runner = Runner(self, kind=self.runner_kind)
         await self.runner.start()
 
     async def ensure_started(self) -> None:

@@ -197,6 +197,7 @@ def test_purge_deletes_old_finished_tasks_only(store: Store) -> None:
     store.apply(Changes(inserts=[old, queued]))
     store.apply(Changes(succeeded=[Outcome(old.id, "a", NOW)]))
     assert store.purge(NOW) == 0
+    assert store.count_purgeable(NOW + 1) == 1
     assert store.purge(NOW + 1) == 1
     assert store.get(old.id) is None and store.get(queued.id) is not None
 

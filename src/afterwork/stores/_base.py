@@ -59,8 +59,13 @@ class Store(abc.ABC):
         """Runners by their last heartbeat (a stopped runner removes itself)."""
 
     @abc.abstractmethod
-    def purge(self, finished_before: float) -> int:
-        """Delete finished tasks (succeeded, failed, cancelled) older than that; the count."""
+    def purge(self, finished_before: float, limit: int = 10_000) -> int:
+        """Delete up to `limit` finished tasks (succeeded, failed, cancelled) that finished
+        before that time and no task waits on; the count deleted."""
+
+    @abc.abstractmethod
+    def count_purgeable(self, finished_before: float) -> int:
+        """How many tasks `purge` would delete in all."""
 
     @abc.abstractmethod
     def schema_version(self) -> tuple[int, int]:

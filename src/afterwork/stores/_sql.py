@@ -66,8 +66,10 @@ RUNNER_SEEN = ("INSERT INTO afterwork_runners (owner, kind, started_at, heartbea
                "ON CONFLICT (owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at")
 RUNNER_GONE = "DELETE FROM afterwork_runners WHERE owner = ?"
 RUNNERS = "SELECT owner, kind, started_at, heartbeat_at FROM afterwork_runners ORDER BY started_at"
-PURGE = (f"DELETE FROM {_T} WHERE finished_at < ? AND state IN ('succeeded', 'failed', 'cancelled') "
-         f"AND NOT EXISTS (SELECT 1 FROM {_T} n WHERE n.waiting_on = {_T}.id)")
+_PURGEABLE = (f"finished_at < ? AND state IN ('succeeded', 'failed', 'cancelled') "
+              f"AND NOT EXISTS (SELECT 1 FROM {_T} n WHERE n.waiting_on = {_T}.id)")
+PURGE = f"DELETE FROM {_T} WHERE id IN (SELECT id FROM {_T} WHERE {_PURGEABLE} LIMIT ?)"
+COUNT_PURGEABLE = f"SELECT COUNT(*) FROM {_T} WHERE {_PURGEABLE}"
 CANCELLED_BY_OPERATOR = "cancelled by an operator"
 OWNERS = f"SELECT DISTINCT lease_owner FROM {_T} WHERE {_LEASED} AND lease_owner IS NOT NULL"
 
@@ -236,10 +238,15 @@ class SqlStore(Store):
             cur.execute(self._sql(RUNNERS))
             return [RunnerInfo(*row) for row in cur.fetchall()]
 
-    def purge(self, finished_before: float) -> int:
+    def purge(self, finished_before: float, limit: int = 10_000) -> int:
         with self._write() as cur:
-            cur.execute(self._sql(PURGE), (finished_before,))
+            cur.execute(self._sql(PURGE), (finished_before, limit))
             return int(cur.rowcount)
+
+    def count_purgeable(self, finished_before: float) -> int:
+        with self._read() as cur:
+            cur.execute(self._sql(COUNT_PURGEABLE), (finished_before,))
+            return int(cur.fetchone()[0])
 
     def schema_version(self) -> tuple[int, int]:
         with self._read() as cur:

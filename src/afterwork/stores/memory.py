@@ -146,15 +146,21 @@ class MemoryStore(Store):
     def runners(self) -> list[RunnerInfo]:
         return sorted(self._runners.values(), key=lambda r: r.started_at)
 
-    def purge(self, finished_before: float) -> int:
+    def _purgeable(self, finished_before: float) -> list[str]:
+        referenced = {r.waiting_on for r in self._rows.values()}
+        return [r.id for r in self._rows.values()
+                if r.state in FINAL_STATES and (r.finished_at or 0.0) < finished_before
+                and r.id not in referenced]
+
+    def purge(self, finished_before: float, limit: int = 10_000) -> int:
         with self._lock:
-            referenced = {r.waiting_on for r in self._rows.values()}
-            old = [r.id for r in self._rows.values()
-                   if r.state in FINAL_STATES and (r.finished_at or 0.0) < finished_before
-                   and r.id not in referenced]
+            old = self._purgeable(finished_before)[:limit]
             for task_id in old:
                 del self._rows[task_id]
             return len(old)
+
+    def count_purgeable(self, finished_before: float) -> int:
+        return len(self._purgeable(finished_before))
 
     def schema_version(self) -> tuple[int, int]:
         return (0, 0)
