@@ -93,7 +93,8 @@ def worker(
 @app.command("list")
 def list_tasks(
     url: UrlOption = None, app_target: AppOption = None,
-    state: Annotated[list[str] | None, typer.Option(help="queued, running, succeeded, failed, cancelled")] = None,
+    state: Annotated[list[str] | None, typer.Option(help="queued, running, succeeded, failed, "
+                                                               "cancelled")] = None,
     name: Annotated[str | None, typer.Option(help="Task name, module:function")] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,

@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from afterwork._models import Changes, Outcome, TaskRecord, TaskState
 from afterwork.stores import open_store
 
