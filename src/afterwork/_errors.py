@@ -37,3 +37,16 @@ class UnknownTaskError(AfterworkError, LookupError):
 
 class ArgumentsDecodeError(AfterworkError, ValueError):
     """A stored task's arguments no longer decode for its function (code changed?)."""
+
+
+class Retry(AfterworkError):
+    """Raise inside a task to run it again later: `raise Retry(delay=30)` or `Retry(at=epoch)`.
+
+    It counts as an attempt; with no attempts left the task fails with this as its error.
+    """
+
+    def __init__(self, reason: str = "the task asked to be retried", *, delay: float | None = None,
+                 at: float | None = None) -> None:
+        super().__init__(reason)
+        self.delay = delay
+        self.at = at

@@ -52,6 +52,13 @@ class TaskRecord:
     started_at: float | None = None
     finished_at: float | None = None
     last_error: str | None = None
+    history: str | None = None
+    """Attempts that did not succeed, one JSON object a line (see `attempt_history`)."""
+
+    def attempt_history(self) -> list[dict[str, object]]:
+        import json
+
+        return [json.loads(line) for line in (self.history or "").splitlines() if line]
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -65,6 +72,7 @@ class TaskRecord:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "last_error": self.last_error,
+            "history": self.attempt_history(),
         }
 
 
@@ -77,6 +85,7 @@ class Outcome:
     at: float
     error: str | None = None
     retry_at: float | None = None  # set: back to queued for another attempt at this time
+    note: str = ""  # a JSON line appended to the task's history (attempts that did not succeed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,8 @@ class TaskOptions:
 
     max_attempts: int | None = None
     timeout_seconds: float | None = None
+    backoff_seconds: float | None = None  # first retry's delay; doubles each attempt
+    backoff_max_seconds: float | None = None
 
 
 class Task(Generic[P, R]):
@@ -71,18 +73,24 @@ def task(func: Callable[P, R], /) -> Task[P, R]: ...
 @overload
 def task(
     *, name: str | None = None, max_attempts: int | None = None,
-    timeout_seconds: float | None = None,
+    timeout_seconds: float | None = None, backoff_seconds: float | None = None,
+    backoff_max_seconds: float | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def task(
     func: Callable[P, R] | None = None, /, *, name: str | None = None,
     max_attempts: int | None = None, timeout_seconds: float | None = None,
+    backoff_seconds: float | None = None, backoff_max_seconds: float | None = None,
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Register a module-level function as a task, optionally with options.
 
         @task
         def notify(host: str) -> None: ...
+
+        @task(max_attempts=5, timeout_seconds=30, backoff_seconds=2, backoff_max_seconds=600)
+        async def charge(order_id: str) -> None: ...
     """
-    options = TaskOptions(max_attempts=max_attempts, timeout_seconds=timeout_seconds)
+    options = TaskOptions(max_attempts=max_attempts, timeout_seconds=timeout_seconds,
+                          backoff_seconds=backoff_seconds, backoff_max_seconds=backoff_max_seconds)
 
     def decorate(f: Callable[P, R]) -> Task[P, R]:
         registered = Task(f, name or _qualified_name(f), options)

@@ -7,6 +7,7 @@ that blocks the loop cannot make its own lease expire.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -26,9 +27,9 @@ from starlette._utils import is_async_callable
 
 from . import _codec
 from ._context import TaskContext, _current_task
-from ._errors import AfterworkError
+from ._errors import AfterworkError, Retry
 from ._models import Changes, Heartbeat, Outcome, TaskRecord
-from ._registry import REGISTRY, Task
+from ._registry import REGISTRY, Task, TaskOptions
 
 if TYPE_CHECKING:
     from ._app import Afterwork
@@ -40,10 +41,17 @@ BACKOFF_MAX_SECONDS = 300.0
 DEAD_OWNER_CHECK_EVERY = 10  # polls between checks for dead runners on this host
 
 
-def backoff_seconds(attempt: int) -> float:
-    """Exponential back-off with full jitter in its upper half: ~1 s, 2 s, 4 s ... capped."""
-    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+def backoff_seconds(attempt: int, options: TaskOptions | None = None) -> float:
+    """Exponential back-off, jittered in its upper half: ~1 s, 2 s, 4 s ... capped at 5 min
+    (or the task's own `backoff_seconds` / `backoff_max_seconds`)."""
+    base = (options and options.backoff_seconds) or BACKOFF_BASE_SECONDS
+    cap = (options and options.backoff_max_seconds) or BACKOFF_MAX_SECONDS
+    ceiling = min(cap, base * 2 ** (attempt - 1))
     return float(ceiling * (0.5 + random.random() / 2))
+
+
+def _note(**fields: object) -> str:
+    return json.dumps(fields, separators=(",", ":")) + "\n"
 
 
 def new_owner() -> str:
@@ -218,7 +226,12 @@ class Runner:
             self._forget_chain(record.id)
             writer.post(Changes(failed=[Outcome(record.id, self.owner, time.time(), str(exc))]))
             return
-        writer.post(Changes(started=[Outcome(record.id, self.owner, time.time())]))
+        started = time.time()
+        lost = ""
+        if record.attempts > (record.history or "").count("\n"):  # the last attempt left no word
+            lost = _note(attempt=record.attempts, started_at=record.started_at, outcome="lost",
+                         error="its runner stopped or lost its lease before it finished")
+        writer.post(Changes(started=[Outcome(record.id, self.owner, started, note=lost)]))
         token = _current_task.set(TaskContext(record.id, record.name, attempt, record.max_attempts))
         try:
             await self._call(func, args, kwargs, record.timeout_seconds)
@@ -226,7 +239,8 @@ class Runner:
             self._release(record)
             raise
         except (Exception, SystemExit) as exc:
-            self._after_error(record, attempt, exc)
+            options = func.task_options if isinstance(func, Task) else None
+            self._after_error(record, attempt, started, exc, options)
         else:
             self._after_success(record)
         finally:
@@ -261,26 +275,33 @@ class Runner:
         else:
             self.aw.writer.post(done)
 
-    def _after_error(self, record: TaskRecord, attempt: int, exc: BaseException) -> None:
+    def _after_error(self, record: TaskRecord, attempt: int, started: float, exc: BaseException,
+                     options: TaskOptions | None) -> None:
         self._claimed.discard(record.id)
         now = time.time()
         if isinstance(exc, TimeoutError):
             error = f"timed out after {record.timeout_seconds}s (attempt {attempt})"
         else:
             error = "".join(traceback.format_exception(exc)).strip()
+        outcome = "timeout" if isinstance(exc, TimeoutError) else "retry" if isinstance(exc, Retry) else "error"
+        note = _note(attempt=attempt, started_at=started, finished_at=now, outcome=outcome,
+                     error=f"{type(exc).__name__}: {exc}"[:500])
         if attempt < record.max_attempts:
-            retry_at = now + backoff_seconds(attempt)
+            if isinstance(exc, Retry) and (exc.at is not None or exc.delay is not None):
+                retry_at = exc.at if exc.at is not None else now + (exc.delay or 0.0)
+            else:
+                retry_at = now + backoff_seconds(attempt, options)
             log.warning("afterwork: task %s (%s) failed on attempt %d/%d, retrying in %.1fs: %r",
                         record.id, record.name, attempt, record.max_attempts, retry_at - now, exc)
             self._release_chain(record.id)
             self.aw.writer.post(Changes(retried=[Outcome(record.id, self.owner, now, error,
-                                                         retry_at=retry_at)]))
+                                                         retry_at=retry_at, note=note)]))
             self._poll_soon(retry_at - now)
         else:
             log.error("afterwork: task %s (%s) failed for good after %d attempt(s): %r",
                       record.id, record.name, attempt, exc)
             self._forget_chain(record.id)
-            self.aw.writer.post(Changes(failed=[Outcome(record.id, self.owner, now, error)]))
+            self.aw.writer.post(Changes(failed=[Outcome(record.id, self.owner, now, error, note=note)]))
 
     def _poll_soon(self, delay: float) -> None:
         if self._loop is not None and delay < self.aw.poll_seconds:

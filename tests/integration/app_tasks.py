@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sys
 import threading
 import time
@@ -65,3 +66,23 @@ async def sleepy(label: str, seconds: float) -> None:
 def slow_sync(label: str, seconds: float) -> None:
     time.sleep(seconds)
     EVENTS.append((label,))
+
+
+async def blocks_the_loop(label: str, seconds: float) -> None:
+    time.sleep(seconds)  # deliberately blocking: the loop stalls, the lease must not lapse
+    EVENTS.append((label,))
+
+
+@task(max_attempts=3)
+async def asks_for_retry(label: str) -> None:
+    from afterwork import Retry
+
+    ctx = current_task()
+    assert ctx is not None
+    EVENTS.append((label, ctx.attempt, time.time()))
+    if ctx.attempt == 1:
+        raise Retry("not yet", delay=0.3)
+
+
+def typed_task(when: "dt.datetime") -> None:
+    EVENTS.append(("typed", when))

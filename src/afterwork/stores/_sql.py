@@ -15,14 +15,15 @@ from ._base import Store
 COLUMNS = (
     "id", "name", "payload", "state", "attempts", "max_attempts", "timeout_seconds",
     "batch_id", "seq", "waiting_on", "lease_owner", "lease_until", "run_at", "created_at",
-    "started_at", "finished_at", "last_error",
+    "started_at", "finished_at", "last_error", "history",
 )
 _COLS = ", ".join(COLUMNS)
 _T = "afterwork_tasks"
 _LEASED = "state IN ('leased', 'running')"
 
+_NOTE = "history = COALESCE(history, '') || ?"
 INSERT = f"INSERT INTO {_T} ({_COLS}) VALUES ({', '.join('?' for _ in COLUMNS)})"
-STARTED = (f"UPDATE {_T} SET state = 'running', attempts = attempts + 1, started_at = ? "
+STARTED = (f"UPDATE {_T} SET state = 'running', attempts = attempts + 1, started_at = ?, {_NOTE} "
            f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
 SUCCEEDED = (f"UPDATE {_T} SET state = 'succeeded', finished_at = ?, lease_owner = NULL, "
              f"lease_until = NULL, last_error = NULL WHERE id = ? AND lease_owner = ? AND {_LEASED}")
@@ -30,7 +31,7 @@ SUCCEEDED = (f"UPDATE {_T} SET state = 'succeeded', finished_at = ?, lease_owner
 UNBLOCK = (f"UPDATE {_T} SET waiting_on = NULL WHERE waiting_on = ? AND EXISTS "
            f"(SELECT 1 FROM {_T} p WHERE p.id = ? AND p.state = 'succeeded')")
 FAILED = (f"UPDATE {_T} SET state = 'failed', finished_at = ?, last_error = ?, lease_owner = NULL, "
-          f"lease_until = NULL WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+          f"lease_until = NULL, {_NOTE} WHERE id = ? AND lease_owner = ? AND {_LEASED}")
 CANCEL_CHAIN = (
     f"WITH RECURSIVE chain(id) AS (SELECT id FROM {_T} WHERE waiting_on = ? "
     f"UNION ALL SELECT t.id FROM {_T} t JOIN chain c ON t.waiting_on = c.id) "
@@ -39,7 +40,7 @@ CANCEL_CHAIN = (
     f"AND EXISTS (SELECT 1 FROM {_T} p WHERE p.id = ? AND p.state = 'failed')"
 )
 RETRIED = (f"UPDATE {_T} SET state = 'queued', run_at = ?, last_error = ?, lease_owner = NULL, "
-           f"lease_until = NULL WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+           f"lease_until = NULL, {_NOTE} WHERE id = ? AND lease_owner = ? AND {_LEASED}")
 RELEASED = (f"UPDATE {_T} SET state = 'queued', lease_owner = NULL, lease_until = NULL "
             f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
 EXPIRE = f"UPDATE {_T} SET lease_until = 0 WHERE lease_owner = ? AND {_LEASED}"
@@ -81,7 +82,7 @@ def chain_reason(task_id: str, what: str = "failed") -> str:
 def to_row(r: TaskRecord) -> tuple[Any, ...]:
     return (r.id, r.name, r.payload, r.state.value, r.attempts, r.max_attempts, r.timeout_seconds,
             r.batch_id, r.seq, r.waiting_on, r.lease_owner, r.lease_until, r.run_at, r.created_at,
-            r.started_at, r.finished_at, r.last_error)
+            r.started_at, r.finished_at, r.last_error, r.history)
 
 
 def from_row(row: Sequence[Any]) -> TaskRecord:
@@ -165,16 +166,16 @@ class SqlStore(Store):
         if changes.inserts:
             cur.executemany(q(INSERT), [to_row(r) for r in changes.inserts])
         if changes.started:
-            cur.executemany(q(STARTED), [(o.at, o.task_id, o.owner) for o in changes.started])
+            cur.executemany(q(STARTED), [(o.at, o.note, o.task_id, o.owner) for o in changes.started])
         for o in changes.succeeded:
             cur.execute(q(SUCCEEDED), (o.at, o.task_id, o.owner))
             cur.execute(q(UNBLOCK), (o.task_id, o.task_id))
             ready = ready or cur.rowcount > 0
         for o in changes.failed:
-            cur.execute(q(FAILED), (o.at, o.error, o.task_id, o.owner))
+            cur.execute(q(FAILED), (o.at, o.error, o.note, o.task_id, o.owner))
             cur.execute(q(CANCEL_CHAIN), (o.task_id, o.at, chain_reason(o.task_id), o.task_id))
         if changes.retried:
-            cur.executemany(q(RETRIED), [(o.retry_at or o.at, o.error, o.task_id, o.owner)
+            cur.executemany(q(RETRIED), [(o.retry_at or o.at, o.error, o.note, o.task_id, o.owner)
                                          for o in changes.retried])
         if changes.released:
             cur.executemany(q(RELEASED), [(o.task_id, o.owner) for o in changes.released])

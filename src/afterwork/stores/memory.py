@@ -6,7 +6,15 @@ import dataclasses
 import threading
 from collections.abc import Sequence
 
-from .._models import ACTIVE_STATES, FINAL_STATES, Changes, RunnerInfo, TaskRecord, TaskState
+from .._models import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    Changes,
+    Outcome,
+    RunnerInfo,
+    TaskRecord,
+    TaskState,
+)
 from ._base import Store
 
 _S = TaskState
@@ -46,10 +54,15 @@ class MemoryStore(Store):
                 raise ValueError(f"task id {new.id} exists already")
             rows[new.id] = new
         leased = (_S.LEASED, _S.RUNNING)
+        def noted(o: Outcome) -> str:
+            row = rows.get(o.task_id)
+            return ((row.history if row else None) or "") + o.note
+
         for o in c.started:
             row = rows.get(o.task_id)
             attempts = row.attempts + 1 if row else 0
-            update(o.task_id, o.owner, leased, state=_S.RUNNING, attempts=attempts, started_at=o.at)
+            update(o.task_id, o.owner, leased, state=_S.RUNNING, attempts=attempts, started_at=o.at,
+                   history=noted(o))
         for o in c.succeeded:
             if update(o.task_id, o.owner, leased, state=_S.SUCCEEDED, finished_at=o.at,
                       lease_owner=None, lease_until=None, last_error=None):
@@ -57,11 +70,11 @@ class MemoryStore(Store):
                     rows[r.id] = dataclasses.replace(r, waiting_on=None)
         for o in c.failed:
             if update(o.task_id, o.owner, leased, state=_S.FAILED, finished_at=o.at,
-                      lease_owner=None, lease_until=None, last_error=o.error):
+                      lease_owner=None, lease_until=None, last_error=o.error, history=noted(o)):
                 self._cancel_chain(rows, o.task_id, o.at)
         for o in c.retried:
             update(o.task_id, o.owner, leased, state=_S.QUEUED, run_at=o.retry_at or o.at,
-                   lease_owner=None, lease_until=None, last_error=o.error)
+                   lease_owner=None, lease_until=None, last_error=o.error, history=noted(o))
         for o in c.released:
             update(o.task_id, o.owner, leased, state=_S.QUEUED, lease_owner=None, lease_until=None)
         for owner in c.expire_owners:
