@@ -283,7 +283,8 @@ class Runner:
             error = f"timed out after {record.timeout_seconds}s (attempt {attempt})"
         else:
             error = "".join(traceback.format_exception(exc)).strip()
-        outcome = "timeout" if isinstance(exc, TimeoutError) else "retry" if isinstance(exc, Retry) else "error"
+        outcome = ("timeout" if isinstance(exc, TimeoutError)
+                   else "retry" if isinstance(exc, Retry) else "error")
         note = _note(attempt=attempt, started_at=started, finished_at=now, outcome=outcome,
                      error=f"{type(exc).__name__}: {exc}"[:500])
         if attempt < record.max_attempts:

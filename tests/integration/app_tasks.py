@@ -84,5 +84,5 @@ async def asks_for_retry(label: str) -> None:
         raise Retry("not yet", delay=0.3)
 
 
-def typed_task(when: "dt.datetime") -> None:
+def typed_task(when: dt.datetime) -> None:
     EVENTS.append(("typed", when))

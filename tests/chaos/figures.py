@@ -1,0 +1,53 @@
+"""Read a chaos log: what ran, what was lost, what ran twice, and whether any task ran
+concurrently with itself."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+
+@dataclass
+class Figures:
+    accepted: int
+    completed: int
+    lost: int
+    executions: int
+    duplicates: int  # executions beyond the first completed one, per task
+    in_flight_at_kills: int  # started, never ended: running when its process was killed
+    self_overlaps: int  # two completed executions of one task overlapping in time
+
+    def line(self, kills: int) -> str:
+        return (f"chaos: {self.accepted} tasks accepted, {kills} SIGKILLs, {self.lost} lost, "
+                f"{self.duplicates} duplicate executions ({self.in_flight_at_kills} were running at "
+                f"the kills), {self.self_overlaps} overlapping runs of one task")
+
+
+def read(log: Path, accepted: set[str]) -> Figures:
+    starts: dict[str, list[dict[str, float]]] = defaultdict(list)
+    ends: dict[tuple[str, int], float] = {}
+    for raw in log.read_text().splitlines():
+        e = json.loads(raw)
+        if e["event"] == "start":
+            starts[e["id"]].append(e)
+        else:
+            ends[(e["id"], e["pid"])] = e["at"]
+    completed = {t for t in accepted if any((t, s["pid"]) in ends for s in starts.get(t, []))}
+    runs = [(t, s["at"], ends.get((t, int(s["pid"])))) for t in starts for s in starts[t]]
+    finished = defaultdict(list)
+    for t, start, end in runs:
+        if end is not None:
+            finished[t].append((start, end))
+    overlaps = 0
+    for spans in finished.values():
+        spans.sort()
+        overlaps += sum(1 for a, b in pairwise(spans) if b[0] < a[1])
+    return Figures(
+        accepted=len(accepted), completed=len(completed), lost=len(accepted - completed),
+        executions=len(runs), duplicates=len(runs) - len(starts),
+        in_flight_at_kills=sum(1 for _, _, end in runs if end is None),
+        self_overlaps=overlaps,
+    )
