@@ -27,6 +27,7 @@ from ._errors import (
     TaskTooLargeError,
     UnknownTaskError,
 )
+from ._events import EventKind, TaskEvent
 from ._models import TaskRecord, TaskState
 from ._registry import Task, task
 
@@ -38,6 +39,7 @@ __all__ = [
     "BackgroundTask",
     "BackgroundTasks",
     "ConfigurationError",
+    "EventKind",
     "NotInstalledError",
     "NotStorableError",
     "Retry",
@@ -45,6 +47,7 @@ __all__ = [
     "StoreUnavailableError",
     "Task",
     "TaskContext",
+    "TaskEvent",
     "TaskHandle",
     "TaskRecord",
     "TaskState",

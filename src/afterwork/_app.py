@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -25,6 +26,7 @@ from ._asgi import AfterworkMiddleware
 from ._background import BackgroundTasks, TaskHandle, _current_batch, _installed
 from ._batch import Planned, chain_records
 from ._errors import ConfigurationError, NotStorableError, TaskTooLargeError
+from ._events import EventKind, Events, TaskEvent
 from ._models import Changes, TaskRecord
 from ._registry import REGISTRY, Task, TaskOptions, why_not_storable
 from ._runner import Runner
@@ -96,6 +98,7 @@ class Afterwork:
         self.api_prefix = api_prefix
         caller = sys._getframe(1).f_globals.get("__name__", "")
         REGISTRY.allow_packages([caller, *packages])
+        self.events = Events()
         self.writer = Writer(self.store, tick_seconds=lease_seconds / 3, on_tick=self._tick)
         self.runner: Runner | None = None
         self.runner_kind = "app"
@@ -201,11 +204,19 @@ class Afterwork:
                 "elsewhere (a file, a table) and pass its key"
             )
         options = func.task_options if isinstance(func, Task) else TaskOptions()
+        meta = self.events.meta() if self.events.enqueue_hooks else None
         return Planned(
             TaskHandle(str(uuid.uuid4()), label, True), func, args, kwargs, payload,
             max_attempts=options.max_attempts or self.max_attempts,
             timeout_seconds=options.timeout_seconds or self.timeout_seconds,
+            meta=json.dumps(meta) if meta else None,
         )
+
+    def enqueued(self, records: list[TaskRecord]) -> None:
+        if self.events.active:
+            now = time.time()
+            for record in records:
+                self.events.emit(TaskEvent(EventKind.ENQUEUED, record, now))
 
     def _not_storable(self, label: str, reason: str) -> None:
         if self.strict:
@@ -229,8 +240,9 @@ class Afterwork:
     def store_now(self, planned: list[Planned]) -> None:
         """Store tasks outside a request's batch and wait until they are written."""
         self._start_storage()
-        future = self.writer.submit(Changes(inserts=self.records_for(planned, None)))
-        future.result(timeout=STORE_TIMEOUT_SECONDS)
+        records = self.records_for(planned, None)
+        self.writer.submit(Changes(inserts=records)).result(timeout=STORE_TIMEOUT_SECONDS)
+        self.enqueued(records)
         if self.runner is not None:
             self.runner.store_has_more = True
             self.runner.wake_threadsafe()

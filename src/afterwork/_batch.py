@@ -34,6 +34,7 @@ class Planned:
     payload: str | None = None
     max_attempts: int = 1
     timeout_seconds: float | None = None
+    meta: str | None = None
 
 
 class _Phase(enum.Enum):
@@ -81,6 +82,7 @@ class RequestBatch:
                 self.records = []
                 raise
             self.handed_over = owner is not None
+            self.aw.enqueued(self.records)
             if owner is None and runner is not None:
                 runner.store_has_more = True
         self.phase = _Phase.COMMITTED
@@ -127,7 +129,7 @@ def chain_records(
             id=p.handle.id, name=p.handle.name, payload=p.payload or "", state=state,
             max_attempts=p.max_attempts, timeout_seconds=p.timeout_seconds, batch_id=batch_id,
             seq=seq, waiting_on=previous, lease_owner=owner,
-            lease_until=lease_until if owner else None, run_at=now, created_at=now,
+            lease_until=lease_until if owner else None, run_at=now, created_at=now, meta=p.meta,
         ))
         previous = p.handle.id
     return records

@@ -54,6 +54,8 @@ class TaskRecord:
     last_error: str | None = None
     history: str | None = None
     """Attempts that did not succeed, one JSON object a line (see `attempt_history`)."""
+    meta: str | None = None
+    """A JSON object of context captured at enqueue time (see `Events.enqueue_hooks`)."""
 
     def attempt_history(self) -> list[dict[str, object]]:
         import json

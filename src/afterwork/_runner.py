@@ -28,6 +28,7 @@ from starlette._utils import is_async_callable
 from . import _codec
 from ._context import TaskContext, _current_task
 from ._errors import AfterworkError, Retry
+from ._events import EventKind, TaskEvent
 from ._models import Changes, Heartbeat, Outcome, TaskRecord
 from ._registry import REGISTRY, Task, TaskOptions
 
@@ -225,6 +226,7 @@ class Runner:
             log.error("afterwork: task %s (%s) cannot run: %s", record.id, record.name, exc)
             self._forget_chain(record.id)
             writer.post(Changes(failed=[Outcome(record.id, self.owner, time.time(), str(exc))]))
+            self._emit(EventKind.FAILED, record, attempt, error=str(exc))
             return
         started = time.time()
         lost = ""
@@ -232,19 +234,33 @@ class Runner:
             lost = _note(attempt=record.attempts, started_at=record.started_at, outcome="lost",
                          error="its runner stopped or lost its lease before it finished")
         writer.post(Changes(started=[Outcome(record.id, self.owner, started, note=lost)]))
+        self._emit(EventKind.STARTED, record, attempt)
         token = _current_task.set(TaskContext(record.id, record.name, attempt, record.max_attempts))
         try:
-            await self._call(func, args, kwargs, record.timeout_seconds)
+            if self.aw.events.around_task:
+                with self.aw.events.around(record):
+                    await self._call(func, args, kwargs, record.timeout_seconds)
+            else:
+                await self._call(func, args, kwargs, record.timeout_seconds)
         except asyncio.CancelledError:
             self._release(record)
+            self._emit(EventKind.RELEASED, record, attempt, started)
             raise
         except (Exception, SystemExit) as exc:
             options = func.task_options if isinstance(func, Task) else None
             self._after_error(record, attempt, started, exc, options)
         else:
             self._after_success(record)
+            self._emit(EventKind.SUCCEEDED, record, attempt, started)
         finally:
             _current_task.reset(token)
+
+    def _emit(self, kind: EventKind, record: TaskRecord, attempt: int, started: float | None = None,
+              error: str | None = None) -> None:
+        if self.aw.events.active:
+            now = time.time()
+            duration = now - started if started is not None else None
+            self.aw.events.emit(TaskEvent(kind, record, now, attempt, duration, error))
 
     async def _call(
         self, func: Any, args: list[Any], kwargs: dict[str, Any], timeout: float | None
@@ -297,12 +313,14 @@ class Runner:
             self._release_chain(record.id)
             self.aw.writer.post(Changes(retried=[Outcome(record.id, self.owner, now, error,
                                                          retry_at=retry_at, note=note)]))
+            self._emit(EventKind.RETRIED, record, attempt, started, error)
             self._poll_soon(retry_at - now)
         else:
             log.error("afterwork: task %s (%s) failed for good after %d attempt(s): %r",
                       record.id, record.name, attempt, exc)
             self._forget_chain(record.id)
             self.aw.writer.post(Changes(failed=[Outcome(record.id, self.owner, now, error, note=note)]))
+            self._emit(EventKind.FAILED, record, attempt, started, error)
 
     def _poll_soon(self, delay: float) -> None:
         if self._loop is not None and delay < self.aw.poll_seconds:

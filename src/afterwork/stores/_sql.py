@@ -15,7 +15,7 @@ from ._base import Store
 COLUMNS = (
     "id", "name", "payload", "state", "attempts", "max_attempts", "timeout_seconds",
     "batch_id", "seq", "waiting_on", "lease_owner", "lease_until", "run_at", "created_at",
-    "started_at", "finished_at", "last_error", "history",
+    "started_at", "finished_at", "last_error", "history", "meta",
 )
 _COLS = ", ".join(COLUMNS)
 _T = "afterwork_tasks"
@@ -82,7 +82,7 @@ def chain_reason(task_id: str, what: str = "failed") -> str:
 def to_row(r: TaskRecord) -> tuple[Any, ...]:
     return (r.id, r.name, r.payload, r.state.value, r.attempts, r.max_attempts, r.timeout_seconds,
             r.batch_id, r.seq, r.waiting_on, r.lease_owner, r.lease_until, r.run_at, r.created_at,
-            r.started_at, r.finished_at, r.last_error, r.history)
+            r.started_at, r.finished_at, r.last_error, r.history, r.meta)
 
 
 def from_row(row: Sequence[Any]) -> TaskRecord:
