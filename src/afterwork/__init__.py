@@ -30,6 +30,8 @@ from ._errors import (
 from ._events import EventKind, TaskEvent
 from ._models import TaskRecord, TaskState
 from ._registry import Task, task
+from ._schedule import periodic
+from ._transaction import InTransaction, in_transaction
 
 __all__ = [
     "Afterwork",
@@ -40,6 +42,7 @@ __all__ = [
     "BackgroundTasks",
     "ConfigurationError",
     "EventKind",
+    "InTransaction",
     "NotInstalledError",
     "NotStorableError",
     "Retry",
@@ -55,5 +58,7 @@ __all__ = [
     "UnknownTaskError",
     "current_task",
     "defer",
+    "in_transaction",
+    "periodic",
     "task",
 ]

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import anyio.to_thread
@@ -24,12 +24,13 @@ from . import _codec
 from ._api import build_api
 from ._asgi import AfterworkMiddleware
 from ._background import BackgroundTasks, TaskHandle, _current_batch, _installed
-from ._batch import Planned, chain_records
+from ._batch import Planned, chain_records, record_for
 from ._errors import ConfigurationError, NotStorableError, TaskTooLargeError
 from ._events import EventKind, Events, TaskEvent
-from ._models import Changes, TaskRecord
+from ._models import Changes, ClaimSpec, TaskRecord
 from ._registry import REGISTRY, Task, TaskOptions, why_not_storable
 from ._runner import Runner
+from ._transaction import InTransaction
 from ._writer import Writer
 from .stores import Store, open_store
 
@@ -55,7 +56,9 @@ class Afterwork:
     request thread pool), `max_attempts` and `timeout_seconds` (defaults per task),
     `lease_seconds`, `poll_seconds`, `grace_seconds` (shutdown), `max_arg_bytes`,
     `api_prefix` (the status API; "" turns it off), `packages` (more of the application's
-    own packages whose module-level functions may run after a restart).
+    own packages whose module-level functions may run after a restart), `queue_limits`
+    (queue -> most tasks running at once across every process), `run_queues` (the queues this
+    process's runner takes; None: all).
     """
 
     def __init__(
@@ -76,6 +79,8 @@ class Afterwork:
         local_backlog: int = 1000,
         api_prefix: str = "/afterwork/api",
         packages: Iterable[str] = (),
+        queue_limits: Mapping[str, int] | None = None,
+        run_queues: Iterable[str] | None = None,
     ) -> None:
         for label, value in (("concurrency", concurrency), ("sync_threads", sync_threads),
                              ("max_attempts", max_attempts), ("max_arg_bytes", max_arg_bytes),
@@ -96,6 +101,8 @@ class Afterwork:
         self.max_arg_bytes = max_arg_bytes
         self.local_backlog = local_backlog
         self.api_prefix = api_prefix
+        self.queue_limits = dict(queue_limits or {})
+        self.run_queues = tuple(run_queues) if run_queues is not None else None
         caller = sys._getframe(1).f_globals.get("__name__", "")
         REGISTRY.allow_packages([caller, *packages])
         self.events = Events()
@@ -205,12 +212,39 @@ class Afterwork:
             )
         options = func.task_options if isinstance(func, Task) else TaskOptions()
         meta = self.events.meta() if self.events.enqueue_hooks else None
+        run_at = options.run_at
+        if options.delay_seconds is not None:
+            run_at = time.time() + options.delay_seconds
         return Planned(
             TaskHandle(str(uuid.uuid4()), label, True), func, args, kwargs, payload,
             max_attempts=options.max_attempts or self.max_attempts,
             timeout_seconds=options.timeout_seconds or self.timeout_seconds,
-            meta=json.dumps(meta) if meta else None,
+            meta=json.dumps(meta) if meta else None, run_at=run_at,
+            queue=options.queue or "default", priority=options.priority or 0, key=options.key,
         )
+
+    def transaction(self, connection: Any) -> InTransaction:
+        """Add tasks through the application's own connection, in its open transaction:
+        `aw.transaction(conn).add_task(fn, ...)`. See `afterwork.in_transaction`."""
+        return InTransaction(self, connection)
+
+    def active_with_key(self, key: str) -> TaskHandle | None:
+        """The queued or running task with this de-duplication key, if any (a store read)."""
+        self._start_storage()
+        found = self.store.active_with_key(key)
+        return TaskHandle(found.id, found.name, True) if found else None
+
+    def claim_spec(self, queues: tuple[str, ...] | None) -> ClaimSpec:
+        return ClaimSpec(queues=queues, queue_limits=dict(self.queue_limits),
+                         rate_limits=REGISTRY.rate_limits())
+
+    def _can_hand_over(self, p: Planned, now: float) -> bool:
+        """Straight to this process's runner, or through the store (delays, limits, keys)?"""
+        runner = self.runner
+        return (runner is not None and (p.run_at is None or p.run_at <= now)
+                and p.queue not in self.queue_limits and runner.runs(p.queue)
+                and (not isinstance(p.func, Task) or p.func.task_options.rate_limit is None)
+                and REGISTRY.rate_limit_of(p.handle.name) is None)
 
     def enqueued(self, records: list[TaskRecord]) -> None:
         if self.events.active:
@@ -233,16 +267,29 @@ class Afterwork:
                 AfterworkWarning, stacklevel=5,
             )
 
-    def records_for(self, planned: list[Planned], owner: str | None) -> list[TaskRecord]:
-        lease_until = time.time() + self.lease_seconds if owner else None
-        return chain_records(planned, owner, lease_until)
+    def records_for(self, planned: list[Planned], *, handover: bool
+                    ) -> tuple[list[TaskRecord], list[TaskRecord], str | None]:
+        """(chained rows, keyed rows, the runner they are leased to or None). Tasks with a key
+        stand alone (a skipped duplicate must not break a chain); a chain goes straight to this
+        process's runner only if every task in it can."""
+        now = time.time()
+        chained = [p for p in planned if p.key is None]
+        keyed = [record_for(p, now) for p in planned if p.key is not None]
+        runner = self.runner
+        owner = None
+        if (handover and chained and runner is not None and runner.accepts_handover()
+                and all(self._can_hand_over(p, now) for p in chained)):
+            owner = runner.owner
+        lease_until = now + self.lease_seconds if owner else None
+        return chain_records(chained, owner, lease_until), keyed, owner
 
     def store_now(self, planned: list[Planned]) -> None:
         """Store tasks outside a request's batch and wait until they are written."""
         self._start_storage()
-        records = self.records_for(planned, None)
-        self.writer.submit(Changes(inserts=records)).result(timeout=STORE_TIMEOUT_SECONDS)
-        self.enqueued(records)
+        chained, keyed, _ = self.records_for(planned, handover=False)
+        self.writer.submit(Changes(inserts=chained, inserts_if_absent=keyed)).result(
+            timeout=STORE_TIMEOUT_SECONDS)
+        self.enqueued(chained + keyed)
         if self.runner is not None:
             self.runner.store_has_more = True
             self.runner.wake_threadsafe()
@@ -251,6 +298,8 @@ class Afterwork:
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> TaskHandle:
         planned = self.plan(func, args, kwargs)
+        if planned.key is not None and (existing := self.active_with_key(planned.key)):
+            return existing
         if planned.payload is None:
             raise NotStorableError(
                 f"defer({planned.handle.name}) outside a request needs a storable task: a "

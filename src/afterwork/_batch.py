@@ -35,6 +35,10 @@ class Planned:
     max_attempts: int = 1
     timeout_seconds: float | None = None
     meta: str | None = None
+    run_at: float | None = None  # None: now
+    queue: str = "default"
+    priority: int = 0
+    key: str | None = None
 
 
 class _Phase(enum.Enum):
@@ -50,9 +54,15 @@ class RequestBatch:
         self.phase = _Phase.OPEN
         self.records: list[TaskRecord] = []
         self.handed_over = False
+        self.wake_after = False  # tasks went through the app's own transaction
 
     def add(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskHandle:
         planned = self.aw.plan(func, args, kwargs)
+        if planned.key is not None:
+            twin = next((p for p in self.planned if p.key == planned.key), None)
+            existing = twin.handle if twin else self.aw.active_with_key(planned.key)
+            if existing is not None:
+                return existing
         if self.phase is _Phase.OPEN:
             self.planned.append(planned)
         elif planned.payload is not None:  # added after the response started: store it at once
@@ -73,31 +83,32 @@ class RequestBatch:
         stored = [p for p in self.planned if p.payload is not None]
         if stored:
             runner = self.aw.runner
-            owner = runner.owner if runner is not None and runner.accepts_handover() else None
-            self.records = self.aw.records_for(stored, owner)
+            chained, keyed, owner = self.aw.records_for(stored, handover=True)
+            self.records = chained + keyed
             try:
-                await asyncio.wrap_future(self.aw.writer.submit(Changes(inserts=self.records)))
+                await asyncio.wrap_future(self.aw.writer.submit(
+                    Changes(inserts=chained, inserts_if_absent=keyed)))
             except BaseException:
                 self.phase = _Phase.REFUSED
                 self.records = []
                 raise
             self.handed_over = owner is not None
             self.aw.enqueued(self.records)
-            if owner is None and runner is not None:
+            if (owner is None or keyed) and runner is not None:
                 runner.store_has_more = True
         self.phase = _Phase.COMMITTED
 
     def hand_over(self) -> None:
         """After the response (or the app's failure after it started): stored tasks go to
         the runner. Runs whatever happened, so a committed task is never left leased."""
-        if self.phase is not _Phase.COMMITTED or not self.records:
-            return
         runner = self.aw.runner
-        if runner is None:
+        if runner is not None and self.wake_after:
+            runner.wake_threadsafe()
+        if self.phase is not _Phase.COMMITTED or not self.records or runner is None:
             return
         if self.handed_over:
-            runner.adopt(self.records)
-        else:
+            runner.adopt(r for r in self.records if r.lease_owner == runner.owner)
+        if any(r.lease_owner is None for r in self.records):
             runner.wake_threadsafe()
 
     async def run_in_memory(self) -> None:
@@ -121,15 +132,22 @@ def chain_records(
     """Rows for one batch: each waits on the one before it, so they run in order."""
     now = time.time()
     batch_id = str(uuid.uuid4())
-    state = TaskState.LEASED if owner else TaskState.QUEUED
     records = []
     previous: str | None = None
     for seq, p in enumerate(planned):
-        records.append(TaskRecord(
-            id=p.handle.id, name=p.handle.name, payload=p.payload or "", state=state,
-            max_attempts=p.max_attempts, timeout_seconds=p.timeout_seconds, batch_id=batch_id,
-            seq=seq, waiting_on=previous, lease_owner=owner,
-            lease_until=lease_until if owner else None, run_at=now, created_at=now, meta=p.meta,
-        ))
+        records.append(record_for(p, now, owner, lease_until, batch_id, seq, previous))
         previous = p.handle.id
     return records
+
+
+def record_for(p: Planned, now: float, owner: str | None = None, lease_until: float | None = None,
+               batch_id: str | None = None, seq: int = 0, waiting_on: str | None = None
+               ) -> TaskRecord:
+    return TaskRecord(
+        id=p.handle.id, name=p.handle.name, payload=p.payload or "",
+        state=TaskState.LEASED if owner else TaskState.QUEUED, max_attempts=p.max_attempts,
+        timeout_seconds=p.timeout_seconds, batch_id=batch_id, seq=seq, waiting_on=waiting_on,
+        lease_owner=owner, lease_until=lease_until if owner else None,
+        run_at=p.run_at if p.run_at is not None else now, created_at=now, meta=p.meta,
+        queue=p.queue, priority=p.priority, dedup_key=p.key,
+    )

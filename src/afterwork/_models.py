@@ -56,6 +56,11 @@ class TaskRecord:
     """Attempts that did not succeed, one JSON object a line (see `attempt_history`)."""
     meta: str | None = None
     """A JSON object of context captured at enqueue time (see `Events.enqueue_hooks`)."""
+    queue: str = "default"
+    priority: int = 0
+    """Higher runs first among the ready tasks of a claim."""
+    dedup_key: str | None = None
+    """While a task with this key is queued or running, no second one is stored."""
 
     def attempt_history(self) -> list[dict[str, object]]:
         import json
@@ -75,6 +80,9 @@ class TaskRecord:
             "finished_at": self.finished_at,
             "last_error": self.last_error,
             "history": self.attempt_history(),
+            "queue": self.queue,
+            "priority": self.priority,
+            "key": self.dedup_key,
         }
 
 
@@ -115,6 +123,8 @@ class Changes:
     """Writes the store applies in one transaction (grouped across requests by the writer)."""
 
     inserts: list[TaskRecord] = field(default_factory=list)
+    # skipped if the id exists or the key is active (periodic ticks, de-duplicated tasks):
+    inserts_if_absent: list[TaskRecord] = field(default_factory=list)
     started: list[Outcome] = field(default_factory=list)
     succeeded: list[Outcome] = field(default_factory=list)
     failed: list[Outcome] = field(default_factory=list)
@@ -128,6 +138,7 @@ class Changes:
 
     def extend(self, other: Changes) -> None:
         self.inserts.extend(other.inserts)
+        self.inserts_if_absent.extend(other.inserts_if_absent)
         self.started.extend(other.started)
         self.succeeded.extend(other.succeeded)
         self.failed.extend(other.failed)
@@ -142,7 +153,22 @@ class Changes:
 
     def __bool__(self) -> bool:
         return bool(
-            self.inserts or self.started or self.succeeded or self.failed or self.retried
-            or self.released or self.expire_owners or self.heartbeat or self.requeued
+            self.inserts or self.inserts_if_absent or self.started or self.succeeded or self.failed
+            or self.retried or self.released or self.expire_owners or self.heartbeat or self.requeued
             or self.cancelled or self.stopped_runners
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimSpec:
+    """What a runner may claim: its queues, and the limits every runner shares."""
+
+    queues: tuple[str, ...] | None = None
+    """None: every queue."""
+    queue_limits: dict[str, int] = field(default_factory=dict)
+    """Queue -> most tasks leased or running at once, across all runners."""
+    rate_limits: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Task name -> (starts, per seconds), across all runners."""
+
+
+ANY_TASK = ClaimSpec()  # every queue, no limits

@@ -8,6 +8,7 @@ a restart. Any other name (say `os:system`) never runs; the task is recorded as 
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import inspect
 import sys
@@ -30,6 +31,13 @@ class TaskOptions:
     timeout_seconds: float | None = None
     backoff_seconds: float | None = None  # first retry's delay; doubles each attempt
     backoff_max_seconds: float | None = None
+    queue: str | None = None  # None: "default"
+    priority: int | None = None  # higher first; None: 0
+    rate_limit: tuple[int, float] | None = None  # (starts, per seconds), across all runners
+    # per call only (`.options(...)`):
+    delay_seconds: float | None = None
+    run_at: float | None = None  # Unix time; a datetime is converted by `.options`
+    key: str | None = None  # de-duplication: one queued or running task per key
 
 
 class Task(Generic[P, R]):
@@ -57,11 +65,20 @@ class Task(Generic[P, R]):
         return self.func(*args, **kwargs)
 
     def options(
-        self, *, max_attempts: int | None = None, timeout_seconds: float | None = None
+        self, *, max_attempts: int | None = None, timeout_seconds: float | None = None,
+        queue: str | None = None, priority: int | None = None, delay: float | None = None,
+        run_at: float | dt.datetime | None = None, key: str | None = None,
     ) -> Task[P, R]:
-        """A copy with some options overridden, for one call of `add_task`."""
-        changed = {k: v for k, v in (("max_attempts", max_attempts),
-                                      ("timeout_seconds", timeout_seconds)) if v is not None}
+        """A copy with options for one call of `add_task`, spelled apart from the task's own
+        keyword arguments:
+
+            tasks.add_task(send_email.options(delay=600, key=f"welcome:{user_id}"), user_id)
+        """
+        when = run_at.timestamp() if isinstance(run_at, dt.datetime) else run_at
+        changed = {k: v for k, v in (
+            ("max_attempts", max_attempts), ("timeout_seconds", timeout_seconds), ("queue", queue),
+            ("priority", priority), ("delay_seconds", delay), ("run_at", when), ("key", key),
+        ) if v is not None}
         return Task(self.func, self.name, replace(self.task_options, **changed))  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
@@ -74,12 +91,15 @@ def task(func: Callable[P, R], /) -> Task[P, R]: ...
 def task(
     *, name: str | None = None, max_attempts: int | None = None,
     timeout_seconds: float | None = None, backoff_seconds: float | None = None,
-    backoff_max_seconds: float | None = None,
+    backoff_max_seconds: float | None = None, queue: str | None = None,
+    priority: int | None = None, rate_limit: tuple[int, float] | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def task(
     func: Callable[P, R] | None = None, /, *, name: str | None = None,
     max_attempts: int | None = None, timeout_seconds: float | None = None,
     backoff_seconds: float | None = None, backoff_max_seconds: float | None = None,
+    queue: str | None = None, priority: int | None = None,
+    rate_limit: tuple[int, float] | None = None,
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Register a module-level function as a task, optionally with options.
 
@@ -88,9 +108,15 @@ def task(
 
         @task(max_attempts=5, timeout_seconds=30, backoff_seconds=2, backoff_max_seconds=600)
         async def charge(order_id: str) -> None: ...
+
+        @task(queue="webhooks", priority=5, rate_limit=(10, 1.0))  # 10 starts a second at most
+        async def call_webhook(url: str) -> None: ...
+
+    Calling `task(fn)` at the call site also works: `tasks.add_task(task(fn).options(delay=60))`.
     """
     options = TaskOptions(max_attempts=max_attempts, timeout_seconds=timeout_seconds,
-                          backoff_seconds=backoff_seconds, backoff_max_seconds=backoff_max_seconds)
+                          backoff_seconds=backoff_seconds, backoff_max_seconds=backoff_max_seconds,
+                          queue=queue, priority=priority, rate_limit=rate_limit)
 
     def decorate(f: Callable[P, R]) -> Task[P, R]:
         registered = Task(f, name or _qualified_name(f), options)
@@ -145,6 +171,15 @@ class Registry:
         self._names: dict[Any, str | None] = {}
         self._roots: set[str] = {"__main__"}
         self._lock = threading.Lock()
+
+    def rate_limits(self) -> dict[str, tuple[int, float]]:
+        """Task name -> (starts, per seconds), for the tasks registered with a rate limit."""
+        return {name: f.task_options.rate_limit for name, f in list(self._by_name.items())
+                if isinstance(f, Task) and f.task_options.rate_limit is not None}
+
+    def rate_limit_of(self, name: str) -> tuple[int, float] | None:
+        found = self._by_name.get(name)
+        return found.task_options.rate_limit if isinstance(found, Task) else None
 
     def register(self, name: str, func: Callable[..., Any]) -> None:
         with self._lock:

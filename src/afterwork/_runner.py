@@ -7,6 +7,7 @@ that blocks the loop cannot make its own lease expire.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -26,11 +27,13 @@ import anyio.to_thread
 from starlette._utils import is_async_callable
 
 from . import _codec
+from ._batch import record_for
 from ._context import TaskContext, _current_task
 from ._errors import AfterworkError, Retry
 from ._events import EventKind, TaskEvent
 from ._models import Changes, Heartbeat, Outcome, TaskRecord
 from ._registry import REGISTRY, Task, TaskOptions
+from ._schedule import Scheduler
 
 if TYPE_CHECKING:
     from ._app import Afterwork
@@ -80,6 +83,7 @@ class Runner:
     def __init__(self, aw: Afterwork, kind: str = "app") -> None:
         self.aw = aw
         self.kind = kind
+        self.queues = aw.run_queues
         self.owner = new_owner()
         self._ready: deque[TaskRecord] = deque()
         self._waiting: dict[str, TaskRecord] = {}  # predecessor id -> the next task of its chain
@@ -92,12 +96,16 @@ class Runner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: list[asyncio.Task[None]] = []
         self._limiter = anyio.CapacityLimiter(aw.sync_threads)
+        self._scheduler = Scheduler()
         self._stop_listening: Callable[[], None] = lambda: None
 
     # -- intake ---------------------------------------------------------------------------
     @property
     def backlog(self) -> int:
         return len(self._ready) + len(self._waiting) + len(self._running)
+
+    def runs(self, queue: str) -> bool:
+        return self.queues is None or queue in self.queues
 
     def accepts_handover(self) -> bool:
         return not self._stopping and self._loop is not None and self.backlog < self.aw.local_backlog
@@ -181,6 +189,7 @@ class Runner:
             if polls % DEAD_OWNER_CHECK_EVERY == 0:
                 await self._expire_dead_owners()
             polls += 1
+            await self._store_due_ticks()
             free = self.aw.concurrency - self.backlog
             if free > 0:
                 try:
@@ -201,8 +210,28 @@ class Runner:
         now = time.time()
         until = now + self.aw.lease_seconds
         owner = self.owner
-        future = self.aw.writer.call(lambda store: store.claim(owner, limit, now, until))
+        spec = self.aw.claim_spec(self.queues)
+        future = self.aw.writer.call(lambda store: store.claim(owner, limit, now, until, spec))
         return await asyncio.wrap_future(future)
+
+    async def _store_due_ticks(self) -> None:
+        """Periodic tasks: store each due tick under its derived id (a no-op if another runner
+        stored it first)."""
+        now = time.time()
+        due = self._scheduler.due(now)
+        if not due:
+            return
+        records = []
+        for schedule, tick in due:
+            planned = self.aw.plan(schedule.task, (), schedule.kwargs)
+            record = record_for(planned, now)
+            records.append(dataclasses.replace(record, id=schedule.tick_id(tick), run_at=tick))
+        try:
+            await asyncio.wrap_future(self.aw.writer.submit(Changes(inserts_if_absent=records)))
+        except AfterworkError as exc:
+            log.warning("afterwork: storing periodic ticks failed (%s); will retry", exc)
+            return
+        self.store_has_more = True
 
     async def _expire_dead_owners(self) -> None:
         try:

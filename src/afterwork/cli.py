@@ -71,6 +71,7 @@ def worker(
     sync_threads: Annotated[int | None, typer.Option(help="Threads for def tasks")] = None,
     grace: Annotated[float | None, typer.Option(help="Seconds to finish on SIGTERM")] = None,
     lifespan: Annotated[bool, typer.Option(help="Run the app's lifespan (start-up code)")] = True,
+    queue: Annotated[list[str] | None, typer.Option(help="Only these queues (repeat); default all")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Run tasks in this process (pair with Afterwork(app, run_in_app=False) in the web app)."""
@@ -87,6 +88,8 @@ def worker(
         aw.sync_threads = sync_threads
     if grace is not None:
         aw.grace_seconds = grace
+    if queue:
+        aw.run_queues = tuple(queue)
     asyncio.run(run_worker(web_app, aw, lifespan=lifespan))
 
 

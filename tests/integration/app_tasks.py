@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import sys
 import threading
 import time
@@ -86,3 +87,30 @@ async def asks_for_retry(label: str) -> None:
 
 def typed_task(when: dt.datetime) -> None:
     EVENTS.append(("typed", when))
+
+
+CONCURRENT: list[int] = [0]
+PEAK: list[int] = [0]
+
+
+async def in_limited_queue(label: str) -> None:
+    CONCURRENT[0] += 1
+    PEAK[0] = max(PEAK[0], CONCURRENT[0])
+    await asyncio.sleep(0.2)
+    CONCURRENT[0] -= 1
+    EVENTS.append((label, time.time()))
+
+
+@task(rate_limit=(2, 1.0))
+async def rate_limited(label: str) -> None:
+    EVENTS.append((label, time.time()))
+
+
+async def stamp(label: str) -> None:
+    EVENTS.append((label, time.time()))
+
+
+def tick() -> None:
+    ctx = current_task()
+    assert ctx is not None
+    EVENTS.append(("tick", ctx.id, os.getpid(), threading.get_ident()))

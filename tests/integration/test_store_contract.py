@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 
 from afterwork import TaskRecord, TaskState
-from afterwork._models import Changes, Heartbeat, Outcome
+from afterwork._models import Changes, ClaimSpec, Heartbeat, Outcome
 from afterwork.stores import Store
 
 NOW = 1_000_000.0
@@ -209,3 +210,46 @@ def test_runners_report_by_heartbeat_and_leave_when_stopped(store: Store) -> Non
     assert (info.owner, info.kind, info.started_at, info.heartbeat_at) == ("r1", "worker", NOW, NOW + 10)
     store.apply(Changes(stopped_runners=["r1"]))
     assert store.runners() == []
+
+
+def test_claim_takes_higher_priority_first_then_oldest(store: Store) -> None:
+    low = rec(run_at=NOW - 10)
+    high = dataclasses.replace(rec(run_at=NOW - 1), priority=5)
+    store.apply(Changes(inserts=[low, high]))
+    assert [r.id for r in store.claim("a", 1, NOW, NOW + 30)] == [high.id]
+
+
+def test_claim_only_from_the_runners_queues(store: Store) -> None:
+    a, b = dataclasses.replace(rec(), queue="a"), dataclasses.replace(rec(), queue="b")
+    store.apply(Changes(inserts=[a, b]))
+    assert [r.id for r in store.claim("w", 10, NOW, NOW + 30, ClaimSpec(queues=("b",)))] == [b.id]
+    assert store.claim("w", 10, NOW, NOW + 30, ClaimSpec(queues=())) == []
+
+
+def test_queue_limit_counts_tasks_leased_by_every_runner(store: Store) -> None:
+    tasks = [dataclasses.replace(rec(), queue="hooks") for _ in range(5)]
+    store.apply(Changes(inserts=tasks))
+    spec = ClaimSpec(queue_limits={"hooks": 2})
+    assert len(store.claim("a", 10, NOW, NOW + 30, spec)) == 2
+    assert store.claim("b", 10, NOW, NOW + 30, spec) == []  # another runner: still full
+
+
+def test_rate_limit_counts_recent_starts_of_that_task(store: Store) -> None:
+    named = [dataclasses.replace(rec(), name="m:limited") for _ in range(4)]
+    store.apply(Changes(inserts=[*named, rec()]))
+    spec = ClaimSpec(rate_limits={"m:limited": (2, 1.0)})
+    first = store.claim("a", 10, NOW, NOW + 30, spec)
+    assert sorted(r.name for r in first) == ["m:f", "m:limited", "m:limited"]
+    assert store.claim("b", 10, NOW + 0.5, NOW + 30, spec) == []
+    store.apply(Changes(started=[Outcome(r.id, "a", NOW) for r in first]))
+    assert len(store.claim("b", 10, NOW + 1.5, NOW + 30, spec)) == 2  # the window moved on
+
+
+def test_insert_if_absent_skips_a_known_id_or_an_active_key(store: Store) -> None:
+    keyed = dataclasses.replace(rec(), dedup_key="mail:42")
+    store.apply(Changes(inserts_if_absent=[keyed]))
+    twin = dataclasses.replace(rec(), dedup_key="mail:42")
+    store.apply(Changes(inserts_if_absent=[keyed, twin]))
+    assert store.get(twin.id) is None
+    found = store.active_with_key("mail:42")
+    assert found is not None and found.id == keyed.id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 
-from .._models import Changes, RunnerInfo, TaskRecord, TaskState
+from .._models import ANY_TASK, Changes, ClaimSpec, RunnerInfo, TaskRecord, TaskState
 
 LEASE_ERROR = "lease expired: its runner stopped or lost contact, another runner took it over"
 
@@ -32,12 +32,18 @@ class Store(abc.ABC):
     def apply(self, changes: Changes) -> None: ...
 
     @abc.abstractmethod
-    def claim(self, owner: str, limit: int, now: float, lease_until: float) -> list[TaskRecord]:
+    def claim(self, owner: str, limit: int, now: float, lease_until: float,
+              spec: ClaimSpec = ANY_TASK) -> list[TaskRecord]:
         """Lease up to `limit` tasks that are ready (queued, due, not waiting on another task)
-        or whose lease expired before `now`, oldest run time first."""
+        or whose lease expired before `now`: highest priority, then oldest run time, first;
+        within the queues and limits of `spec`."""
 
     @abc.abstractmethod
     def get(self, task_id: str) -> TaskRecord | None: ...
+
+    @abc.abstractmethod
+    def active_with_key(self, key: str) -> TaskRecord | None:
+        """The queued, leased or running task with this de-duplication key."""
 
     @abc.abstractmethod
     def query(

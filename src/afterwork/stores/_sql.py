@@ -9,13 +9,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from .._models import Changes, RunnerInfo, TaskRecord, TaskState
+from .._models import ANY_TASK, Changes, ClaimSpec, RunnerInfo, TaskRecord, TaskState
 from ._base import Store
 
 COLUMNS = (
     "id", "name", "payload", "state", "attempts", "max_attempts", "timeout_seconds",
     "batch_id", "seq", "waiting_on", "lease_owner", "lease_until", "run_at", "created_at",
-    "started_at", "finished_at", "last_error", "history", "meta",
+    "started_at", "finished_at", "last_error", "history", "meta", "queue", "priority", "dedup_key",
 )
 _COLS = ", ".join(COLUMNS)
 _T = "afterwork_tasks"
@@ -23,6 +23,7 @@ _LEASED = "state IN ('leased', 'running')"
 
 _NOTE = "history = COALESCE(history, '') || ?"
 INSERT = f"INSERT INTO {_T} ({_COLS}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+INSERT_IF_ABSENT = f"{INSERT} ON CONFLICT DO NOTHING"
 STARTED = (f"UPDATE {_T} SET state = 'running', attempts = attempts + 1, started_at = ?, {_NOTE} "
            f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
 SUCCEEDED = (f"UPDATE {_T} SET state = 'succeeded', finished_at = ?, lease_owner = NULL, "
@@ -45,10 +46,15 @@ RELEASED = (f"UPDATE {_T} SET state = 'queued', lease_owner = NULL, lease_until 
             f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
 EXPIRE = f"UPDATE {_T} SET lease_until = 0 WHERE lease_owner = ? AND {_LEASED}"
 HEARTBEAT = f"UPDATE {_T} SET lease_until = ? WHERE lease_owner = ? AND {_LEASED}"
-READY = (f"SELECT id, run_at FROM {_T} WHERE state = 'queued' AND waiting_on IS NULL AND run_at <= ? "
-         f"UNION ALL SELECT id, run_at FROM {_T} WHERE {_LEASED} AND lease_until < ? "
-         f"AND waiting_on IS NULL ORDER BY run_at LIMIT ?")
+# Ready: queued, due and not waiting on another task; or leased with its lease expired.
+READY_WHERE = ("waiting_on IS NULL AND ((state = 'queued' AND run_at <= ?) OR "
+               "(state IN ('leased', 'running') AND lease_until < ?))")
+ACTIVE_IN_QUEUE = f"SELECT COUNT(*) FROM {_T} WHERE queue = ? AND {_LEASED} AND lease_until >= ?"
+RECENT_STARTS = (f"SELECT COUNT(*) FROM {_T} WHERE name = ? AND "
+                 f"(started_at >= ? OR (state = 'leased' AND lease_until >= ?))")
 GET = f"SELECT {_COLS} FROM {_T} WHERE id = ?"
+WITH_KEY = (f"SELECT {_COLS} FROM {_T} WHERE dedup_key = ? "
+            f"AND state IN ('queued', 'leased', 'running')")
 COUNT_PENDING = (f"SELECT COUNT(*) FROM {_T} WHERE {_LEASED} OR "
                  f"(state = 'queued' AND (run_at <= ? OR waiting_on IS NOT NULL))")
 REQUEUE = (f"UPDATE {_T} SET state = 'queued', run_at = ?, attempts = 0, finished_at = NULL, "
@@ -75,6 +81,22 @@ CANCELLED_BY_OPERATOR = "cancelled by an operator"
 OWNERS = f"SELECT DISTINCT lease_owner FROM {_T} WHERE {_LEASED} AND lease_owner IS NOT NULL"
 
 
+def _filter(queues: Sequence[str] | None, *, exclude_queues: Sequence[str] = (),
+            names: Sequence[str] | None = None, exclude_names: Sequence[str] = ()
+            ) -> tuple[str, list[Any]]:
+    """Extra WHERE terms; None means no restriction, an empty list matches nothing."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for column, values, negate in (("queue", queues, False), ("queue", exclude_queues, True),
+                                   ("name", names, False), ("name", exclude_names, True)):
+        if values is None or (negate and not values):
+            continue
+        marks = ", ".join("?" for _ in values) or "NULL"
+        parts.append(f" AND {column} {'NOT IN' if negate else 'IN'} ({marks})")
+        params.extend(values)
+    return "".join(parts), params
+
+
 def chain_reason(task_id: str, what: str = "failed") -> str:
     return f"not run: task {task_id} before it in the same response {what}"
 
@@ -82,7 +104,8 @@ def chain_reason(task_id: str, what: str = "failed") -> str:
 def to_row(r: TaskRecord) -> tuple[Any, ...]:
     return (r.id, r.name, r.payload, r.state.value, r.attempts, r.max_attempts, r.timeout_seconds,
             r.batch_id, r.seq, r.waiting_on, r.lease_owner, r.lease_until, r.run_at, r.created_at,
-            r.started_at, r.finished_at, r.last_error, r.history, r.meta)
+            r.started_at, r.finished_at, r.last_error, r.history, r.meta, r.queue, r.priority,
+            r.dedup_key)
 
 
 def from_row(row: Sequence[Any]) -> TaskRecord:
@@ -165,6 +188,9 @@ class SqlStore(Store):
         )
         if changes.inserts:
             cur.executemany(q(INSERT), [to_row(r) for r in changes.inserts])
+        if changes.inserts_if_absent:
+            cur.executemany(q(INSERT_IF_ABSENT), [to_row(r) for r in changes.inserts_if_absent])
+            ready = True
         if changes.started:
             cur.executemany(q(STARTED), [(o.at, o.note, o.task_id, o.owner) for o in changes.started])
         for o in changes.succeeded:
@@ -196,19 +222,60 @@ class SqlStore(Store):
             cur.execute(q(RUNNER_GONE), (owner,))
         return ready or bool(changes.requeued)
 
-    def claim(self, owner: str, limit: int, now: float, lease_until: float) -> list[TaskRecord]:
+    def claim(self, owner: str, limit: int, now: float, lease_until: float,
+              spec: ClaimSpec = ANY_TASK) -> list[TaskRecord]:
+        claimed: list[TaskRecord] = []
         with self._write() as cur:
-            cur.execute(self._sql(self._claim_sql()), (owner, lease_until, now, now, limit))
-            claimed = [from_row(r) for r in cur.fetchall()]
-        return sorted(claimed, key=lambda r: r.run_at)  # RETURNING keeps no order
+            for sql_filter, params, allowance in self._claim_passes(cur, spec, now):
+                room = min(allowance, limit - len(claimed))
+                if room > 0:
+                    claimed.extend(self._claim_pass(cur, owner, lease_until, now, room,
+                                                    sql_filter, params))
+        return sorted(claimed, key=lambda r: (-r.priority, r.run_at))
 
-    def _claim_sql(self) -> str:
-        return (f"UPDATE {_T} SET state = 'leased', lease_owner = ?, lease_until = ? "
-                f"WHERE id IN (SELECT id FROM ({READY}) AS ready) RETURNING {_COLS}")
+    def _claim_passes(self, cur: Cursor, spec: ClaimSpec, now: float
+                      ) -> Iterator[tuple[str, list[Any], int]]:
+        """(filter, params, most to take): unlimited work first, then each limited queue up to
+        its room, then each rate-limited task name up to its allowance."""
+        q = self._sql
+        for held in self._limit_locks(spec):
+            cur.execute(q("SELECT pg_advisory_xact_lock(hashtext(?))"), (held,))
+        limited_queues = [n for n in spec.queue_limits if spec.queues is None or n in spec.queues]
+        rated = list(spec.rate_limits)
+        base, params = _filter(spec.queues, exclude_queues=limited_queues, exclude_names=rated)
+        yield base, params, 1 << 30
+        for queue in limited_queues:
+            cur.execute(q(ACTIVE_IN_QUEUE), (queue, now))
+            room = spec.queue_limits[queue] - int(cur.fetchone()[0])
+            sql, params = _filter((queue,), exclude_names=rated)
+            yield sql, params, room
+        for name, (count, per) in spec.rate_limits.items():
+            cur.execute(q(RECENT_STARTS), (name, now - per, now))
+            room = count - int(cur.fetchone()[0])
+            sql, params = _filter(spec.queues, exclude_queues=limited_queues, names=(name,))
+            yield sql, params, room
+
+    def _limit_locks(self, spec: ClaimSpec) -> list[str]:
+        """Keys to serialize limited claims on; SQLite's write lock already does."""
+        return []
+
+    def _claim_pass(self, cur: Cursor, owner: str, lease_until: float, now: float, limit: int,
+                    sql_filter: str, params: list[Any]) -> list[TaskRecord]:
+        sql = (f"UPDATE {_T} SET state = 'leased', lease_owner = ?, lease_until = ? WHERE id IN "
+               f"(SELECT id FROM {_T} WHERE {READY_WHERE}{sql_filter} "
+               f"ORDER BY priority DESC, run_at LIMIT ?) RETURNING {_COLS}")
+        cur.execute(self._sql(sql), (owner, lease_until, now, now, *params, limit))
+        return [from_row(r) for r in cur.fetchall()]
 
     def get(self, task_id: str) -> TaskRecord | None:
         with self._read() as cur:
             cur.execute(self._sql(GET), (task_id,))
+            row = cur.fetchone()
+        return from_row(row) if row else None
+
+    def active_with_key(self, key: str) -> TaskRecord | None:
+        with self._read() as cur:
+            cur.execute(self._sql(WITH_KEY), (key,))
             row = cur.fetchone()
         return from_row(row) if row else None
 

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 
 from .._models import (
     ACTIVE_STATES,
+    ANY_TASK,
     FINAL_STATES,
     Changes,
+    ClaimSpec,
     Outcome,
     RunnerInfo,
     TaskRecord,
@@ -50,9 +52,12 @@ class MemoryStore(Store):
             return True
 
         for new in c.inserts:
-            if new.id in rows:
-                raise ValueError(f"task id {new.id} exists already")
+            if new.id in rows or self._key_taken(rows, new):
+                raise ValueError(f"task id {new.id} or its key exists already")
             rows[new.id] = new
+        for new in c.inserts_if_absent:
+            if new.id not in rows and not self._key_taken(rows, new):
+                rows[new.id] = new
         leased = (_S.LEASED, _S.RUNNING)
         def noted(o: Outcome) -> str:
             row = rows.get(o.task_id)
@@ -102,6 +107,11 @@ class MemoryStore(Store):
         for owner in c.stopped_runners:
             self._runners.pop(owner, None)
 
+    @staticmethod
+    def _key_taken(rows: dict[str, TaskRecord], new: TaskRecord) -> bool:
+        return new.dedup_key is not None and any(
+            r.dedup_key == new.dedup_key and r.state in ACTIVE_STATES for r in rows.values())
+
     @classmethod
     def _cancel_chain(cls, rows: dict[str, TaskRecord], failed_id: str, at: float) -> None:
         reason = f"not run: task {failed_id} before it in the same response failed"
@@ -120,25 +130,54 @@ class MemoryStore(Store):
                 rows[nxt.id] = dataclasses.replace(nxt, **change)  # type: ignore[arg-type]
             current = nxt.id
 
-    def claim(self, owner: str, limit: int, now: float, lease_until: float) -> list[TaskRecord]:
+    def claim(self, owner: str, limit: int, now: float, lease_until: float,
+              spec: ClaimSpec = ANY_TASK) -> list[TaskRecord]:
         with self._lock:
             ready = [
                 r for r in self._rows.values()
-                if r.waiting_on is None and (
+                if r.waiting_on is None and (spec.queues is None or r.queue in spec.queues) and (
                     (r.state is _S.QUEUED and r.run_at <= now)
                     or (r.state in (_S.LEASED, _S.RUNNING) and (r.lease_until or 0.0) < now)
                 )
             ]
-            ready.sort(key=lambda r: r.run_at)
-            out = []
-            for r in ready[:limit]:
+            ready.sort(key=lambda r: (-r.priority, r.run_at))
+            room = self._room(spec, now)
+            out: list[TaskRecord] = []
+            for r in ready:
+                if len(out) == limit:
+                    break
+                bucket = (r.name if r.name in spec.rate_limits
+                          else r.queue if r.queue in spec.queue_limits else None)
+                if bucket is not None:
+                    if room[bucket] <= 0:
+                        continue
+                    room[bucket] -= 1
                 new = dataclasses.replace(r, state=_S.LEASED, lease_owner=owner, lease_until=lease_until)
                 self._rows[r.id] = new
                 out.append(new)
             return out
 
+    def _room(self, spec: ClaimSpec, now: float) -> dict[str, int]:
+        """What each limited queue and rate-limited name may still start (as the SQL stores)."""
+        rows = self._rows.values()
+        room = {}
+        for queue, most in spec.queue_limits.items():
+            active = sum(1 for r in rows if r.queue == queue and r.state in (_S.LEASED, _S.RUNNING)
+                         and (r.lease_until or 0.0) >= now)
+            room[queue] = most - active
+        for name, (count, per) in spec.rate_limits.items():
+            recent = sum(1 for r in rows if r.name == name and (
+                (r.started_at or 0.0) >= now - per
+                or (r.state is _S.LEASED and (r.lease_until or 0.0) >= now)))
+            room[name] = count - recent
+        return room
+
     def get(self, task_id: str) -> TaskRecord | None:
         return self._rows.get(task_id)
+
+    def active_with_key(self, key: str) -> TaskRecord | None:
+        return next((r for r in list(self._rows.values())
+                     if r.dedup_key == key and r.state in ACTIVE_STATES), None)
 
     def query(
         self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100

@@ -15,17 +15,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from .._errors import ConfigurationError, StoreError, StoreUnavailableError
-from .._models import TaskRecord
-from ._sql import COLUMNS, Cursor, SqlStore, from_row
+from .._models import ClaimSpec, TaskRecord
+from ._sql import COLUMNS, READY_WHERE, Cursor, SqlStore, from_row
 
 CHANNEL = "afterwork"
 MIGRATION_LOCK = 0x61667477  # pg_advisory_xact_lock key: one migrator at a time
 LISTEN_RETRY_SECONDS = 2.0
 
 _CLAIM = (
-    "WITH ready AS (SELECT id FROM afterwork_tasks WHERE waiting_on IS NULL AND "
-    "((state = 'queued' AND run_at <= %s) OR (state IN ('leased', 'running') AND lease_until < %s)) "
-    "ORDER BY run_at LIMIT %s FOR UPDATE SKIP LOCKED) "
+    "WITH ready AS (SELECT id FROM afterwork_tasks WHERE {where}{filter} "
+    "ORDER BY priority DESC, run_at LIMIT %s FOR UPDATE SKIP LOCKED) "
     "UPDATE afterwork_tasks t SET state = 'leased', lease_owner = %s, lease_until = %s "
     f"FROM ready WHERE t.id = ready.id RETURNING {', '.join('t.' + c for c in COLUMNS)}"
 )
@@ -121,11 +120,17 @@ class PostgresStore(SqlStore):
     def _notify(self, cur: Cursor) -> None:
         cur.execute("SELECT pg_notify(%s, '')", (CHANNEL,))  # delivered at commit
 
-    def claim(self, owner: str, limit: int, now: float, lease_until: float) -> list[TaskRecord]:
-        with self._write() as cur:
-            cur.execute(_CLAIM, (now, now, limit, owner, lease_until))
-            claimed = [from_row(r) for r in cur.fetchall()]
-        return sorted(claimed, key=lambda r: r.run_at)
+    def _limit_locks(self, spec: ClaimSpec) -> list[str]:
+        # Counting a queue's running tasks and claiming up to its limit must not interleave
+        # with another runner doing the same: one advisory lock per limit, for the transaction.
+        return sorted([f"afterwork-queue:{q}" for q in spec.queue_limits]
+                      + [f"afterwork-rate:{n}" for n in spec.rate_limits])
+
+    def _claim_pass(self, cur: Cursor, owner: str, lease_until: float, now: float, limit: int,
+                    sql_filter: str, params: list[Any]) -> list[TaskRecord]:
+        sql = _CLAIM.format(where=READY_WHERE, filter=sql_filter)
+        cur.execute(self._sql(sql), (now, now, *params, limit, owner, lease_until))
+        return [from_row(r) for r in cur.fetchall()]
 
     def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call `wake` (from a thread of its own) whenever tasks may have become ready."""

@@ -1,0 +1,102 @@
+"""Periodic tasks, declared in code. Every runner schedules them; each tick is stored under an
+id derived from the task and the tick time, inserted only if absent, so it runs once however
+many processes run.
+
+Missed ticks (everything was down): only the latest one runs, once, when a runner comes back
+(`missed="latest"`, the default); `missed="skip"` drops ticks older than the scheduler's start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from ._errors import ConfigurationError
+from ._registry import Task, task
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_NAMESPACE = uuid.UUID("5f0b3d2e-7a41-4c1e-9a51-6166746572ab")
+
+
+@dataclass(slots=True)
+class Schedule:
+    task: Task[..., Any]
+    cron: str | None = None
+    every_seconds: float | None = None
+    missed: Literal["latest", "skip"] = "latest"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def latest_tick(self, now: float) -> float:
+        """The most recent tick at or before `now` (Unix time)."""
+        if self.every_seconds is not None:
+            return math.floor(now / self.every_seconds) * self.every_seconds
+        from cronsim import CronSim
+
+        assert self.cron is not None
+        start = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+        return next(CronSim(self.cron, start, reverse=True)).timestamp()
+
+    def tick_id(self, tick: float) -> str:
+        return str(uuid.uuid5(_NAMESPACE, f"{self.task.name}@{tick:.3f}"))
+
+
+SCHEDULES: list[Schedule] = []
+
+
+def periodic(
+    *, cron: str | None = None, every: float | None = None,
+    missed: Literal["latest", "skip"] = "latest", name: str | None = None,
+    kwargs: dict[str, Any] | None = None, **options: Any,
+) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """Run a module-level function on a schedule: a cron expression (UTC) or every N seconds.
+
+        @periodic(cron="0 3 * * *")          # every night at 03:00 UTC
+        async def nightly_report() -> None: ...
+
+        @periodic(every=60, queue="maintenance")
+        def sweep() -> None: ...
+    """
+    if (cron is None) == (every is None):
+        raise ConfigurationError("periodic() takes exactly one of cron='...' or every=seconds")
+    if every is not None and every <= 0:
+        raise ConfigurationError(f"periodic(every={every!r}): it must be above 0 seconds")
+    if cron is not None:
+        try:
+            from cronsim import CronSim
+
+            CronSim(cron, dt.datetime.now(dt.timezone.utc))
+        except Exception as exc:
+            raise ConfigurationError(f"periodic(cron={cron!r}) is not a cron expression: {exc}") from exc
+
+    def decorate(func: Callable[P, R]) -> Task[P, R]:
+        registered = task(name=name, **options)(func)
+        SCHEDULES.append(Schedule(registered, cron, every, missed, dict(kwargs or {})))
+        return registered
+
+    return decorate
+
+
+class Scheduler:
+    """Inserts each schedule's due tick once (by its derived id); runs inside every runner."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self._done: dict[str, float] = {}
+
+    def due(self, now: float) -> list[tuple[Schedule, float]]:
+        found = []
+        for schedule in list(SCHEDULES):
+            tick = schedule.latest_tick(now)
+            if self._done.get(schedule.task.name, -1.0) >= tick:
+                continue
+            self._done[schedule.task.name] = tick
+            if schedule.missed == "skip" and tick < self.started:
+                continue
+            found.append((schedule, tick))
+        return found
