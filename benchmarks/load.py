@@ -39,18 +39,14 @@ def generator(choice: str) -> str:
     return choice
 
 
-def drive(tool: str, port: int, connections: int, duration: float, cpu: int) -> Load:
+def drive(tool: str, port: int, connections: int, duration: int, cpu: int) -> Load:
     """Run one bounded load against 127.0.0.1:port and return its summary."""
     if tool == "wrk":
-        argv = [
-            "wrk", "-t", "1", "-c", str(connections), "-d", f"{duration:g}s", "--timeout", "10s",
-            "-s", str(HERE / "post.lua"), f"http://127.0.0.1:{port}",
-        ]  # fmt: skip
+        script, url = HERE / "post.lua", f"http://127.0.0.1:{port}"
+        argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout=10s", f"-s{script}", url]
     else:
-        argv = [
-            sys.executable, "-m", "benchmarks.pyclient", "--port", str(port),
-            "--connections", str(connections), "--duration", f"{duration:g}",
-        ]  # fmt: skip
+        argv = [sys.executable, "-m", "benchmarks.pyclient", f"--port={port}"]
+        argv += [f"--connections={connections}", f"--duration={duration}"]
     done = subprocess.run(
         ["taskset", "-c", str(cpu), *argv],
         cwd=HERE.parent,

@@ -22,8 +22,8 @@ DRAIN_IDLE_S = 5.0  # stop waiting for tasks once none has run for this long
 class Settings:
     load_tool: str  # "wrk" or "python"
     connections: int
-    duration: float
-    warmup: float
+    duration: int  # seconds (wrk takes whole seconds)
+    warmup: int
     drain_timeout: float
     server_cpu: int
     worker_cpu: int
@@ -106,13 +106,13 @@ def measure(system: System, round_no: int, settings: Settings, logs: Path) -> Me
         }
         log = logs / f"{system.name}-round{round_no}.log"
         if system.prepare:
-            procs.run(list(system.prepare), env, log, ROOT, timeout=60)
-        worker = procs.start(list(system.worker), settings.worker_cpu, env, log, ROOT) if system.worker else None
-        server = procs.start(
-            ["uvicorn", system.app, "--host", "127.0.0.1", "--port", str(port),
-             "--no-access-log", "--log-level", "warning"],
-            settings.server_cpu, env, log, ROOT,
-        )  # fmt: skip
+            procs.run(system.prepare.split(), env, log, ROOT, timeout=60)
+        worker = None
+        if system.worker:
+            worker = procs.start(system.worker.split(), settings.worker_cpu, env, log, ROOT)
+        uvicorn = ["uvicorn", system.app, "--host=127.0.0.1", f"--port={port}", "--no-access-log"]
+        uvicorn.append("--log-level=warning")
+        server = procs.start(uvicorn, settings.server_cpu, env, log, ROOT)
         try:
             procs.wait_http(server, port, timeout=30)
             pgids = [server.pid] + ([worker.pid] if worker else [])

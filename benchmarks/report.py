@@ -14,9 +14,20 @@ from benchmarks.measure import Measurement
 from benchmarks.systems import BASELINE, System
 
 PACKAGES = (
-    "afterwork", "fastapi", "starlette", "pydantic", "uvicorn", "uvloop", "httptools",
-    "arq", "taskiq", "taskiq-redis", "pgqueuer", "asyncpg", "redis",
-)  # fmt: skip
+    "afterwork",
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "arq",
+    "taskiq",
+    "taskiq-redis",
+    "pgqueuer",
+    "asyncpg",
+    "redis",
+)
 
 
 @dataclass
@@ -39,6 +50,7 @@ class Row:
     p99_ratio: float | None
     accepted: int
     executed: int
+    failed_requests: int  # non-2xx/3xx responses and socket errors, over rounds
     drain_s: float | None  # median; None when some round never drained
     undrained_rounds: int
     start_p50_ms: float | None
@@ -82,6 +94,7 @@ def rows(outcomes: list[Outcome]) -> list[Row]:
                 p99_ratio=_median_ratio(ms, base, "p99_ms"),
                 accepted=sum(m.accepted for m in ms),
                 executed=sum(m.executed for m in ms),
+                failed_requests=sum(m.failed + m.socket_errors for m in ms),
                 drain_s=None if None in drains else _median_of(drains),
                 undrained_rounds=drains.count(None),
                 start_p50_ms=_median_of([m.start_delay_p50_ms for m in ms]),
@@ -120,7 +133,12 @@ def machine() -> dict[str, str]:
 
 
 def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
-    return "–" if value is None else f"{value:,.{digits}f}{suffix}"
+    return "-" if value is None else f"{value:,.{digits}f}{suffix}"
+
+
+def _tasks(row: Row) -> str:
+    failed = f" (**{row.failed_requests:,} failed requests**)" if row.failed_requests else ""
+    return f"{row.executed:,} / {row.accepted:,}{failed}"
 
 
 def _drain(row: Row, rounds: int, timeout: float) -> str:
@@ -146,15 +164,15 @@ def markdown(outcomes: list[Outcome], meta: dict[str, str], chart: Path | None, 
         "(task counts are totals over rounds)",
         f"- packages: {meta['packages']}",
         "",
-        f"| system | req/s | × {BASELINE} | p50 ms | p99 ms | p99 × {BASELINE} | "
-        "tasks run / accepted | drain s | enqueue→start p50 / p99 ms | CPU ms/req | peak RSS MiB |",
+        f"| system | req/s | x {BASELINE} | p50 ms | p99 ms | p99 x {BASELINE} | "
+        "tasks run / accepted | drain s | enqueue-to-start p50 / p99 ms | CPU ms/req | peak RSS MiB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows(outcomes):
         lines.append(
-            f"| {row.name} | {row.rps:,.0f} | {_num(row.rps_ratio, 2, '×')} | "
-            f"{row.p50_ms:.1f} | {row.p99_ms:.1f} | {_num(row.p99_ratio, 2, '×')} | "
-            f"{row.executed:,} / {row.accepted:,} | {_drain(row, rounds, timeout)} | "
+            f"| {row.name} | {row.rps:,.0f} | {_num(row.rps_ratio, 2, 'x')} | "
+            f"{row.p50_ms:.1f} | {row.p99_ms:.1f} | {_num(row.p99_ratio, 2, 'x')} | "
+            f"{_tasks(row)} | {_drain(row, rounds, timeout)} | "
             f"{_num(row.start_p50_ms)} / {_num(row.start_p99_ms)} | "
             f"{row.cpu_ms_per_request:.2f} | {row.peak_rss_mb:.0f} |"
         )
@@ -162,8 +180,10 @@ def markdown(outcomes: list[Outcome], meta: dict[str, str], chart: Path | None, 
     for outcome in outcomes:
         status = f" — **not run: {outcome.not_run}**" if outcome.not_run else ""
         failures = f" — **{len(outcome.errors)} failed run(s)**: {'; '.join(outcome.errors)}"
-        lines.append(f"- `{outcome.system.name}`: {outcome.system.description}{status}"
-                     + (failures if outcome.errors else ""))
+        lines.append(
+            f"- `{outcome.system.name}`: {outcome.system.description}{status}"
+            + (failures if outcome.errors else "")
+        )
     if chart is not None:
         lines += ["", f"![requests/s and p99 latency per system]({os.path.relpath(chart, doc.parent)})"]
     return "\n".join(lines) + "\n"
@@ -178,10 +198,13 @@ def write_chart(outcomes: list[Outcome], path: Path) -> None:
     table = rows(outcomes)[::-1]  # first system on top
     names = [row.name for row in table]
     colors = [
-        "tab:orange" if row.name.startswith("afterwork") else
-        "tab:gray" if row.name == "no_task" or row.name.startswith("fastapi") else "tab:blue"
+        "tab:orange"
+        if row.name.startswith("afterwork")
+        else "tab:gray"
+        if row.name == "no_task" or row.name.startswith("fastapi")
+        else "tab:blue"
         for row in table
-    ]  # fmt: skip
+    ]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.5 * len(table) + 1.6), sharey=True)
     left.barh(
         names,
@@ -190,11 +213,15 @@ def write_chart(outcomes: list[Outcome], path: Path) -> None:
         color=colors,
     )
     for y, row in enumerate(table):
-        if row.rps_ratio is not None:
-            left.text(row.rps, y, f" {row.rps_ratio:.2f}×", va="center", fontsize=9)
-    left.set_xlabel("requests/s (median, whiskers: min–max over rounds)")
-    left.margins(x=0.15)
+        ratio = "" if row.rps_ratio is None else f" {row.rps_ratio:.2f}x"
+        behind = ", tasks not drained" if row.undrained_rounds else ""
+        left.text(row.rps_max, y, ratio + behind, va="center", fontsize=9)
+    left.set_xlabel("requests/s (median, whiskers: min-max over rounds)")
+    left.margins(x=0.3)
     right.barh(names, [row.p99_ms for row in table], color=colors)
+    for y, row in enumerate(table):
+        right.text(row.p99_ms, y, f" {row.p99_ms:.0f}", va="center", fontsize=9)
+    right.margins(x=0.12)
     right.set_xlabel("p99 latency, ms (median over rounds)")
     fig.suptitle(f"POST /abcd, one task per request; ratios against {BASELINE}")
     fig.tight_layout()

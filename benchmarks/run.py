@@ -24,30 +24,53 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the ``benchmarks`` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import load, report, systems  # noqa: E402
-from benchmarks.measure import ROOT, Settings, measure  # noqa: E402
+from benchmarks import load, report, systems
+from benchmarks.measure import ROOT, Settings, measure
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("--rounds", type=int, default=3, help="runs per system, interleaved (default 3)")
-    add("--duration", type=float, default=10, help="seconds of load per run (default 10)")
-    add("--warmup", type=float, default=1, help="seconds of unmeasured load first (default 1)")
+    add("--duration", type=int, default=10, help="seconds of load per run (default 10)")
+    add("--warmup", type=int, default=1, help="seconds of unmeasured load first, 0: none (default 1)")
     add("--connections", type=int, default=32, help="concurrent connections (default 32)")
-    add("--drain-timeout", type=float, default=60, help="max seconds to wait for tasks")
+    add("--drain-timeout", type=float, default=30, help="max seconds to wait for tasks (default 30)")
     add("--systems", help="comma-separated names (default: all); see benchmarks/systems.py")
     add("--load", choices=("auto", "wrk", "python"), default="auto", help="load generator")
     add("--server-cpu", type=int, default=0, help="core for the app server (default 0)")
     add("--worker-cpu", type=int, default=0, help="core for peers' worker processes (default 0)")
     add("--load-cpu", type=int, default=1, help="core for the load generator and harness")
     add("--redis-url", default="redis://127.0.0.1:6379/9", help="Redis for the peers (db flushed)")
-    add("--pg-url", default="postgresql://postgres@127.0.0.1:5432/afterwork_bench",
-        help="PostgreSQL for the peers (database created if missing, its queue tables emptied)")
+    add(
+        "--pg-url",
+        default="postgresql://postgres@127.0.0.1:5432/afterwork_bench",
+        help="PostgreSQL for the peers (database created if missing, its queue tables emptied)",
+    )
     add("--markdown", type=Path, default=ROOT / "docs" / "benchmarks.md")
     add("--chart", type=Path, default=ROOT / "docs" / "benchmarks.png")
     add("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
     return parser.parse_args()
+
+
+def run_rounds(outcomes: list[report.Outcome], rounds: int, settings: Settings, logs: Path) -> None:
+    """Measure every available system once per round, in table order, round after round."""
+    for round_no in range(1, rounds + 1):
+        for outcome in (o for o in outcomes if not o.not_run):
+            started = time.monotonic()
+            try:
+                m = measure(outcome.system, round_no, settings, logs)
+            except Exception as error:  # one failed run is reported, the others go on
+                outcome.errors.append(f"round {round_no}: {error}")
+                traceback.print_exc()
+                continue
+            outcome.measurements.append(m)
+            drain = "not drained" if m.drain_s is None else f"drained in {m.drain_s:.2f} s"
+            print(
+                f"round {round_no} {m.system:<24} {m.rps:8,.0f} req/s  p99 {m.p99_ms:6.1f} ms  "
+                f"tasks {m.executed:,}/{m.accepted:,} {drain}  ({time.monotonic() - started:.0f} s)",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -74,22 +97,7 @@ def main() -> None:
         outcome.not_run = outcome.system.unavailable()
         if outcome.not_run:
             print(f"skip {outcome.system.name}: {outcome.not_run}", flush=True)
-    for round_no in range(1, args.rounds + 1):
-        for outcome in (o for o in outcomes if not o.not_run):
-            started = time.monotonic()
-            try:
-                m = measure(outcome.system, round_no, settings, logs)
-            except Exception as error:  # one failed run is reported, the others go on
-                outcome.errors.append(f"round {round_no}: {error}")
-                traceback.print_exc()
-                continue
-            outcome.measurements.append(m)
-            print(
-                f"round {round_no} {m.system:<18} {m.rps:8,.0f} req/s  p99 {m.p99_ms:6.1f} ms  "
-                f"tasks {m.executed:,}/{m.accepted:,}  drain {m.drain_s}  "
-                f"({time.monotonic() - started:.0f} s)",
-                flush=True,
-            )
+    run_rounds(outcomes, args.rounds, settings, logs)
     meta = {
         "date": f"{stamp:%Y-%m-%d %H:%M} UTC",
         "command": shlex.join(["python", *sys.argv]),

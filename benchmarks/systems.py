@@ -23,8 +23,8 @@ class System:
     description: str
     modules: tuple[str, ...] = ()  # Python modules the app or its worker imports
     services: tuple[tuple[str, int], ...] = ()  # TCP services that must be listening
-    worker: tuple[str, ...] = ()  # argv after ``python -m``; empty: tasks run in the app
-    prepare: tuple[str, ...] = ()  # argv after ``python -m``, run before each measurement
+    worker: str = ""  # what follows ``python -m`` to start the worker; "": tasks run in the app
+    prepare: str = ""  # what follows ``python -m`` to run before each measurement
     schedules_tasks: bool = True
 
     @property
@@ -35,7 +35,7 @@ class System:
         """Why this system cannot run here, or None when it can."""
         for module in self.modules:
             if importlib.util.find_spec(module) is None:
-                return f"not installed (`pip install {module}`)"
+                return f"not installed (no module `{module}`)"
         for host, port in self.services:
             try:
                 socket.create_connection((host, port), timeout=1).close()
@@ -48,37 +48,59 @@ SYSTEMS: tuple[System, ...] = (
     System("no_task", "same endpoint, no task (upper bound)", schedules_tasks=False),
     System("fastapi_async", "FastAPI BackgroundTasks, in memory, `async def` task"),
     System("fastapi_sync", "FastAPI BackgroundTasks, in memory, `def` task (thread pool)"),
+    System("afterwork_sqlite", "afterwork, SQLite file, in-app runner", modules=("afterwork",)),
     System(
-        "afterwork_sqlite",
-        "afterwork, SQLite file, in-app runner",
-        modules=("afterwork",),
+        "afterwork_sqlite_worker",
+        "afterwork, SQLite file, one separate `afterwork worker` process",
+        modules=("afterwork", "afterwork.__main__"),
+        worker="afterwork worker benchmarks.apps.afterwork_sqlite_worker:app --log-level warning",
     ),
     System(
-        "arq_redis",
-        "arq on Redis, one arq worker process",
-        modules=("arq",),
-        services=(REDIS,),
-        worker=("benchmarks.apps.arq_redis", "worker"),
-        prepare=("benchmarks.apps.arq_redis", "prepare"),
-    ),
-    System(
-        "taskiq_redis",
-        "Taskiq on Redis (stream broker), one taskiq worker process",
-        modules=("taskiq", "taskiq_redis"),
-        services=(REDIS,),
-        worker=(
-            "taskiq", "worker", "benchmarks.apps.taskiq_redis:broker",
-            "--workers", "1", "--log-level", "WARNING",
-        ),  # fmt: skip
-        prepare=("benchmarks.apps.taskiq_redis", "prepare"),
+        "afterwork_pg",
+        "afterwork, PostgreSQL, in-app runner",
+        modules=("afterwork.stores.postgres", "psycopg", "asyncpg"),
+        services=(POSTGRES,),
+        prepare="benchmarks.apps.afterwork_pg prepare",
     ),
     System(
         "pgqueuer_pg",
-        "PgQueuer on PostgreSQL, one PgQueuer worker process",
+        "PgQueuer on PostgreSQL, one worker process",
         modules=("pgqueuer", "asyncpg"),
         services=(POSTGRES,),
-        worker=("benchmarks.apps.pgqueuer_pg", "worker"),
-        prepare=("benchmarks.apps.pgqueuer_pg", "prepare"),
+        worker="benchmarks.apps.pgqueuer_pg worker",
+        prepare="benchmarks.apps.pgqueuer_pg prepare",
+    ),
+    System(
+        "arq_redis",
+        "arq on Redis, one worker process",
+        modules=("arq",),
+        services=(REDIS,),
+        worker="benchmarks.apps.arq_redis worker",
+        prepare="benchmarks.apps.arq_redis prepare",
+    ),
+    System(
+        "taskiq_redis",
+        "Taskiq on Redis (stream broker), one worker process",
+        modules=("taskiq", "taskiq_redis"),
+        services=(REDIS,),
+        worker="taskiq worker benchmarks.apps.taskiq_redis:broker --workers 1 --log-level WARNING",
+        prepare="benchmarks.apps.taskiq_redis prepare",
+    ),
+    System(
+        "celery_redis",
+        "Celery on Redis, `.delay()` from the endpoint, one worker pool process",
+        modules=("celery", "redis"),
+        services=(REDIS,),
+        worker="celery -A benchmarks.apps.celery_redis:celery_app worker --concurrency 1 --loglevel WARNING",
+        prepare="benchmarks.apps.celery_redis prepare",
+    ),
+    System(
+        "procrastinate_pg",
+        "Procrastinate on PostgreSQL, one worker process",
+        modules=("procrastinate", "asyncpg"),
+        services=(POSTGRES,),
+        worker="benchmarks.apps.procrastinate_pg worker",
+        prepare="benchmarks.apps.procrastinate_pg prepare",
     ),
 )
 

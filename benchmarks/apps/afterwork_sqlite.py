@@ -1,6 +1,8 @@
 """afterwork on its embedded SQLite store, tasks run by the in-app runner.
 
-The harness sets ``AFTERWORK_URL`` to a SQLite file in a fresh temporary directory.
+The harness sets ``AFTERWORK_URL`` to a SQLite file in a fresh temporary directory. Every
+afterwork app here uses ``strict=True``: a task that cannot be stored fails its request
+instead of running in memory, so each accepted task in the table was stored first.
 """
 
 import time
@@ -11,7 +13,7 @@ from afterwork import Afterwork, BackgroundTasks
 from benchmarks.apps.common import Registered, Server, record_run
 
 app = FastAPI()
-Afterwork(app)
+Afterwork(app, strict=True)  # strict: never fall back to memory
 
 
 async def notify(hostname: str, message: str, sent_at: float) -> None:

@@ -27,7 +27,7 @@ async def notify(ctx: dict[str, Any], hostname: str, message: str, sent_at: floa
 
 
 class WorkerSettings:
-    functions = [notify]
+    functions = (notify,)
     redis_settings = REDIS
 
 

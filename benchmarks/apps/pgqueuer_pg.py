@@ -14,14 +14,14 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pgqueuer
 from fastapi import FastAPI, Request
 from pgqueuer import AsyncpgPoolDriver, Job, PgQueuer, Queries
 
 from benchmarks.apps.common import Registered, Server, record_run
+from benchmarks.apps.pg import ensure_database
 
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/afterwork_bench")
 
@@ -57,14 +57,7 @@ async def register(server: Server, request: Request) -> Registered:
 
 
 async def _prepare() -> None:
-    url = urlsplit(PG_URL)
-    admin = await asyncpg.connect(urlunsplit(url._replace(path="/postgres")))
-    try:
-        name = url.path.lstrip("/")
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    await ensure_database(PG_URL)
     async with asyncpg.create_pool(PG_URL, min_size=1, max_size=2) as pool:
         queries = Queries(AsyncpgPoolDriver(pool))
         if not await queries.schema_is_installed():
