@@ -9,7 +9,6 @@ import os
 import sys
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -27,6 +26,7 @@ from ._background import BackgroundTasks, TaskHandle, _current_batch, _installed
 from ._batch import Planned, chain_records, record_for
 from ._errors import ConfigurationError, NotStorableError, TaskTooLargeError
 from ._events import EventKind, Events, TaskEvent
+from ._ids import new_id
 from ._models import Changes, ClaimSpec, TaskRecord
 from ._registry import REGISTRY, Task, TaskOptions, why_not_storable
 from ._runner import Runner
@@ -203,7 +203,7 @@ class Afterwork:
         label = name or getattr(func, "__qualname__", None) or repr(func)
         if payload is None:
             self._not_storable(label, reason or "unknown")
-            return Planned(TaskHandle(str(uuid.uuid4()), label, False), func, args, kwargs)
+            return Planned(TaskHandle(new_id(), label, False), func, args, kwargs)
         if len(payload) > self.max_arg_bytes:
             raise TaskTooLargeError(
                 f"task {label}: its arguments encode to {len(payload)} bytes, over the limit of "
@@ -216,7 +216,7 @@ class Afterwork:
         if options.delay_seconds is not None:
             run_at = time.time() + options.delay_seconds
         return Planned(
-            TaskHandle(str(uuid.uuid4()), label, True), func, args, kwargs, payload,
+            TaskHandle(new_id(), label, True), func, args, kwargs, payload,
             max_attempts=options.max_attempts or self.max_attempts,
             timeout_seconds=options.timeout_seconds or self.timeout_seconds,
             meta=json.dumps(meta) if meta else None, run_at=run_at,

@@ -16,6 +16,7 @@ import fastapi
 import starlette.background
 
 from ._errors import NotInstalledError
+from ._ids import new_id
 
 if TYPE_CHECKING:
     from ._app import Afterwork
@@ -105,6 +106,4 @@ def defer(func: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> TaskHand
 
 
 def _unstored(func: Callable[..., Any]) -> TaskHandle:
-    import uuid
-
-    return TaskHandle(str(uuid.uuid4()), getattr(func, "__qualname__", repr(func)), False)
+    return TaskHandle(new_id(), getattr(func, "__qualname__", repr(func)), False)

@@ -3,11 +3,9 @@ response starts, handed to the runner after its response ends."""
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import starlette.background
 
 from ._background import TaskHandle
+from ._ids import new_id
 from ._models import Changes, TaskRecord, TaskState
 
 if TYPE_CHECKING:
@@ -86,8 +85,7 @@ class RequestBatch:
             chained, keyed, owner = self.aw.records_for(stored, handover=True)
             self.records = chained + keyed
             try:
-                await asyncio.wrap_future(self.aw.writer.submit(
-                    Changes(inserts=chained, inserts_if_absent=keyed)))
+                await self.aw.writer.submit_async(Changes(inserts=chained, inserts_if_absent=keyed))
             except BaseException:
                 self.phase = _Phase.REFUSED
                 self.records = []
@@ -131,7 +129,7 @@ def chain_records(
 ) -> list[TaskRecord]:
     """Rows for one batch: each waits on the one before it, so they run in order."""
     now = time.time()
-    batch_id = str(uuid.uuid4())
+    batch_id = new_id()
     records = []
     previous: str | None = None
     for seq, p in enumerate(planned):

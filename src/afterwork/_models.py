@@ -96,6 +96,7 @@ class Outcome:
     error: str | None = None
     retry_at: float | None = None  # set: back to queued for another attempt at this time
     note: str = ""  # a JSON line appended to the task's history (attempts that did not succeed)
+    unblock: bool = True  # a success may have a next task in its chain waiting on it
 
 
 @dataclass(frozen=True, slots=True)

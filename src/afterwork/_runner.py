@@ -306,8 +306,10 @@ class Runner:
                 )
 
     def _after_success(self, record: TaskRecord) -> None:
-        done = Changes(succeeded=[Outcome(record.id, self.owner, time.time())])
         successor = self._waiting.pop(record.id, None)
+        # A task handed over with its request's chain has its successor here or none at all.
+        unblock = successor is not None or record.id in self._claimed
+        done = Changes(succeeded=[Outcome(record.id, self.owner, time.time(), unblock=unblock)])
         if successor is not None:
             self.aw.writer.post(done)
             self._ready.append(successor)

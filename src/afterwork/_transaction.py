@@ -14,13 +14,13 @@ the row in its own transaction). The tasks of one `in_transaction(...)` object r
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec
 
 from ._background import TaskHandle, _current_batch, _installed
 from ._batch import record_for
 from ._errors import ConfigurationError, NotInstalledError, NotStorableError
+from ._ids import new_id
 from .stores._sql import INSERT, INSERT_IF_ABSENT, to_row
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class InTransaction:
     def __init__(self, aw: Afterwork, connection: Any) -> None:
         self.aw = aw
         self._execute, self._postgres = _adapter(connection)
-        self._batch_id = str(uuid.uuid4())
+        self._batch_id = new_id()
         self._previous: str | None = None
         self._seq = 0
 

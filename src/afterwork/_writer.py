@@ -4,12 +4,14 @@ completions and heartbeats share transactions, so there is one commit per group,
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ._errors import StoreError
 from ._models import Changes
@@ -18,6 +20,15 @@ from .stores import Store
 log = logging.getLogger("afterwork")
 T = TypeVar("T")
 
+class _Waiter(Protocol):
+    """A concurrent Future, or a `_LoopFuture`."""
+
+    def set_running_or_notify_cancel(self) -> bool: ...
+    def set_result(self, value: Any, /) -> None: ...
+    def set_exception(self, exc: BaseException, /) -> None: ...
+
+
+_Done = tuple["asyncio.Future[Any]", Any, "BaseException | None"]
 RETRY_SECONDS_MAX = 30.0  # back-off cap while the store refuses runner writes
 _STOP = object()
 
@@ -34,12 +45,13 @@ class Writer:
         self.store = store
         self._tick_seconds = tick_seconds
         self._on_tick = on_tick
-        self._queue: list[tuple[Any, Future[Any] | None]] = []
+        self._queue: list[tuple[Any, _Waiter | None]] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._retry: list[Changes] = []
         self._retry_delay = 0.0
         self._stopping = False
+        self._deliveries: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
 
     def start(self) -> None:
         self._stopping = False
@@ -61,6 +73,14 @@ class Writer:
         self._put(changes, future)
         return future
 
+    def submit_async(self, changes: Changes) -> asyncio.Future[None]:
+        """`submit` for the event loop: the writer resolves every future of a group with one
+        wake-up of the loop, instead of one per request."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._put(changes, _LoopFuture(loop, future, self._deliveries))
+        return future
+
     def post(self, changes: Changes) -> None:
         self._put(changes, None)
 
@@ -70,12 +90,13 @@ class Writer:
         self._put(fn, future)
         return future
 
-    def _put(self, item: Any, future: Future[Any] | None) -> None:
+    def _put(self, item: Any, future: _Waiter | None) -> None:
         with self._cond:
             if self._thread is None:
                 raise StoreError("afterwork is not running (its writer was stopped)")
             self._queue.append((item, future))
-            self._cond.notify()
+            if len(self._queue) == 1:  # else the writer is awake already: spare a wake-up
+                self._cond.notify()
 
     def _run(self) -> None:
         next_tick = time.monotonic() + self._tick_seconds
@@ -101,11 +122,12 @@ class Writer:
                 self._process(live)
             except Exception:  # the writer must outlive any bug: it carries every outcome
                 log.exception("afterwork: writer error")
+            self._deliver()
             if stop:
                 return
 
-    def _process(self, items: list[tuple[Any, Future[Any] | None]]) -> None:
-        waited: list[tuple[Changes, Future[Any]]] = []
+    def _process(self, items: list[tuple[Any, _Waiter | None]]) -> None:
+        waited: list[tuple[Changes, _Waiter]] = []
         posted = Changes()
         for item, future in items:
             if isinstance(item, Changes):
@@ -119,7 +141,7 @@ class Writer:
                 self._call(item, future)
         self._apply_grouped(waited, posted)
 
-    def _apply_grouped(self, waited: list[tuple[Changes, Future[Any]]], posted: Changes) -> None:
+    def _apply_grouped(self, waited: list[tuple[Changes, _Waiter]], posted: Changes) -> None:
         group = Changes()
         for retry in self._retry:
             group.extend(retry)
@@ -138,7 +160,7 @@ class Writer:
             future.set_result(None)
 
     def _after_failure(
-        self, waited: list[tuple[Changes, Future[Any]]], posted: Changes, exc: Exception
+        self, waited: list[tuple[Changes, _Waiter]], posted: Changes, exc: Exception
     ) -> None:
         for changes, future in waited:  # alone, each batch succeeds or fails on its own
             try:
@@ -162,7 +184,13 @@ class Writer:
             else:
                 self._retry, self._retry_delay = [], 0.0
 
-    def _call(self, fn: Callable[[Store], Any], future: Future[Any] | None) -> None:
+    def _deliver(self) -> None:
+        while self._deliveries:
+            loop, done = self._deliveries.popitem()
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_resolve_all, done)
+
+    def _call(self, fn: Callable[[Store], Any], future: _Waiter | None) -> None:
         try:
             result = fn(self.store)
         except Exception as exc:
@@ -171,3 +199,33 @@ class Writer:
         else:
             if future is not None:
                 future.set_result(result)
+
+
+class _LoopFuture:
+    """Stands in for a concurrent Future on the writer thread; resolutions are gathered per
+    event loop and delivered together (`Writer._deliver`)."""
+
+    __slots__ = ("deliveries", "future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any],
+                 deliveries: dict[asyncio.AbstractEventLoop, list[_Done]]) -> None:
+        self.loop, self.future, self.deliveries = loop, future, deliveries
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return not self.future.cancelled()
+
+    def set_result(self, value: Any) -> None:
+        self.deliveries.setdefault(self.loop, []).append((self.future, value, None))
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.deliveries.setdefault(self.loop, []).append((self.future, None, exc))
+
+
+def _resolve_all(done: list[_Done]) -> None:
+    for future, value, exc in done:
+        if future.done():
+            continue
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(value)

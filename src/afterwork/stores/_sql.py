@@ -28,6 +28,12 @@ STARTED = (f"UPDATE {_T} SET state = 'running', attempts = attempts + 1, started
            f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
 SUCCEEDED = (f"UPDATE {_T} SET state = 'succeeded', finished_at = ?, lease_owner = NULL, "
              f"lease_until = NULL, last_error = NULL WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+# A task that started and succeeded within one group of writes: one statement, not two.
+STARTED_AND_SUCCEEDED = (
+    f"UPDATE {_T} SET state = 'succeeded', attempts = attempts + 1, started_at = ?, "
+    f"finished_at = ?, lease_owner = NULL, lease_until = NULL, last_error = NULL, {_NOTE} "
+    f"WHERE id = ? AND lease_owner = ? AND {_LEASED}"
+)
 # Only a success that was applied (fenced above) unblocks the next task of the chain.
 UNBLOCK = (f"UPDATE {_T} SET waiting_on = NULL WHERE waiting_on = ? AND EXISTS "
            f"(SELECT 1 FROM {_T} p WHERE p.id = ? AND p.state = 'succeeded')")
@@ -191,11 +197,20 @@ class SqlStore(Store):
         if changes.inserts_if_absent:
             cur.executemany(q(INSERT_IF_ABSENT), [to_row(r) for r in changes.inserts_if_absent])
             ready = True
-        if changes.started:
-            cur.executemany(q(STARTED), [(o.at, o.note, o.task_id, o.owner) for o in changes.started])
-        for o in changes.succeeded:
-            cur.execute(q(SUCCEEDED), (o.at, o.task_id, o.owner))
-            cur.execute(q(UNBLOCK), (o.task_id, o.task_id))
+        started = {o.task_id: o for o in changes.started}
+        at_once = [o for o in changes.succeeded if o.task_id in started]
+        if at_once:
+            cur.executemany(q(STARTED_AND_SUCCEEDED), [
+                (started[o.task_id].at, o.at, started.pop(o.task_id).note, o.task_id, o.owner)
+                for o in at_once])
+        if started:
+            cur.executemany(q(STARTED), [(o.at, o.note, o.task_id, o.owner) for o in started.values()])
+        later = [o for o in changes.succeeded if o not in at_once] if at_once else changes.succeeded
+        if later:
+            cur.executemany(q(SUCCEEDED), [(o.at, o.task_id, o.owner) for o in later])
+        unblock = [(o.task_id, o.task_id) for o in changes.succeeded if o.unblock]
+        if unblock:
+            cur.executemany(q(UNBLOCK), unblock)
             ready = ready or cur.rowcount > 0
         for o in changes.failed:
             cur.execute(q(FAILED), (o.at, o.error, o.note, o.task_id, o.owner))
