@@ -97,6 +97,7 @@ class Runner:
         self._main: list[asyncio.Task[None]] = []
         self._limiter = anyio.CapacityLimiter(aw.sync_threads)
         self._scheduler = Scheduler()
+        self._outbox: Changes | None = None
         self._stop_listening: Callable[[], None] = lambda: None
 
     # -- intake ---------------------------------------------------------------------------
@@ -155,6 +156,7 @@ class Runner:
                 t.cancel()
             if late:
                 await asyncio.wait(late, timeout=1.0)
+        self._flush()
         handed_back = [*self._ready, *self._waiting.values()]
         self._ready.clear()
         self._waiting.clear()
@@ -246,7 +248,6 @@ class Runner:
 
     # -- one task -------------------------------------------------------------------------
     async def _execute(self, record: TaskRecord) -> None:
-        writer = self.aw.writer
         attempt = record.attempts + 1
         try:
             func = REGISTRY.resolve(record.name)
@@ -254,7 +255,7 @@ class Runner:
         except AfterworkError as exc:
             log.error("afterwork: task %s (%s) cannot run: %s", record.id, record.name, exc)
             self._forget_chain(record.id)
-            writer.post(Changes(failed=[Outcome(record.id, self.owner, time.time(), str(exc))]))
+            self._out().failed.append(Outcome(record.id, self.owner, time.time(), str(exc)))
             self._emit(EventKind.FAILED, record, attempt, error=str(exc))
             return
         started = time.time()
@@ -262,7 +263,7 @@ class Runner:
         if record.attempts > (record.history or "").count("\n"):  # the last attempt left no word
             lost = _note(attempt=record.attempts, started_at=record.started_at, outcome="lost",
                          error="its runner stopped or lost its lease before it finished")
-        writer.post(Changes(started=[Outcome(record.id, self.owner, started, note=lost)]))
+        self._out().started.append(Outcome(record.id, self.owner, started, note=lost))
         self._emit(EventKind.STARTED, record, attempt)
         token = _current_task.set(TaskContext(record.id, record.name, attempt, record.max_attempts))
         try:
@@ -309,18 +310,19 @@ class Runner:
         successor = self._waiting.pop(record.id, None)
         # A task handed over with its request's chain has its successor here or none at all.
         unblock = successor is not None or record.id in self._claimed
-        done = Changes(succeeded=[Outcome(record.id, self.owner, time.time(), unblock=unblock)])
+        done = Outcome(record.id, self.owner, time.time(), unblock=unblock)
         if successor is not None:
-            self.aw.writer.post(done)
+            self._out().succeeded.append(done)
             self._ready.append(successor)
             self._wake.set()
         elif record.id in self._claimed:
             # Its successor (if any) is not ours: claim it once the success is written.
             self._claimed.discard(record.id)
-            future = self.aw.writer.submit(done)
+            self._flush()
+            future = self.aw.writer.submit(Changes(succeeded=[done]))
             future.add_done_callback(lambda _: self.wake_threadsafe())
         else:
-            self.aw.writer.post(done)
+            self._out().succeeded.append(done)
 
     def _after_error(self, record: TaskRecord, attempt: int, started: float, exc: BaseException,
                      options: TaskOptions | None) -> None:
@@ -342,16 +344,30 @@ class Runner:
             log.warning("afterwork: task %s (%s) failed on attempt %d/%d, retrying in %.1fs: %r",
                         record.id, record.name, attempt, record.max_attempts, retry_at - now, exc)
             self._release_chain(record.id)
-            self.aw.writer.post(Changes(retried=[Outcome(record.id, self.owner, now, error,
-                                                         retry_at=retry_at, note=note)]))
+            self._out().retried.append(Outcome(record.id, self.owner, now, error,
+                                               retry_at=retry_at, note=note))
             self._emit(EventKind.RETRIED, record, attempt, started, error)
             self._poll_soon(retry_at - now)
         else:
             log.error("afterwork: task %s (%s) failed for good after %d attempt(s): %r",
                       record.id, record.name, attempt, exc)
             self._forget_chain(record.id)
-            self.aw.writer.post(Changes(failed=[Outcome(record.id, self.owner, now, error, note=note)]))
+            self._out().failed.append(Outcome(record.id, self.owner, now, error, note=note))
             self._emit(EventKind.FAILED, record, attempt, started, error)
+
+    def _out(self) -> Changes:
+        """Outcomes of this loop iteration, written as one post when it ends (a handful of
+        tasks finishing together cost the writer one hand-off, not one each)."""
+        if self._outbox is None:
+            self._outbox = Changes()
+            if self._loop is not None:
+                self._loop.call_soon(self._flush)
+        return self._outbox
+
+    def _flush(self) -> None:
+        outbox, self._outbox = self._outbox, None
+        if outbox:
+            self.aw.writer.post(outbox)
 
     def _poll_soon(self, delay: float) -> None:
         if self._loop is not None and delay < self.aw.poll_seconds:
@@ -360,7 +376,7 @@ class Runner:
     def _release(self, record: TaskRecord) -> None:
         self._claimed.discard(record.id)
         self._release_chain(record.id)
-        self.aw.writer.post(Changes(released=[Outcome(record.id, self.owner, time.time())]))
+        self._out().released.append(Outcome(record.id, self.owner, time.time()))
 
     def _release_chain(self, task_id: str) -> None:
         """The rest of its chain leaves this runner too: whoever runs it next claims them."""
@@ -370,7 +386,7 @@ class Runner:
             released.append(Outcome(nxt.id, self.owner, now))
             task_id = nxt.id
         if released:
-            self.aw.writer.post(Changes(released=released))
+            self._out().released.extend(released)
 
     def _forget_chain(self, task_id: str) -> None:
         """The store cancels the rest of a failed chain; drop our copies."""
