@@ -204,9 +204,10 @@ class Afterwork:
         if payload is None:
             self._not_storable(label, reason or "unknown")
             return Planned(TaskHandle(new_id(), label, False), func, args, kwargs)
-        if len(payload) > self.max_arg_bytes:
+        size = len(payload) if len(payload) * 4 <= self.max_arg_bytes else len(payload.encode())
+        if size > self.max_arg_bytes:
             raise TaskTooLargeError(
-                f"task {label}: its arguments encode to {len(payload)} bytes, over the limit of "
+                f"task {label}: its arguments encode to {size} bytes, over the limit of "
                 f"{self.max_arg_bytes} (Afterwork(max_arg_bytes=...)); store large data "
                 "elsewhere (a file, a table) and pass its key"
             )
@@ -221,6 +222,7 @@ class Afterwork:
             timeout_seconds=options.timeout_seconds or self.timeout_seconds,
             meta=json.dumps(meta) if meta else None, run_at=run_at,
             queue=options.queue or "default", priority=options.priority or 0, key=options.key,
+            rate_limited=(options.rate_limit or REGISTRY.rate_limit_of(label)) is not None,
         )
 
     def transaction(self, connection: Any) -> InTransaction:
@@ -242,9 +244,7 @@ class Afterwork:
         """Straight to this process's runner, or through the store (delays, limits, keys)?"""
         runner = self.runner
         return (runner is not None and (p.run_at is None or p.run_at <= now)
-                and p.queue not in self.queue_limits and runner.runs(p.queue)
-                and (not isinstance(p.func, Task) or p.func.task_options.rate_limit is None)
-                and REGISTRY.rate_limit_of(p.handle.name) is None)
+                and p.queue not in self.queue_limits and runner.runs(p.queue) and not p.rate_limited)
 
     def enqueued(self, records: list[TaskRecord]) -> None:
         if self.events.active:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import starlette.background
 
 from ._background import TaskHandle
-from ._ids import new_id
 from ._models import Changes, TaskRecord, TaskState
 
 if TYPE_CHECKING:
@@ -38,6 +37,7 @@ class Planned:
     queue: str = "default"
     priority: int = 0
     key: str | None = None
+    rate_limited: bool = False
 
 
 class _Phase(enum.Enum):
@@ -129,7 +129,7 @@ def chain_records(
 ) -> list[TaskRecord]:
     """Rows for one batch: each waits on the one before it, so they run in order."""
     now = time.time()
-    batch_id = new_id()
+    batch_id = planned[0].handle.id if planned else None  # the batch is named by its first task
     records = []
     previous: str | None = None
     for seq, p in enumerate(planned):
@@ -148,4 +148,5 @@ def record_for(p: Planned, now: float, owner: str | None = None, lease_until: fl
         lease_owner=owner, lease_until=lease_until if owner else None,
         run_at=p.run_at if p.run_at is not None else now, created_at=now, meta=p.meta,
         queue=p.queue, priority=p.priority, dedup_key=p.key,
+        rate_key=p.handle.name if p.rate_limited else None,
     )

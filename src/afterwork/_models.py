@@ -61,6 +61,8 @@ class TaskRecord:
     """Higher runs first among the ready tasks of a claim."""
     dedup_key: str | None = None
     """While a task with this key is queued or running, no second one is stored."""
+    rate_key: str | None = None
+    """The task's name when it has a rate limit (its starts are counted), else None."""
 
     def attempt_history(self) -> list[dict[str, object]]:
         import json

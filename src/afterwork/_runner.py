@@ -45,6 +45,9 @@ BACKOFF_MAX_SECONDS = 300.0
 DEAD_OWNER_CHECK_EVERY = 10  # polls between checks for dead runners on this host
 
 
+_IS_ASYNC: dict[Any, bool] = {}  # function -> async def? (Starlette's test, cached)
+
+
 def backoff_seconds(attempt: int, options: TaskOptions | None = None) -> float:
     """Exponential back-off, jittered in its upper half: ~1 s, 2 s, 4 s ... capped at 5 min
     (or the task's own `backoff_seconds` / `backoff_max_seconds`)."""
@@ -296,9 +299,14 @@ class Runner:
         self, func: Any, args: list[Any], kwargs: dict[str, Any], timeout: float | None
     ) -> None:
         target = func.func if isinstance(func, Task) else func
-        scope = anyio.fail_after(timeout) if timeout else nullcontext()
-        with scope:
-            if is_async_callable(target):
+        is_async = _IS_ASYNC.get(target)
+        if is_async is None:
+            is_async = _IS_ASYNC[target] = is_async_callable(target)
+        if timeout is None and is_async:
+            await target(*args, **kwargs)  # the common case, without a scope to enter
+            return
+        with anyio.fail_after(timeout) if timeout else nullcontext():
+            if is_async:
                 await target(*args, **kwargs)
             else:
                 await anyio.to_thread.run_sync(

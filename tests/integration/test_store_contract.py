@@ -235,7 +235,7 @@ def test_queue_limit_counts_tasks_leased_by_every_runner(store: Store) -> None:
 
 
 def test_rate_limit_counts_recent_starts_of_that_task(store: Store) -> None:
-    named = [dataclasses.replace(rec(), name="m:limited") for _ in range(4)]
+    named = [dataclasses.replace(rec(), name="m:limited", rate_key="m:limited") for _ in range(4)]
     store.apply(Changes(inserts=[*named, rec()]))
     spec = ClaimSpec(rate_limits={"m:limited": (2, 1.0)})
     first = store.claim("a", 10, NOW, NOW + 30, spec)

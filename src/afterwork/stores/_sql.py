@@ -16,6 +16,7 @@ COLUMNS = (
     "id", "name", "payload", "state", "attempts", "max_attempts", "timeout_seconds",
     "batch_id", "seq", "waiting_on", "lease_owner", "lease_until", "run_at", "created_at",
     "started_at", "finished_at", "last_error", "history", "meta", "queue", "priority", "dedup_key",
+    "rate_key",
 )
 _COLS = ", ".join(COLUMNS)
 _T = "afterwork_tasks"
@@ -56,7 +57,7 @@ HEARTBEAT = f"UPDATE {_T} SET lease_until = ? WHERE lease_owner = ? AND {_LEASED
 READY_WHERE = ("waiting_on IS NULL AND ((state = 'queued' AND run_at <= ?) OR "
                "(state IN ('leased', 'running') AND lease_until < ?))")
 ACTIVE_IN_QUEUE = f"SELECT COUNT(*) FROM {_T} WHERE queue = ? AND {_LEASED} AND lease_until >= ?"
-RECENT_STARTS = (f"SELECT COUNT(*) FROM {_T} WHERE name = ? AND "
+RECENT_STARTS = (f"SELECT COUNT(*) FROM {_T} WHERE rate_key = ? AND "
                  f"(started_at >= ? OR (state = 'leased' AND lease_until >= ?))")
 GET = f"SELECT {_COLS} FROM {_T} WHERE id = ?"
 WITH_KEY = (f"SELECT {_COLS} FROM {_T} WHERE dedup_key = ? "
@@ -111,7 +112,7 @@ def to_row(r: TaskRecord) -> tuple[Any, ...]:
     return (r.id, r.name, r.payload, r.state.value, r.attempts, r.max_attempts, r.timeout_seconds,
             r.batch_id, r.seq, r.waiting_on, r.lease_owner, r.lease_until, r.run_at, r.created_at,
             r.started_at, r.finished_at, r.last_error, r.history, r.meta, r.queue, r.priority,
-            r.dedup_key)
+            r.dedup_key, r.rate_key)
 
 
 def from_row(row: Sequence[Any]) -> TaskRecord:

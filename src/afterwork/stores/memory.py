@@ -166,7 +166,7 @@ class MemoryStore(Store):
                          and (r.lease_until or 0.0) >= now)
             room[queue] = most - active
         for name, (count, per) in spec.rate_limits.items():
-            recent = sum(1 for r in rows if r.name == name and (
+            recent = sum(1 for r in rows if r.rate_key == name and (
                 (r.started_at or 0.0) >= now - per
                 or (r.state is _S.LEASED and (r.lease_until or 0.0) >= now)))
             room[name] = count - recent
