@@ -222,6 +222,16 @@ class Runner:
     async def _store_due_ticks(self) -> None:
         """Periodic tasks: store each due tick under its derived id (a no-op if another runner
         stored it first)."""
+        unknown = self._scheduler.unknown()
+        if unknown:
+            future = self.aw.writer.call(
+                lambda store: {n: bool(store.query(name=n, limit=1)) for n in unknown})
+            try:
+                history: dict[str, bool] = await asyncio.wrap_future(future)
+                self._scheduler.ran_before.update(history)
+            except AfterworkError as exc:
+                log.warning("afterwork: reading periodic tasks' history failed (%s)", exc)
+                return
         now = time.time()
         due = self._scheduler.due(now)
         if not due:

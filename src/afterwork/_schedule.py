@@ -3,7 +3,9 @@ id derived from the task and the tick time, inserted only if absent, so it runs 
 many processes run.
 
 Missed ticks (everything was down): only the latest one runs, once, when a runner comes back
-(`missed="latest"`, the default); `missed="skip"` drops ticks older than the scheduler's start.
+(`missed="latest"`, the default), provided the schedule ran before (a new schedule does not
+run its latest past tick on its first deployment); `missed="skip"` drops every tick older than
+the scheduler's start.
 """
 
 from __future__ import annotations
@@ -88,15 +90,22 @@ class Scheduler:
     def __init__(self) -> None:
         self.started = time.time()
         self._done: dict[str, float] = {}
+        self.ran_before: dict[str, bool] = {}  # task name -> any task of it in the store?
+
+    def unknown(self) -> list[str]:
+        """Schedules whose history the runner must look up before `due` can decide."""
+        return [s.task.name for s in SCHEDULES if s.task.name not in self.ran_before]
 
     def due(self, now: float) -> list[tuple[Schedule, float]]:
         found = []
         for schedule in list(SCHEDULES):
+            name = schedule.task.name
             tick = schedule.latest_tick(now)
-            if self._done.get(schedule.task.name, -1.0) >= tick:
+            if self._done.get(name, -1.0) >= tick:
                 continue
-            self._done[schedule.task.name] = tick
-            if schedule.missed == "skip" and tick < self.started:
+            self._done[name] = tick
+            catch_up = schedule.missed == "latest" and self.ran_before.get(name, True)
+            if tick < self.started and not catch_up:
                 continue
             found.append((schedule, tick))
         return found

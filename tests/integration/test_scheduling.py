@@ -54,11 +54,17 @@ def test_the_latest_missed_tick_runs_once_and_skip_drops_it() -> None:
     scheduler.started = 1000.0
     SCHEDULES.append(every)
     try:
+        fresh = Scheduler()
+        fresh.started = 4600.0
+        fresh.ran_before[every.task.name] = False  # a new schedule: no catch-up on first deploy
+        assert fresh.due(4601.0) == []
+        scheduler.ran_before[every.task.name] = True
         assert [t for _, t in scheduler.due(1000.0 + 3600)] == [4560.0]  # an hour down: one tick
         assert scheduler.due(4600.0) == []  # same tick: nothing more
         assert [t for _, t in scheduler.due(4621.0)] == [4620.0]
         skip = Scheduler()
         skip.started = 5000.0
+        skip.ran_before[every.task.name] = True
         every.missed = "skip"
         assert skip.due(5001.0) == []  # 4980 was before this scheduler started
     finally:
