@@ -52,7 +52,7 @@ def test_an_order_and_its_receipt_commit_or_roll_back_together(features) -> None
 
 
 def test_periodic_tasks_are_declared_with_their_schedules(features) -> None:  # type: ignore[no-untyped-def]
-    module, _ = features
+    _module, _ = features
     names = {s.task.name: s for s in SCHEDULES}
     nightly = names["examples.features:nightly_report"]
     assert nightly.cron == "0 3 * * *"
