@@ -253,3 +253,10 @@ def test_insert_if_absent_skips_a_known_id_or_an_active_key(store: Store) -> Non
     assert store.get(twin.id) is None
     found = store.active_with_key("mail:42")
     assert found is not None and found.id == keyed.id
+
+
+def test_a_rate_limited_task_in_a_limited_queue_still_runs_under_its_rate(store: Store) -> None:
+    both = [dataclasses.replace(rec(), name="m:r", rate_key="m:r", queue="q") for _ in range(3)]
+    store.apply(Changes(inserts=both))
+    spec = ClaimSpec(queue_limits={"q": 5}, rate_limits={"m:r": (1, 10.0)})
+    assert len(store.claim("a", 10, NOW, NOW + 30, spec)) == 1

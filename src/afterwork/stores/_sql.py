@@ -268,7 +268,7 @@ class SqlStore(Store):
         for name, (count, per) in spec.rate_limits.items():
             cur.execute(q(RECENT_STARTS), (name, now - per, now))
             room = count - int(cur.fetchone()[0])
-            sql, params = _filter(spec.queues, exclude_queues=limited_queues, names=(name,))
+            sql, params = _filter(spec.queues, names=(name,))  # its own limit, even in a limited queue
             yield sql, params, room
 
     def _limit_locks(self, spec: ClaimSpec) -> list[str]:
