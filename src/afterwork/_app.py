@@ -28,6 +28,7 @@ from ._errors import ConfigurationError, NotStorableError, TaskTooLargeError
 from ._events import EventKind, Events, TaskEvent
 from ._ids import new_id
 from ._models import Changes, ClaimSpec, TaskRecord
+from ._operations import steer
 from ._registry import REGISTRY, Task, TaskOptions, why_not_storable
 from ._runner import Runner
 from ._transaction import InTransaction
@@ -224,6 +225,20 @@ class Afterwork:
             queue=options.queue or "default", priority=options.priority or 0, key=options.key,
             rate_limited=(options.rate_limit or REGISTRY.rate_limit_of(label)) is not None,
         )
+
+    def retry(self, task_id: str) -> TaskRecord:
+        """Run a failed or cancelled task again, with fresh attempts (and the tasks after it in
+        its response that were cancelled because of it). TaskNotFoundError, TaskStateError."""
+        self._start_storage()
+        after = steer(self.store, task_id, "retry")[1]
+        if self.runner is not None:
+            self.runner.wake_threadsafe()
+        return after
+
+    def cancel(self, task_id: str) -> TaskRecord:
+        """Cancel a queued task (and the tasks after it in its response)."""
+        self._start_storage()
+        return steer(self.store, task_id, "cancel")[1]
 
     def transaction(self, connection: Any) -> InTransaction:
         """Add tasks through the application's own connection, in its open transaction:

@@ -50,3 +50,11 @@ class Retry(AfterworkError):
         super().__init__(reason)
         self.delay = delay
         self.at = at
+
+
+class TaskNotFoundError(AfterworkError, LookupError):
+    """No task has that id (never stored, or purged)."""
+
+
+class TaskStateError(AfterworkError, ValueError):
+    """The task is not in a state that allows the operation (retry a running task, say)."""

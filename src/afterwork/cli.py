@@ -23,7 +23,8 @@ from rich.table import Table
 from ._api import task_json
 from ._app import DEFAULT_URL
 from ._errors import AfterworkError
-from ._models import Changes, Outcome, TaskState
+from ._models import TaskState
+from ._operations import steer
 from .stores import Store, open_store
 
 app = typer.Typer(help="Durable background tasks for FastAPI: run workers, inspect and steer tasks.",
@@ -142,22 +143,15 @@ def show(task_id: str, url: UrlOption = None, app_target: AppOption = None) -> N
 
 def _steer(task_ids: list[str], url: str | None, app_target: str | None, action: str) -> None:
     store = _store(url, app_target)
-    now = time.time()
-    outcomes = [Outcome(t, "", now) for t in task_ids]
-    before = {t: store.get(t) for t in task_ids}
-    store.apply(Changes(requeued=outcomes) if action == "retry" else Changes(cancelled=outcomes))
     failed = False
     for t in task_ids:
-        old, new = before[t], store.get(t)
-        if old is None or new is None:
-            err.print(f"no task {t}")
-            failed = True
-        elif old.state == new.state:
-            allowed = "failed or cancelled" if action == "retry" else "queued"
-            err.print(f"{t} is {old.state.public}: only {allowed} tasks can be {action}ed")
+        try:
+            before, after = steer(store, t, action)
+        except AfterworkError as exc:
+            err.print(str(exc))
             failed = True
         else:
-            out.print(f"{t}: {old.state.public} -> {new.state.public}")
+            out.print(f"{t}: {before.state.public} -> {after.state.public}")
     if failed:
         raise typer.Exit(1)
 

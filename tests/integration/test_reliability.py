@@ -126,3 +126,29 @@ def test_outcomes_written_while_the_store_is_locked_are_kept_and_land_later(tmp_
     record = aw.store.get(task_id)
     assert EVENTS == [("slow",)]
     assert record is not None and record.state is TaskState.SUCCEEDED
+
+
+def test_a_failed_task_can_be_retried_and_a_queued_one_cancelled_from_code(durable_url: str) -> None:
+    from afterwork import TaskNotFoundError, TaskStateError, task
+
+    app, aw = app_on(durable_url, max_attempts=1)
+    app_tasks.FLAKY_FAILURES.clear()
+
+    @app.get("/later")
+    def later(tasks: BackgroundTasks) -> dict[str, str]:
+        return {"id": tasks.add_task(task(app_tasks.record).options(delay=60), "later").id}
+
+    with TestClient(app) as client:
+        failed_id = client.get("/add/fail?label=once").json()["id"]
+        wait_for_tasks(app)
+        with pytest.raises(TaskStateError, match="only queued tasks"):
+            aw.cancel(failed_id)
+        assert aw.retry(failed_id).state is TaskState.QUEUED
+        wait_for_tasks(app)
+        again = aw.store.get(failed_id)
+        assert again is not None and again.state is TaskState.FAILED and again.attempts == 1
+        later_id = client.get("/later").json()["id"]
+        assert aw.cancel(later_id).state is TaskState.CANCELLED
+        with pytest.raises(TaskNotFoundError):
+            aw.retry("no-such-task")
+    assert [e[0] for e in EVENTS] == ["once", "once"]  # ran again after the retry
