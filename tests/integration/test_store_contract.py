@@ -6,6 +6,8 @@ import dataclasses
 import time
 import uuid
 
+import pytest
+
 from afterwork import TaskRecord, TaskState
 from afterwork._models import Changes, ClaimSpec, Heartbeat, Outcome
 from afterwork.stores import Store
@@ -260,3 +262,16 @@ def test_a_rate_limited_task_in_a_limited_queue_still_runs_under_its_rate(store:
     store.apply(Changes(inserts=both))
     spec = ClaimSpec(queue_limits={"q": 5}, rate_limits={"m:r": (1, 10.0)})
     assert len(store.claim("a", 10, NOW, NOW + 30, spec)) == 1
+
+
+def test_the_migrated_schema_has_exactly_the_columns_the_code_uses(store: Store) -> None:
+    from afterwork.stores._sql import COLUMNS, SqlStore
+
+    if not isinstance(store, SqlStore):
+        pytest.skip("the memory store has no schema")
+    with store._read() as cur:
+        cur.execute("SELECT * FROM afterwork_tasks WHERE 1 = 0")
+        found = [d[0] for d in cur.description]  # type: ignore[attr-defined]
+    assert sorted(found) == sorted(COLUMNS)
+    applied, newest = store.schema_version()
+    assert applied == newest == len(store.migrations())

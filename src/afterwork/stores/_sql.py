@@ -136,6 +136,8 @@ class SqlStore(Store):
 
     dialect: str = ""
     _readers: dict[int, Any]  # reading connections, one per thread, all closed by close()
+    _write_conn: Any  # the writing connection, guarded by _write_lock
+    _write_lock: threading.Lock
 
     @abc.abstractmethod
     def _connect(self) -> Any: ...
@@ -172,12 +174,23 @@ class SqlStore(Store):
         return statement
 
     def migrations(self) -> list[tuple[int, str]]:
-        folder = importlib.resources.files(__package__).joinpath("migrations").joinpath(self.dialect)
+        """(version, SQL) for every file in migrations/, in this store's dialect."""
+        folder = importlib.resources.files(__package__).joinpath("migrations")
         found = []
         for entry in folder.iterdir():
             if entry.name.endswith(".sql"):
-                found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+                found.append((int(entry.name.split("_", 1)[0]), self.dialect_sql(entry.read_text())))
         return sorted(found)
+
+    def dialect_sql(self, script: str) -> str:
+        return script
+
+    def close(self) -> None:
+        with self._write_lock:
+            if self._write_conn is not None:
+                self._write_conn.close()
+                self._write_conn = None
+        self._close_readers()
 
     def apply(self, changes: Changes) -> None:
         with self._write() as cur:

@@ -8,6 +8,7 @@ without a second event loop; it is also what SQLAlchemy users already have insta
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -84,14 +85,13 @@ class PostgresStore(SqlStore):
                     cur.execute("INSERT INTO afterwork_migrations VALUES (%s, %s)",
                                 (version, time.time()))
 
+    def dialect_sql(self, script: str) -> str:
+        return re.sub(r"\bREAL\b", "DOUBLE PRECISION", script)
+
     def close(self) -> None:
         for stop in self._listeners:
             stop.set()
-        with self._write_lock:
-            if self._write_conn is not None:
-                self._write_conn.close()
-                self._write_conn = None
-        self._close_readers()
+        super().close()
 
     @contextmanager
     def _write(self) -> Iterator[Cursor]:

@@ -97,13 +97,6 @@ class SqliteStore(SqlStore):
                     cur.execute(statement)
                 cur.execute("INSERT INTO afterwork_migrations VALUES (?, ?)", (version, time.time()))
 
-    def close(self) -> None:
-        with self._write_lock:
-            if self._write_conn is not None:
-                self._write_conn.close()
-                self._write_conn = None
-        self._close_readers()
-
     @contextmanager
     def _write(self) -> Iterator[Cursor]:
         with self._write_lock:

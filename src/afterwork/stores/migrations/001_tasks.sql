@@ -1,4 +1,5 @@
--- afterwork's task table. Times are Unix epoch seconds (DOUBLE PRECISION).
+-- afterwork's task table. Migrations are written in what SQLite and PostgreSQL share; REAL
+-- becomes DOUBLE PRECISION on PostgreSQL (PostgresStore.dialect_sql). Times: Unix epoch seconds.
 CREATE TABLE afterwork_tasks (
     id              TEXT PRIMARY KEY,
     name            TEXT NOT NULL,
@@ -6,16 +7,16 @@ CREATE TABLE afterwork_tasks (
     state           TEXT NOT NULL,
     attempts        INTEGER NOT NULL DEFAULT 0,
     max_attempts    INTEGER NOT NULL DEFAULT 1,
-    timeout_seconds DOUBLE PRECISION,
+    timeout_seconds REAL,
     batch_id        TEXT,
     seq             INTEGER NOT NULL DEFAULT 0,
     waiting_on      TEXT,
     lease_owner     TEXT,
-    lease_until     DOUBLE PRECISION,
-    run_at          DOUBLE PRECISION NOT NULL,
-    created_at      DOUBLE PRECISION NOT NULL,
-    started_at      DOUBLE PRECISION,
-    finished_at     DOUBLE PRECISION,
+    lease_until     REAL,
+    run_at          REAL NOT NULL,
+    created_at      REAL NOT NULL,
+    started_at      REAL,
+    finished_at     REAL,
     last_error      TEXT
 );
 CREATE INDEX afterwork_tasks_ready ON afterwork_tasks (run_at)

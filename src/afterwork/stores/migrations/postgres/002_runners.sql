@@ -1,7 +1,0 @@
--- Runners report here on every heartbeat: `afterwork check` and the dashboard read liveness.
-CREATE TABLE afterwork_runners (
-    owner        TEXT PRIMARY KEY,
-    kind         TEXT NOT NULL,
-    started_at   DOUBLE PRECISION NOT NULL,
-    heartbeat_at DOUBLE PRECISION NOT NULL
-);
