@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
-import os
-import random
-import socket
 import time
 import traceback
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext, suppress
@@ -32,6 +27,7 @@ from ._context import TaskContext, _current_task
 from ._errors import AfterworkError, Retry
 from ._events import EventKind, TaskEvent
 from ._models import Changes, Heartbeat, Outcome, TaskRecord
+from ._outcomes import attempt_note, backoff_seconds, new_owner, owner_is_dead
 from ._registry import REGISTRY, Task, TaskOptions
 from ._schedule import Scheduler
 
@@ -40,46 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("afterwork")
 
-BACKOFF_BASE_SECONDS = 1.0
-BACKOFF_MAX_SECONDS = 300.0
 DEAD_OWNER_CHECK_EVERY = 10  # polls between checks for dead runners on this host
-
-
 _IS_ASYNC: dict[Any, bool] = {}  # function -> async def? (Starlette's test, cached)
-
-
-def backoff_seconds(attempt: int, options: TaskOptions | None = None) -> float:
-    """Exponential back-off, jittered in its upper half: ~1 s, 2 s, 4 s ... capped at 5 min
-    (or the task's own `backoff_seconds` / `backoff_max_seconds`)."""
-    base = (options and options.backoff_seconds) or BACKOFF_BASE_SECONDS
-    cap = (options and options.backoff_max_seconds) or BACKOFF_MAX_SECONDS
-    ceiling = min(cap, base * 2 ** (attempt - 1))
-    return float(ceiling * (0.5 + random.random() / 2))
-
-
-def _note(**fields: object) -> str:
-    return json.dumps(fields, separators=(",", ":")) + "\n"
-
-
-def new_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _owner_is_dead(owner: str) -> bool:
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False  # another machine's runner: only its lease expiry tells
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class Runner:
@@ -254,7 +212,7 @@ class Runner:
             owners: list[str] = await asyncio.wrap_future(future)
         except AfterworkError:
             return
-        dead = [o for o in owners if _owner_is_dead(o)]
+        dead = [o for o in owners if owner_is_dead(o)]
         if dead:
             log.info("afterwork: taking over the tasks of stopped runners %s", ", ".join(dead))
             await asyncio.wrap_future(self.aw.writer.submit(Changes(expire_owners=dead)))
@@ -274,7 +232,7 @@ class Runner:
         started = time.time()
         lost = ""
         if record.attempts > (record.history or "").count("\n"):  # the last attempt left no word
-            lost = _note(attempt=record.attempts, started_at=record.started_at, outcome="lost",
+            lost = attempt_note(attempt=record.attempts, started_at=record.started_at, outcome="lost",
                          error="its runner stopped or lost its lease before it finished")
         self._out().started.append(Outcome(record.id, self.owner, started, note=lost))
         self._emit(EventKind.STARTED, record, attempt)
@@ -352,7 +310,7 @@ class Runner:
             error = "".join(traceback.format_exception(exc)).strip()
         outcome = ("timeout" if isinstance(exc, TimeoutError)
                    else "retry" if isinstance(exc, Retry) else "error")
-        note = _note(attempt=attempt, started_at=started, finished_at=now, outcome=outcome,
+        note = attempt_note(attempt=attempt, started_at=started, finished_at=now, outcome=outcome,
                      error=f"{type(exc).__name__}: {exc}"[:500])
         if attempt < record.max_attempts:
             if isinstance(exc, Retry) and (exc.at is not None or exc.delay is not None):
