@@ -17,10 +17,11 @@ import anyio.to_thread
 import fastapi.dependencies.utils
 from starlette._utils import is_async_callable
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.types import ASGIApp
 
 from . import _codec
-from ._api import build_api
+from ._api import build_app
 from ._asgi import AfterworkMiddleware
 from ._background import BackgroundTasks, TaskHandle, _current_batch, _installed
 from ._batch import Planned, chain_records, record_for
@@ -56,7 +57,10 @@ class Afterwork:
     `concurrency` (tasks run at once), `sync_threads` (threads for `def` tasks, apart from the
     request thread pool), `max_attempts` and `timeout_seconds` (defaults per task),
     `lease_seconds`, `poll_seconds`, `grace_seconds` (shutdown), `max_arg_bytes`,
-    `api_prefix` (the status API; "" turns it off), `packages` (more of the application's
+    `api_prefix` (the status API; "" turns it off), `dashboard`, `dashboard_token`,
+    `dashboard_auth`, `dashboard_prefix` (the operator's page and API: off unless enabled, and
+    enabling needs a token or an auth check), `metrics` (Prometheus, at
+    `{dashboard_prefix}/metrics`), `tracing` (OpenTelemetry spans), `packages` (more of the application's
     own packages whose module-level functions may run after a restart), `queue_limits`
     (queue -> most tasks running at once across every process), `run_queues` (the queues this
     process's runner takes; None: all).
@@ -82,6 +86,12 @@ class Afterwork:
         packages: Iterable[str] = (),
         queue_limits: Mapping[str, int] | None = None,
         run_queues: Iterable[str] | None = None,
+        dashboard: bool = False,
+        dashboard_token: str | None = None,
+        dashboard_auth: Callable[[Request], Any] | None = None,
+        dashboard_prefix: str = "/afterwork",
+        metrics: bool = False,
+        tracing: bool = False,
     ) -> None:
         for label, value in (("concurrency", concurrency), ("sync_threads", sync_threads),
                              ("max_attempts", max_attempts), ("max_arg_bytes", max_arg_bytes),
@@ -102,11 +112,27 @@ class Afterwork:
         self.max_arg_bytes = max_arg_bytes
         self.local_backlog = local_backlog
         self.api_prefix = api_prefix
+        self.dashboard_token = dashboard_token or os.environ.get("AFTERWORK_DASHBOARD_TOKEN")
+        self.dashboard_auth = dashboard_auth
+        if dashboard and not (self.dashboard_token or dashboard_auth):
+            raise ConfigurationError(
+                "Afterwork(dashboard=True) needs dashboard_auth= (your check: a callable taking "
+                "the request, returning True to allow) or dashboard_token= (or the "
+                "AFTERWORK_DASHBOARD_TOKEN environment variable): it lets operators retry and "
+                "cancel tasks and read their arguments"
+            )
+        self.dashboard = dashboard
+        self.dashboard_prefix = dashboard_prefix.rstrip("/")
+        self.metrics = metrics
         self.queue_limits = dict(queue_limits or {})
         self.run_queues = tuple(run_queues) if run_queues is not None else None
         caller = sys._getframe(1).f_globals.get("__name__", "")
         REGISTRY.allow_packages([caller, *packages])
         self.events = Events()
+        if tracing:
+            from .dashboard._tracing import install_tracing
+
+            install_tracing(self.events)
         self.writer = Writer(self.store, tick_seconds=lease_seconds / 3, on_tick=self._tick)
         self.runner: Runner | None = None
         self.runner_kind = "app"
@@ -144,7 +170,14 @@ class Afterwork:
         app.build_middleware_stack = build_with_discarding_handlers  # type: ignore[method-assign]
 
     def api_app(self) -> ASGIApp:
-        return build_api(self)
+        return build_app(self)
+
+    def mounted_prefixes(self) -> list[str]:
+        """The paths the middleware answers itself (the API; the dashboard and metrics)."""
+        found = [self.api_prefix.rstrip("/")] if self.api_prefix else []
+        if self.dashboard or self.metrics:
+            found.append(self.dashboard_prefix)
+        return found
 
     # -- life -----------------------------------------------------------------------------
     def _start_storage(self) -> None:

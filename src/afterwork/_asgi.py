@@ -28,7 +28,7 @@ class AfterworkMiddleware:
     def __init__(self, app: ASGIApp, afterwork: Afterwork) -> None:
         self.app = app
         self.aw = afterwork
-        self.prefix = afterwork.api_prefix.rstrip("/")
+        self.prefixes = tuple(afterwork.mounted_prefixes())
         self.api = afterwork.api_app()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -39,11 +39,12 @@ class AfterworkMiddleware:
         if kind != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        if self.prefix and (path == self.prefix or path.startswith(self.prefix + "/")):
-            await self.api(scope, receive, send)
-            return
         await self.aw.ensure_started()
+        path: str = scope["path"]
+        for prefix in self.prefixes:
+            if path == prefix or path.startswith(prefix + "/"):
+                await self.api(scope, receive, send)
+                return
         batch = RequestBatch(self.aw)
         token = _current_batch.set(batch)
         refused: list[StoreError] = []

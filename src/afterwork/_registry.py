@@ -177,6 +177,10 @@ class Registry:
         return {name: f.task_options.rate_limit for name, f in list(self._by_name.items())
                 if isinstance(f, Task) and f.task_options.rate_limit is not None}
 
+    def known(self, name: str) -> Callable[..., Any] | None:
+        """The function registered under `name`, without importing anything."""
+        return self._by_name.get(name)
+
     def rate_limit_of(self, name: str) -> tuple[int, float] | None:
         found = self._by_name.get(name)
         return found.task_options.rate_limit if isinstance(found, Task) else None

@@ -299,4 +299,4 @@ def test_unknown_task_id_is_404(durable_url: str) -> None:
     app, _ = make_app(durable_url)
     with TestClient(app) as client:
         assert client.get("/afterwork/api/tasks/nope").status_code == 404
-        assert client.get("/afterwork/api/tasks?state=bogus").status_code == 400
+        assert client.get("/afterwork/api/tasks").status_code == 404  # operator API: off

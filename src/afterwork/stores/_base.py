@@ -47,9 +47,20 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def query(
-        self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100
+        self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100,
+        since: float | None = None, until: float | None = None,
+        before: tuple[float, str] | None = None,
     ) -> list[TaskRecord]:
-        """Newest first."""
+        """Newest first (by created_at, then id); `since`/`until` bound created_at; `before`
+        is a cursor: the (created_at, id) of the last task of the previous page."""
+
+    @abc.abstractmethod
+    def counts(self) -> dict[tuple[str, str], int]:
+        """(public state, task name) -> how many tasks."""
+
+    @abc.abstractmethod
+    def finished_per_minute(self, since: float) -> list[tuple[int, str, int]]:
+        """(minute start, 'succeeded' or 'failed', count) for tasks finished since then."""
 
     @abc.abstractmethod
     def count_pending(self, now: float) -> int:

@@ -135,6 +135,7 @@ class SqlStore(Store):
     """A store over a DB-API connection; subclasses supply connections and the dialect."""
 
     dialect: str = ""
+    minute_of_finish = "CAST(finished_at / 60 AS INTEGER)"  # SQLite truncates: the floor
     _readers: dict[int, Any]  # reading connections, one per thread, all closed by close()
     _write_conn: Any  # the writing connection, guarded by _write_lock
     _write_lock: threading.Lock
@@ -309,7 +310,9 @@ class SqlStore(Store):
         return from_row(row) if row else None
 
     def query(
-        self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100
+        self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100,
+        since: float | None = None, until: float | None = None,
+        before: tuple[float, str] | None = None,
     ) -> list[TaskRecord]:
         where: list[str] = []
         params: list[Any] = []
@@ -319,11 +322,33 @@ class SqlStore(Store):
         if name is not None:
             where.append("name = ?")
             params.append(name)
+        if since is not None:
+            where.append("created_at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("created_at < ?")
+            params.append(until)
+        if before is not None:  # the cursor: strictly after (created_at, id) in this order
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            params.extend((before[0], before[0], before[1]))
         clause = f"WHERE {' AND '.join(where)} " if where else ""
-        sql = f"SELECT {_COLS} FROM {_T} {clause}ORDER BY created_at DESC LIMIT ?"
+        sql = f"SELECT {_COLS} FROM {_T} {clause}ORDER BY created_at DESC, id DESC LIMIT ?"
         with self._read() as cur:
             cur.execute(self._sql(sql), (*params, limit))
             return [from_row(r) for r in cur.fetchall()]
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        with self._read() as cur:
+            cur.execute(f"SELECT state, name, COUNT(*) FROM {_T} GROUP BY state, name")
+            return {(TaskState(st).public, nm): int(n) for st, nm, n in cur.fetchall()}
+
+    def finished_per_minute(self, since: float) -> list[tuple[int, str, int]]:
+        sql = (f"SELECT {self.minute_of_finish} AS minute, state, COUNT(*) FROM {_T} "
+               "WHERE finished_at >= ? AND state IN ('succeeded', 'failed') "
+               "GROUP BY minute, state ORDER BY minute")
+        with self._read() as cur:
+            cur.execute(self._sql(sql), (since,))
+            return [(int(m) * 60, st, int(n)) for m, st, n in cur.fetchall()]
 
     def count_pending(self, now: float) -> int:
         with self._read() as cur:

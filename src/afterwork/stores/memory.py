@@ -180,14 +180,33 @@ class MemoryStore(Store):
                      if r.dedup_key == key and r.state in ACTIVE_STATES), None)
 
     def query(
-        self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100
+        self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100,
+        since: float | None = None, until: float | None = None,
+        before: tuple[float, str] | None = None,
     ) -> list[TaskRecord]:
         rows = [
-            r for r in self._rows.values()
+            r for r in list(self._rows.values())
             if (not states or r.state in states) and (name is None or r.name == name)
+            and (since is None or r.created_at >= since) and (until is None or r.created_at < until)
+            and (before is None or (r.created_at, r.id) < before)
         ]
-        rows.sort(key=lambda r: r.created_at, reverse=True)
+        rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
         return rows[:limit]
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        found: dict[tuple[str, str], int] = {}
+        for r in list(self._rows.values()):
+            key = (r.state.public, r.name)
+            found[key] = found.get(key, 0) + 1
+        return found
+
+    def finished_per_minute(self, since: float) -> list[tuple[int, str, int]]:
+        found: dict[tuple[int, str], int] = {}
+        for r in list(self._rows.values()):
+            if r.state in (_S.SUCCEEDED, _S.FAILED) and (r.finished_at or 0.0) >= since:
+                key = (int((r.finished_at or 0.0) // 60) * 60, r.state.value)
+                found[key] = found.get(key, 0) + 1
+        return [(m, st, n) for (m, st), n in sorted(found.items())]
 
     def count_pending(self, now: float) -> int:
         return sum(

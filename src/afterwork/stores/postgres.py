@@ -43,6 +43,7 @@ def _psycopg() -> Any:
 
 class PostgresStore(SqlStore):
     dialect = "postgres"
+    minute_of_finish = "FLOOR(finished_at / 60)"  # PostgreSQL's CAST rounds
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -1,0 +1,69 @@
+"""Prometheus metrics at `{dashboard_prefix}/metrics` (needs `pip install 'afterwork[metrics]'`):
+tasks by state (read from the store at scrape), queue depth, task durations (from events),
+runners alive (from their heartbeats)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from .._errors import ConfigurationError
+from .._events import EventKind, TaskEvent
+from ._auth import deny
+
+if TYPE_CHECKING:
+    from .._app import Afterwork
+
+RUNNER_ALIVE_SECONDS = 90.0
+
+
+def build_metrics(aw: Afterwork) -> list[BaseRoute]:
+    try:
+        from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+        from prometheus_client.core import GaugeMetricFamily
+    except ImportError as exc:
+        raise ConfigurationError("Afterwork(metrics=True) needs prometheus-client: "
+                                 "pip install 'afterwork[metrics]'") from exc
+    registry = CollectorRegistry()
+    durations = Histogram("afterwork_task_duration_seconds", "Task execution time",
+                          ["name", "outcome"], registry=registry)
+    events = Counter("afterwork_task_events", "Task events by kind", ["kind"], registry=registry)
+
+    def on_event(event: TaskEvent) -> None:
+        events.labels(event.kind.value).inc()
+        if event.duration_seconds is not None and event.kind in (EventKind.SUCCEEDED, EventKind.FAILED):
+            durations.labels(event.task.name, event.kind.value).observe(event.duration_seconds)
+
+    aw.events.subscribe(on_event)
+
+    class StoreCollector:
+        def collect(self) -> Iterator[Any]:
+            by_state = GaugeMetricFamily("afterwork_tasks", "Stored tasks by state", labels=["state"])
+            totals: dict[str, int] = {}
+            for (state, _), n in aw.store.counts().items():
+                totals[state] = totals.get(state, 0) + n
+            for state in ("queued", "running", "succeeded", "failed", "cancelled"):
+                by_state.add_metric([state], totals.get(state, 0))
+            yield by_state
+            yield GaugeMetricFamily("afterwork_queue_depth", "Tasks queued and due",
+                                    value=aw.store.count_pending(time.time()))
+            now = time.time()
+            alive = sum(1 for r in aw.store.runners() if now - r.heartbeat_at < RUNNER_ALIVE_SECONDS)
+            yield GaugeMetricFamily("afterwork_runners_alive", "Runners with a recent heartbeat",
+                                    value=alive)
+
+    registry.register(StoreCollector())
+
+    async def metrics(request: Request) -> Response:
+        if (refused := await deny(aw, request)) is not None:
+            return refused
+        body = await anyio.to_thread.run_sync(generate_latest, registry)
+        return Response(body, media_type="text/plain; version=0.0.4")
+
+    return [Route(f"{aw.dashboard_prefix}/metrics", metrics, methods=["GET"])]

@@ -1,0 +1,150 @@
+"""The dashboard page at `{dashboard_prefix}/`: server-rendered HTML, no build step."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .._errors import AfterworkError
+from .._operations import steer
+from ._auth import CSRF_COOKIE, TOKEN_COOKIE, cross_site, deny, new_csrf
+from ._chart import per_minute_svg
+from ._redact import arguments
+
+if TYPE_CHECKING:
+    from .._app import Afterwork
+
+STYLE = """body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}
+td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}.succeeded{color:#2e9e5b}
+.failed{color:#d64545}.running{color:#1f6fd1}.cancelled{color:#a07000}pre{background:#f6f6f6;
+padding:8px;overflow:auto;max-width:1000px}button{margin-right:8px}.counts td{font-size:18px}"""
+
+
+def _page(title: str, body: str, csrf: str) -> HTMLResponse:
+    html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>{body}</body></html>")
+    response = HTMLResponse(html)
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
+    return response
+
+
+def build_pages(aw: Afterwork) -> list[BaseRoute]:
+    base = aw.dashboard_prefix
+
+    def row(t: Any) -> str:
+        state = t.state.public
+        error = escape((t.last_error or "").strip().splitlines()[-1][:80]) if t.last_error else ""
+        return (f"<tr><td><a href='{base}/tasks/{t.id}'>{t.id[:8]}</a></td><td>{escape(t.name)}</td>"
+                f"<td class='{state}'>{state}</td><td>{t.attempts}/{t.max_attempts}</td>"
+                f"<td>{error}</td></tr>")
+
+    def table(records: list[Any]) -> str:
+        head = "<tr><th>task</th><th>name</th><th>state</th><th>attempts</th><th>last error</th></tr>"
+        return f"<table>{head}{''.join(row(r) for r in records)}</table>"
+
+    async def overview(request: Request) -> Response:
+        if (refused := await deny(aw, request)) is not None:
+            return RedirectResponse(f"{base}/login", 303) if refused.status_code == 401 else refused
+        from .._api import per_minute, states_from
+
+        state, name = request.query_params.get("state") or None, request.query_params.get("name") or None
+
+        def load() -> tuple[Any, ...]:
+            return (aw.store.counts(), per_minute(aw, 60),
+                    aw.store.query(states=states_from(state), name=name, limit=50),
+                    aw.store.query(states=states_from("failed"), limit=20))
+
+        try:
+            counts, minutes, recent, failed = await anyio.to_thread.run_sync(load)
+        except (AfterworkError, ValueError) as exc:
+            return HTMLResponse(f"<p>{escape(str(exc))}</p>", status_code=400)
+        by_state: dict[str, int] = {}
+        for (st, _), n in counts.items():
+            by_state[st] = by_state.get(st, 0) + n
+        cells = "".join(f"<td class='{s}'>{s}<br><b>{by_state.get(s, 0)}</b></td>"
+                        for s in ("queued", "running", "succeeded", "failed", "cancelled"))
+        options = "".join(f"<option{' selected' if s == state else ''}>{s}</option>"
+                          for s in ("", "queued", "running", "succeeded", "failed", "cancelled"))
+        body = (f"<h1>afterwork</h1><table class='counts'><tr>{cells}</tr></table>"
+                f"<h2>Tasks per minute, last hour</h2>{per_minute_svg(minutes)}"
+                f"<h2>Failed</h2>{table(failed)}"
+                f"<h2>Recent</h2><form method='get'>state <select name='state'>{options}</select> "
+                f"name <input name='name' value='{escape(name or '')}'> <button>filter</button></form>"
+                f"{table(recent)}")
+        return _page("afterwork", body, new_csrf())
+
+    async def detail(request: Request) -> Response:
+        if (refused := await deny(aw, request)) is not None:
+            return RedirectResponse(f"{base}/login", 303) if refused.status_code == 401 else refused
+        task_id = request.path_params["task_id"]
+        record = await anyio.to_thread.run_sync(aw.store.get, task_id)
+        if record is None:
+            return HTMLResponse(f"<p>No task {escape(task_id)}.</p>", status_code=404)
+        from .._api import task_json
+
+        info = task_json(record)
+        history = "".join(f"<tr><td>{h.get('attempt')}</td><td>{escape(str(h.get('outcome')))}</td>"
+                          f"<td>{escape(str(h.get('error', '')))}</td></tr>" for h in info["history"])
+        csrf = new_csrf()
+        shown = arguments(record.name, record.payload)
+        buttons = "".join(
+            f"<form method='post' action='{base}/tasks/{record.id}/{action}' style='display:inline'>"
+            f"<input type='hidden' name='csrf' value='{csrf}'>"
+            f"<button id='{action}'>{action}</button></form>"
+            for action in ("retry", "cancel"))
+        fields = "".join(f"<tr><th>{k}</th><td class='{escape(str(v))}'>{escape(str(v))}</td></tr>"
+                         for k, v in info.items() if k not in ("history", "last_error"))
+        body = (f"<p><a href='{base}/'>afterwork</a></p><h1>{escape(record.name)}</h1>"
+                f"<table id='task'>{fields}</table><p>{buttons}</p>"
+                f"<h2>Arguments</h2><pre>{escape(json.dumps(shown, indent=2))}</pre>"
+                f"<h2>Attempts that did not succeed</h2><table><tr><th>attempt</th><th>outcome</th>"
+                f"<th>error</th></tr>{history}</table>"
+                f"<h2>Last error</h2><pre>{escape(record.last_error or '-')}</pre>")
+        return _page(record.name, body, csrf)
+
+    async def act(request: Request) -> Response:
+        if (refused := await deny(aw, request)) is not None:
+            return refused
+        form = await request.form()
+        token = form.get("csrf")
+        if (refused := cross_site(request, token if isinstance(token, str) else None)) is not None:
+            return refused
+        task_id, action = request.path_params["task_id"], request.path_params["action"]
+        if action not in ("retry", "cancel"):
+            return HTMLResponse("retry or cancel", status_code=404)
+        try:
+            await anyio.to_thread.run_sync(steer, aw.store, task_id, action)
+        except AfterworkError as exc:
+            return HTMLResponse(f"<p>{escape(str(exc))}</p><p><a href='{base}/tasks/{task_id}'>back</a></p>",
+                                status_code=409)
+        if aw.runner is not None:
+            aw.runner.wake_threadsafe()
+        return RedirectResponse(f"{base}/tasks/{task_id}", 303)
+
+    async def login(request: Request) -> Response:
+        if request.method == "POST":
+            form = await request.form()
+            token = str(form.get("token", ""))
+            if not aw.dashboard_token or token != aw.dashboard_token:
+                return HTMLResponse("<p>Wrong token. <a href='login'>Again</a></p>", status_code=401)
+            response = RedirectResponse(f"{base}/", 303)
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+            return response
+        body = ("<h1>afterwork</h1><form method='post'><label>token <input type='password' "
+                "name='token' id='token'></label> <button id='login'>log in</button></form>")
+        return _page("afterwork: log in", body, new_csrf())
+
+    return [
+        Route(f"{base}/", overview, methods=["GET"]),
+        Route(f"{base}/login", login, methods=["GET", "POST"]),
+        Route(f"{base}/tasks/{{task_id}}", detail, methods=["GET"]),
+        Route(f"{base}/tasks/{{task_id}}/{{action}}", act, methods=["POST"]),
+    ]
+
+
