@@ -11,9 +11,13 @@ Try it:   curl -XPOST localhost:8000/abcd -H 'content-type: application/json' \\
                -d '{"hostname": "db1", "ip": "10.0.0.7", "cpus": 8, "memory_gb": 32}'
           curl localhost:8000/afterwork/api/tasks/<notification_task from the answer>
 
-Environment: NOTIFICATIONS_FILE (default ./notifications.jsonl), NOTIFY_WEBHOOK_URL (POST each
-notification there too), NOTIFY_DELAY_SECONDS (a slow notifier, for demos and tests),
-AFTERWORK_URL (default sqlite:///./afterwork.db).
+Open http://127.0.0.1:8000/ for a page that submits the form, shows "notification pending"
+while the task runs (Server-Sent Events from the status API) and moves on once it is sent.
+
+Environment: AFTERWORK_DASHBOARD_TOKEN (turns the dashboard on at /afterwork/),
+NOTIFY_MAX_ATTEMPTS (default 3), NOTIFICATIONS_FILE (default ./notifications.jsonl),
+NOTIFY_WEBHOOK_URL (POST each notification there too), NOTIFY_DELAY_SECONDS (a slow notifier,
+for demos and tests), AFTERWORK_URL (default sqlite:///./afterwork.db).
 """
 
 from __future__ import annotations
@@ -21,18 +25,21 @@ from __future__ import annotations
 import json
 import os
 import time
+from html import escape
 from ipaddress import IPv4Address, IPv6Address
 
 import fastapi
 import httpx
 from fastapi import FastAPI, HTTPException, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from afterwork import Afterwork, BackgroundTask, BackgroundTasks
 
 app = FastAPI(title="server details")
-Afterwork(app)
+# The dashboard (/afterwork/) is on when a token is set: AFTERWORK_DASHBOARD_TOKEN=... ./scripts/serve
+Afterwork(app, dashboard=bool(os.environ.get("AFTERWORK_DASHBOARD_TOKEN")),
+          max_attempts=int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "3")))
 
 WEBHOOK_TIMEOUT_SECONDS = 5.0
 
@@ -94,6 +101,44 @@ def get_server_details(server: serverModel, response: Response) -> abcdResponseM
     status_code, body = ServerDetails(server).register()
     response.status_code = status_code
     return body
+
+
+# A page that waits for its notification without polling in a loop.
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Register a server</title></head>
+<body><h1>Register a server</h1>
+<form id="f">hostname <input name="hostname" value="db1"> ip <input name="ip" value="10.0.0.7">
+cpus <input name="cpus" value="8"> memory (GB) <input name="memory_gb" value="32">
+<button id="send">register</button></form><p id="status"></p>
+<script>
+document.getElementById("f").onsubmit = async (e) => {
+  e.preventDefault();
+  const body = Object.fromEntries(new FormData(e.target));
+  const r = await fetch("/abcd", {method: "POST", headers: {"content-type": "application/json"},
+                                  body: JSON.stringify(body)});
+  const answer = await r.json();
+  const status = document.getElementById("status");
+  if (!r.ok) { status.textContent = JSON.stringify(answer.detail); return; }
+  status.textContent = "notification pending";
+  const events = new EventSource(`/afterwork/api/tasks/${answer.notification_task}/events`);
+  events.addEventListener("state", (m) => {
+    const task = JSON.parse(m.data);
+    status.textContent = `notification ${task.state}`;
+    if (task.state === "succeeded") { events.close(); location.href = `/page/sent?task=${task.id}`; }
+    if (task.state === "failed" || task.state === "cancelled") events.close();
+  });
+};
+</script></body></html>"""
+
+
+@app.get("/", response_class=HTMLResponse, include_in_schema=False)
+def register_page() -> str:
+    return PAGE
+
+
+@app.get("/page/sent", response_class=HTMLResponse, include_in_schema=False)
+def sent_page(task: str) -> str:
+    return f"<!doctype html><p id='done'>Notification sent (task {escape(task)}).</p>"
 
 
 # GET /{msg}, in each of the ways FastAPI allows.
