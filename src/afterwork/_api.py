@@ -126,13 +126,13 @@ def build_api(aw: Afterwork) -> list[BaseRoute]:
             if "cursor" in q:
                 at, _, last_id = q["cursor"].partition("/")
                 cursor = (float(at), last_id)
-            records = await read(lambda: aw.store.query(
-                states=states_from(q.get("state")), name=q.get("name"), limit=limit,
+            records = await read(lambda: aw.store.query(  # one more: is there a next page?
+                states=states_from(q.get("state")), name=q.get("name"), limit=limit + 1,
                 since=_time(q.get("since")), until=_time(q.get("until")), before=cursor))
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
-        page = [task_json(r) for r in records]
-        last = records[-1] if len(records) == limit else None
+        page = [task_json(r) for r in records[:limit]]
+        last = records[limit - 1] if len(records) > limit else None
         return JSONResponse({"tasks": page, "next": f"{last.created_at!r}/{last.id}" if last else None})
 
     async def counts(request: Request) -> Response:

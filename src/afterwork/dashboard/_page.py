@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from html import escape
+from urllib.parse import parse_qs
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -24,6 +25,12 @@ STYLE = """body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{bord
 td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}.succeeded{color:#2e9e5b}
 .failed{color:#d64545}.running{color:#1f6fd1}.cancelled{color:#a07000}pre{background:#f6f6f6;
 padding:8px;overflow:auto;max-width:1000px}button{margin-right:8px}.counts td{font-size:18px}"""
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An urlencoded form (the page's own small forms; no multipart library needed)."""
+    fields = parse_qs((await request.body()).decode(errors="replace"))
+    return {k: v[-1] for k, v in fields.items()}
 
 
 def _page(title: str, body: str, csrf: str) -> HTMLResponse:
@@ -111,9 +118,8 @@ def build_pages(aw: Afterwork) -> list[BaseRoute]:
     async def act(request: Request) -> Response:
         if (refused := await deny(aw, request)) is not None:
             return refused
-        form = await request.form()
-        token = form.get("csrf")
-        if (refused := cross_site(request, token if isinstance(token, str) else None)) is not None:
+        form = await _form(request)
+        if (refused := cross_site(request, form.get("csrf"))) is not None:
             return refused
         task_id, action = request.path_params["task_id"], request.path_params["action"]
         if action not in ("retry", "cancel"):
@@ -129,8 +135,7 @@ def build_pages(aw: Afterwork) -> list[BaseRoute]:
 
     async def login(request: Request) -> Response:
         if request.method == "POST":
-            form = await request.form()
-            token = str(form.get("token", ""))
+            token = (await _form(request)).get("token", "")
             if not aw.dashboard_token or token != aw.dashboard_token:
                 return HTMLResponse("<p>Wrong token. <a href='login'>Again</a></p>", status_code=401)
             response = RedirectResponse(f"{base}/", 303)
