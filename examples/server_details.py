@@ -136,6 +136,11 @@ def register_page() -> str:
     return PAGE
 
 
+@app.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:  # or browsers' icon requests would land on GET /{msg}
+    return Response(status_code=204)
+
+
 @app.get("/page/sent", response_class=HTMLResponse, include_in_schema=False)
 def sent_page(task: str) -> str:
     return f"<!doctype html><p id='done'>Notification sent (task {escape(task)}).</p>"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from html import escape
-from urllib.parse import parse_qs
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -21,10 +22,18 @@ from ._redact import arguments
 if TYPE_CHECKING:
     from .._app import Afterwork
 
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Retry)\b")
 STYLE = """body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}
 td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}.succeeded{color:#2e9e5b}
 .failed{color:#d64545}.running{color:#1f6fd1}.cancelled{color:#a07000}pre{background:#f6f6f6;
 padding:8px;overflow:auto;max-width:1000px}button{margin-right:8px}.counts td{font-size:18px}"""
+
+
+def error_summary(error: str | None) -> str:
+    """The exception line of a traceback (its last "Name: message" line), else its last line."""
+    lines = (error or "").strip().splitlines()
+    found = [x for x in lines if EXCEPTION_LINE.match(x)]
+    return (found or lines or [""])[-1]
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -46,7 +55,7 @@ def build_pages(aw: Afterwork) -> list[BaseRoute]:
 
     def row(t: Any) -> str:
         state = t.state.public
-        error = escape((t.last_error or "").strip().splitlines()[-1][:80]) if t.last_error else ""
+        error = escape(error_summary(t.last_error)[:100])
         return (f"<tr><td><a href='{base}/tasks/{t.id}'>{t.id[:8]}</a></td><td>{escape(t.name)}</td>"
                 f"<td class='{state}'>{state}</td><td>{t.attempts}/{t.max_attempts}</td>"
                 f"<td>{error}</td></tr>")

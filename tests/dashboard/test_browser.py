@@ -1,0 +1,109 @@
+"""A real browser (Debian's headless Chromium, driven by Selenium and chromedriver) against the
+example service under uvicorn: find the failed task on the dashboard, retry it, see it succeed.
+Saves docs/dashboard.png, the screenshot the README shows."""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ..procs import ROOT, Server
+
+TOKEN = "browser-test-token"
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+
+
+class Webhook(http.server.BaseHTTPRequestHandler):
+    healthy = False
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200 if Webhook.healthy else 500)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Webhook.healthy = False
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={tmp_path / 'chrome'}", "--window-size=1200,1000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _wait(check: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def test_find_a_failed_task_retry_it_and_see_it_succeed(
+    tmp_path: Path, webhook: str, browser: object
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    env = {"AFTERWORK_URL": f"sqlite:///{tmp_path}/aw.db", "NOTIFICATIONS_FILE": str(tmp_path / "n.jsonl"),
+           "NOTIFY_WEBHOOK_URL": webhook, "NOTIFY_MAX_ATTEMPTS": "1", "AFTERWORK_DASHBOARD_TOKEN": TOKEN}
+    server = Server("examples.server_details:app", env, tmp_path / "server.log")
+    try:
+        body = {"hostname": "db1", "ip": "10.0.0.7", "cpus": 8, "memory_gb": 32}
+        task_id = httpx.post(f"{server.url}/abcd", json=body).json()["notification_task"]
+        for n in range(3):  # some successes for the chart, then the failure is the newest
+            httpx.get(f"{server.url}/param/warm{n}")
+        _wait(lambda: httpx.get(f"{server.url}/afterwork/api/tasks/{task_id}").json()["state"] == "failed")
+
+        driver.get(f"{server.url}/afterwork/")  # type: ignore[attr-defined]
+        driver.find_element(By.ID, "token").send_keys(TOKEN)  # type: ignore[attr-defined]
+        driver.find_element(By.ID, "login").click()  # type: ignore[attr-defined]
+        _wait(lambda: "Failed" in driver.page_source)  # type: ignore[attr-defined]
+        driver.find_element(By.LINK_TEXT, task_id[:8]).click()  # type: ignore[attr-defined]
+        assert "500" in driver.page_source  # type: ignore[attr-defined]  # the webhook's error
+
+        Webhook.healthy = True
+        driver.find_element(By.ID, "retry").click()  # type: ignore[attr-defined]
+
+        def succeeded() -> bool:
+            driver.refresh()  # type: ignore[attr-defined]
+            return "<td class=\"succeeded\">succeeded</td>" in driver.page_source  # type: ignore[attr-defined]
+
+        _wait(succeeded)
+        driver.get(f"{server.url}/afterwork/")  # type: ignore[attr-defined]
+        driver.save_screenshot(str(ROOT / "docs" / "dashboard.png"))  # type: ignore[attr-defined]
+    finally:
+        server.stop()
