@@ -18,7 +18,13 @@ class Figures:
     executions: int
     duplicates: int  # executions beyond the first completed one, per task
     in_flight_at_kills: int  # started, never ended: running when its process was killed
+    duplicated: set[str]  # the tasks that ran more than once
     self_overlaps: int  # two completed executions of one task overlapping in time
+
+    def unexplained(self, unfinished_at_kills: set[str]) -> set[str]:
+        """Tasks that ran twice although the store had them finished at every kill: the
+        guarantee allows duplicates only for tasks not yet recorded as finished at a crash."""
+        return self.duplicated - unfinished_at_kills
 
     def line(self, kills: int) -> str:
         return (f"chaos: {self.accepted} tasks accepted, {kills} SIGKILLs, {self.lost} lost, "
@@ -49,5 +55,20 @@ def read(log: Path, accepted: set[str]) -> Figures:
         accepted=len(accepted), completed=len(completed), lost=len(accepted - completed),
         executions=len(runs), duplicates=len(runs) - len(starts),
         in_flight_at_kills=sum(1 for _, _, end in runs if end is None),
+        duplicated={t for t, started in starts.items() if len(started) > 1},
         self_overlaps=overlaps,
     )
+
+
+def unfinished(url: str) -> set[str]:
+    """Ids the store holds as not finished (leased or running), read right after a kill."""
+    sql = "SELECT id FROM afterwork_tasks WHERE state IN ('leased', 'running')"
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            return {row[0] for row in conn.execute(sql)}
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return {row[0] for row in conn.execute(sql)}

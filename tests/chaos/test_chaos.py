@@ -1,6 +1,7 @@
 """The chaos suite: a real uvicorn serving afterwork on SQLite, SIGKILLed at random moments
 under load and restarted, several cycles. Every accepted task must run; duplicates only for
-tasks that were running at a kill; no task may run concurrently with itself.
+tasks the store had not recorded as finished at a kill; no task may run concurrently with
+itself.
 
 CHAOS_CYCLES (default 4) and CHAOS_REQUESTS (per cycle, default 150) size it; CHAOS_SEED
 replays a run. Bounded: each cycle is a few seconds, the final drain at most 60 s.
@@ -20,7 +21,7 @@ import httpx
 import pytest
 
 from ..procs import Server
-from .figures import read
+from .figures import read, unfinished
 
 CYCLES = int(os.environ.get("CHAOS_CYCLES", "4"))
 REQUESTS = int(os.environ.get("CHAOS_REQUESTS", "150"))
@@ -66,6 +67,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path, capsys: pytest.
     accepted: set[str] = set()
     lock = threading.Lock()
     backlog_at_kills = 0
+    unfinished_at_kills: set[str] = set()
     for cycle in range(CYCLES):
         server = Server(APP, env, tmp_path / "server.log")
         loader = threading.Thread(target=_load, args=(server, cycle * REQUESTS, REQUESTS, accepted, lock))
@@ -76,6 +78,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path, capsys: pytest.
             time.sleep(0.01)
         time.sleep(rng.uniform(0.0, 0.6))
         server.kill()
+        unfinished_at_kills |= unfinished(env["AFTERWORK_URL"])
         loader.join(30)
         with lock:
             backlog_at_kills += len(accepted - _ended(log))
@@ -88,8 +91,12 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path, capsys: pytest.
         server.stop()
     figures = read(log, accepted)
     with capsys.disabled():
-        print(f"\n{figures.line(CYCLES)} [seed {seed}, backlog at the kills: {backlog_at_kills}]")
+        print(f"\n{figures.line(CYCLES)}, {len(figures.duplicated & unfinished_at_kills)} of the "
+              f"tasks run twice unfinished in the store at a kill [seed {seed}, backlog at the "
+              f"kills: {backlog_at_kills}]")
     assert backlog_at_kills > 0, "no kill caught a backlog: the test proved nothing"
     assert figures.lost == 0, figures
     assert figures.self_overlaps == 0, figures
-    assert figures.duplicates <= figures.in_flight_at_kills, figures
+    # Duplicates only for tasks the store had not recorded as finished when a process died
+    # (running, or finished in memory with the outcome not yet committed).
+    assert not figures.unexplained(unfinished_at_kills), figures
