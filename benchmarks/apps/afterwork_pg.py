@@ -7,29 +7,15 @@ afterwork's tables, which afterwork recreates when the app starts.
 import asyncio
 import os
 import sys
-import time
 
 import asyncpg  # type: ignore[import-untyped]
-from fastapi import FastAPI
 
-from afterwork import Afterwork, BackgroundTasks
-from benchmarks.apps.common import Registered, Server, record_run
+from benchmarks.apps.common import afterwork_app
 from benchmarks.apps.pg import ensure_database
 
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/afterwork_bench")
 
-app = FastAPI()
-Afterwork(app, url=PG_URL, strict=True)  # strict: never fall back to memory
-
-
-async def notify(hostname: str, message: str, sent_at: float) -> None:
-    record_run(sent_at)
-
-
-@app.post("/abcd")
-async def register(server: Server, tasks: BackgroundTasks) -> Registered:
-    tasks.add_task(notify, server.hostname, message="registered", sent_at=time.time())
-    return Registered(hostname=server.hostname)
+app = afterwork_app(url=PG_URL)
 
 
 async def _prepare() -> None:

@@ -4,23 +4,7 @@ The worker is ``python -m afterwork worker benchmarks.apps.afterwork_pg_worker:a
 with ``python -m benchmarks.apps.afterwork_pg prepare``.
 """
 
-import time
-
-from fastapi import FastAPI
-
-from afterwork import Afterwork, BackgroundTasks
 from benchmarks.apps.afterwork_pg import PG_URL
-from benchmarks.apps.common import Registered, Server, record_run
+from benchmarks.apps.common import afterwork_app
 
-app = FastAPI()
-Afterwork(app, url=PG_URL, run_in_app=False, strict=True)
-
-
-async def notify(hostname: str, message: str, sent_at: float) -> None:
-    record_run(sent_at)
-
-
-@app.post("/abcd")
-async def register(server: Server, tasks: BackgroundTasks) -> Registered:
-    tasks.add_task(notify, server.hostname, message="registered", sent_at=time.time())
-    return Registered(hostname=server.hostname)
+app = afterwork_app(url=PG_URL, run_in_app=False)

@@ -14,7 +14,10 @@ import struct
 import time
 from ipaddress import IPv4Address
 
+from fastapi import FastAPI
 from pydantic import BaseModel
+
+from afterwork import Afterwork, BackgroundTasks  # module level: FastAPI resolves annotations here
 
 RECORD = struct.Struct("<d")
 _RECORD_FD = os.open(
@@ -43,3 +46,22 @@ class Registered(BaseModel):
 def record_run(sent_at: float) -> None:
     """Record that a task started, and how long after ``sent_at`` (a ``time.time()``)."""
     os.write(_RECORD_FD, RECORD.pack(time.time() - sent_at))
+
+
+async def notify(hostname: str, message: str, sent_at: float) -> None:
+    """The task every afterwork variant schedules (module level: stored by name)."""
+    record_run(sent_at)
+
+
+def afterwork_app(**options: object) -> FastAPI:
+    """The workload on afterwork; `options` go to `Afterwork` (url, run_in_app, ...).
+    strict=True: a task that cannot be stored fails its request instead of running in memory."""
+    app = FastAPI()
+    Afterwork(app, strict=True, **options)  # type: ignore[arg-type]
+
+    @app.post("/abcd")
+    async def register(server: Server, tasks: BackgroundTasks) -> Registered:
+        tasks.add_task(notify, server.hostname, message="registered", sent_at=time.time())
+        return Registered(hostname=server.hostname)
+
+    return app
