@@ -21,7 +21,8 @@ from ._background import TaskHandle, _current_batch, _installed
 from ._batch import record_for
 from ._errors import ConfigurationError, NotInstalledError, NotStorableError
 from ._ids import new_id
-from .stores._sql import INSERT, INSERT_IF_ABSENT, to_row
+from .stores._sql import to_row
+from .stores._statements import INSERT, INSERT_IF_ABSENT
 
 if TYPE_CHECKING:
     from ._app import Afterwork

@@ -265,7 +265,8 @@ def test_a_rate_limited_task_in_a_limited_queue_still_runs_under_its_rate(store:
 
 
 def test_the_migrated_schema_has_exactly_the_columns_the_code_uses(store: Store) -> None:
-    from afterwork.stores._sql import COLUMNS, SqlStore
+    from afterwork.stores._sql import SqlStore
+    from afterwork.stores._statements import COLUMNS
 
     if not isinstance(store, SqlStore):
         pytest.skip("the memory store has no schema")

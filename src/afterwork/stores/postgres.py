@@ -17,7 +17,8 @@ from typing import Any
 
 from .._errors import ConfigurationError, StoreError, StoreUnavailableError
 from .._models import ClaimSpec, TaskRecord
-from ._sql import COLUMNS, READY_WHERE, Cursor, SqlStore, from_row
+from ._sql import Cursor, SqlStore, from_row
+from ._statements import COLUMNS, READY_WHERE
 
 CHANNEL = "afterwork"
 MIGRATION_LOCK = 0x61667477  # pg_advisory_xact_lock key: one migrator at a time

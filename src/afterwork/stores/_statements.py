@@ -1,0 +1,79 @@
+"""The SQL the stores share, in what SQLite and PostgreSQL have in common (`?` marks become
+`%s` for psycopg). Every update of a leased task names its owner: the fencing."""
+
+from __future__ import annotations
+
+COLUMNS = (
+    "id", "name", "payload", "state", "attempts", "max_attempts", "timeout_seconds",
+    "batch_id", "seq", "waiting_on", "lease_owner", "lease_until", "run_at", "created_at",
+    "started_at", "finished_at", "last_error", "history", "meta", "queue", "priority", "dedup_key",
+    "rate_key",
+)
+_COLS = ", ".join(COLUMNS)
+_T = "afterwork_tasks"
+_LEASED = "state IN ('leased', 'running')"
+
+_NOTE = "history = COALESCE(history, '') || ?"
+INSERT = f"INSERT INTO {_T} ({_COLS}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+INSERT_IF_ABSENT = f"{INSERT} ON CONFLICT DO NOTHING"
+STARTED = (f"UPDATE {_T} SET state = 'running', attempts = attempts + 1, started_at = ?, {_NOTE} "
+           f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+SUCCEEDED = (f"UPDATE {_T} SET state = 'succeeded', finished_at = ?, lease_owner = NULL, "
+             f"lease_until = NULL, last_error = NULL WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+# A task that started and succeeded within one group of writes: one statement, not two.
+STARTED_AND_SUCCEEDED = (
+    f"UPDATE {_T} SET state = 'succeeded', attempts = attempts + 1, started_at = ?, "
+    f"finished_at = ?, lease_owner = NULL, lease_until = NULL, last_error = NULL, {_NOTE} "
+    f"WHERE id = ? AND lease_owner = ? AND {_LEASED}"
+)
+# Only a success that was applied (fenced above) unblocks the next task of the chain.
+UNBLOCK = (f"UPDATE {_T} SET waiting_on = NULL WHERE waiting_on = ? AND EXISTS "
+           f"(SELECT 1 FROM {_T} p WHERE p.id = ? AND p.state = 'succeeded')")
+FAILED = (f"UPDATE {_T} SET state = 'failed', finished_at = ?, last_error = ?, lease_owner = NULL, "
+          f"lease_until = NULL, {_NOTE} WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+CANCEL_CHAIN = (
+    f"WITH RECURSIVE chain(id) AS (SELECT id FROM {_T} WHERE waiting_on = ? "
+    f"UNION ALL SELECT t.id FROM {_T} t JOIN chain c ON t.waiting_on = c.id) "
+    f"UPDATE {_T} SET state = 'cancelled', finished_at = ?, last_error = ?, lease_owner = NULL, "
+    f"lease_until = NULL WHERE id IN (SELECT id FROM chain) AND state IN ('queued', 'leased') "
+    f"AND EXISTS (SELECT 1 FROM {_T} p WHERE p.id = ? AND p.state = 'failed')"
+)
+RETRIED = (f"UPDATE {_T} SET state = 'queued', run_at = ?, last_error = ?, lease_owner = NULL, "
+           f"lease_until = NULL, {_NOTE} WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+RELEASED = (f"UPDATE {_T} SET state = 'queued', lease_owner = NULL, lease_until = NULL "
+            f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+EXPIRE = f"UPDATE {_T} SET lease_until = 0 WHERE lease_owner = ? AND {_LEASED}"
+HEARTBEAT = f"UPDATE {_T} SET lease_until = ? WHERE lease_owner = ? AND {_LEASED}"
+# Ready: queued, due and not waiting on another task; or leased with its lease expired.
+READY_WHERE = ("waiting_on IS NULL AND ((state = 'queued' AND run_at <= ?) OR "
+               "(state IN ('leased', 'running') AND lease_until < ?))")
+ACTIVE_IN_QUEUE = f"SELECT COUNT(*) FROM {_T} WHERE queue = ? AND {_LEASED} AND lease_until >= ?"
+RECENT_STARTS = (f"SELECT COUNT(*) FROM {_T} WHERE rate_key = ? AND "
+                 f"(started_at >= ? OR (state = 'leased' AND lease_until >= ?))")
+GET = f"SELECT {_COLS} FROM {_T} WHERE id = ?"
+WITH_KEY = (f"SELECT {_COLS} FROM {_T} WHERE dedup_key = ? "
+            f"AND state IN ('queued', 'leased', 'running')")
+COUNT_PENDING = (f"SELECT COUNT(*) FROM {_T} WHERE {_LEASED} OR "
+                 f"(state = 'queued' AND (run_at <= ? OR waiting_on IS NOT NULL))")
+REQUEUE = (f"UPDATE {_T} SET state = 'queued', run_at = ?, attempts = 0, finished_at = NULL, "
+           f"lease_owner = NULL, lease_until = NULL WHERE id = ? AND state IN ('failed', 'cancelled')")
+# The tasks after a requeued one that were cancelled because of it come back with it.
+REQUEUE_CHAIN = (
+    f"WITH RECURSIVE chain(id) AS (SELECT id FROM {_T} WHERE waiting_on = ? "
+    f"UNION ALL SELECT t.id FROM {_T} t JOIN chain c ON t.waiting_on = c.id) "
+    f"UPDATE {_T} SET state = 'queued', finished_at = NULL, last_error = NULL "
+    f"WHERE id IN (SELECT id FROM chain) AND state = 'cancelled'"
+)
+CANCEL = (f"UPDATE {_T} SET state = 'cancelled', finished_at = ?, last_error = ?, lease_owner = NULL, "
+          f"lease_until = NULL WHERE id = ? AND state IN ('queued', 'leased')")
+CANCEL_AFTER = CANCEL_CHAIN.replace("p.state = 'failed'", "p.state = 'cancelled'")
+RUNNER_SEEN = ("INSERT INTO afterwork_runners (owner, kind, started_at, heartbeat_at) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at")
+RUNNER_GONE = "DELETE FROM afterwork_runners WHERE owner = ?"
+RUNNERS = "SELECT owner, kind, started_at, heartbeat_at FROM afterwork_runners ORDER BY started_at"
+_PURGEABLE = (f"finished_at < ? AND state IN ('succeeded', 'failed', 'cancelled') "
+              f"AND NOT EXISTS (SELECT 1 FROM {_T} n WHERE n.waiting_on = {_T}.id)")
+PURGE = f"DELETE FROM {_T} WHERE id IN (SELECT id FROM {_T} WHERE {_PURGEABLE} LIMIT ?)"
+COUNT_PURGEABLE = f"SELECT COUNT(*) FROM {_T} WHERE {_PURGEABLE}"
+CANCELLED_BY_OPERATOR = "cancelled by an operator"
+OWNERS = f"SELECT DISTINCT lease_owner FROM {_T} WHERE {_LEASED} AND lease_owner IS NOT NULL"
