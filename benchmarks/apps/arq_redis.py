@@ -17,13 +17,13 @@ from arq import ArqRedis, create_pool, run_worker
 from arq.connections import RedisSettings
 from fastapi import FastAPI, Request
 
-from benchmarks.apps.common import Registered, Server, record_run
+from benchmarks.apps.common import Registered, Server, finish_run
 
 REDIS = RedisSettings.from_dsn(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"))
 
 
 async def notify(ctx: dict[str, Any], hostname: str, message: str, sent_at: float) -> None:
-    record_run(sent_at)
+    await finish_run(sent_at)
 
 
 class WorkerSettings:

@@ -9,6 +9,7 @@ task runs in the app process or in a separate worker, and costs the task next to
 
 from __future__ import annotations
 
+import asyncio
 import os
 import struct
 import time
@@ -43,14 +44,34 @@ class Registered(BaseModel):
     accepted: bool = True
 
 
+TASK_SECONDS = float(os.environ.get("BENCH_TASK_SECONDS", "0"))  # work each task does (crash runs)
+
+
+async def finish_run(sent_at: float) -> None:
+    """`record_run` for `async def` tasks: after `BENCH_TASK_SECONDS` of awaited work, if set."""
+    if TASK_SECONDS:
+        await asyncio.sleep(TASK_SECONDS)
+    record_run(sent_at)
+
+
 def record_run(sent_at: float) -> None:
     """Record that a task started, and how long after ``sent_at`` (a ``time.time()``)."""
+    if TASK_SECONDS and _in_thread():
+        time.sleep(TASK_SECONDS)  # a `def` task: its work blocks its thread
     os.write(_RECORD_FD, RECORD.pack(time.time() - sent_at))
 
 
 async def notify(hostname: str, message: str, sent_at: float) -> None:
     """The task every afterwork variant schedules (module level: stored by name)."""
-    record_run(sent_at)
+    await finish_run(sent_at)
+
+
+def _in_thread() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return True
+    return False
 
 
 def afterwork_app(**options: object) -> FastAPI:

@@ -4,13 +4,13 @@ import time
 
 from fastapi import BackgroundTasks, FastAPI
 
-from benchmarks.apps.common import Registered, Server, record_run
+from benchmarks.apps.common import Registered, Server, finish_run
 
 app = FastAPI()
 
 
 async def notify(hostname: str, message: str, sent_at: float) -> None:
-    record_run(sent_at)
+    await finish_run(sent_at)
 
 
 @app.post("/abcd")

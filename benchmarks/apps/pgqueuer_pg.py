@@ -20,7 +20,7 @@ import pgqueuer
 from fastapi import FastAPI, Request
 from pgqueuer import AsyncpgPoolDriver, Job, PgQueuer, Queries
 
-from benchmarks.apps.common import Registered, Server, record_run
+from benchmarks.apps.common import Registered, Server, finish_run
 from benchmarks.apps.pg import ensure_database
 
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/afterwork_bench")
@@ -34,7 +34,7 @@ async def worker() -> AsyncIterator[PgQueuer]:
 
         @pgq.entrypoint("notify")
         async def notify(job: Job) -> None:
-            record_run(json.loads(job.payload or b"{}")["sent_at"])
+            await finish_run(json.loads(job.payload or b"{}")["sent_at"])
 
         yield pgq
 

@@ -17,7 +17,7 @@ import asyncpg  # type: ignore[import-untyped]
 from fastapi import FastAPI
 from procrastinate import App, PsycopgConnector
 
-from benchmarks.apps.common import Registered, Server, record_run
+from benchmarks.apps.common import Registered, Server, finish_run
 from benchmarks.apps.pg import ensure_database
 
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/afterwork_bench")
@@ -26,7 +26,7 @@ queue = App(connector=PsycopgConnector(conninfo=PG_URL))
 
 @queue.task(name="notify")
 async def notify(hostname: str, message: str, sent_at: float) -> None:
-    record_run(sent_at)
+    await finish_run(sent_at)
 
 
 @asynccontextmanager

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from redis import Redis
 from taskiq_redis import RedisStreamBroker
 
-from benchmarks.apps.common import Registered, Server, record_run
+from benchmarks.apps.common import Registered, Server, finish_run
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 broker = RedisStreamBroker(REDIS_URL)
@@ -24,7 +24,7 @@ broker = RedisStreamBroker(REDIS_URL)
 
 @broker.task
 async def notify(hostname: str, message: str, sent_at: float) -> None:
-    record_run(sent_at)
+    await finish_run(sent_at)
 
 
 @asynccontextmanager
