@@ -105,7 +105,8 @@ def test_find_a_failed_task_retry_it_and_see_it_succeed(
 
         _wait(succeeded)
         driver.get(f"{server.url}/afterwork/")  # type: ignore[attr-defined]
-        shot = ROOT / "docs" / "dashboard.png" if os.environ.get("AFTERWORK_SCREENSHOT") else tmp_path / "d.png"
+        keep = os.environ.get("AFTERWORK_SCREENSHOT")
+        shot = ROOT / "docs" / "dashboard.png" if keep else tmp_path / "dashboard.png"
         driver.save_screenshot(str(shot))  # type: ignore[attr-defined]
         assert shot.stat().st_size > 10_000  # a real picture of the page
     finally:
