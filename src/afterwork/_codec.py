@@ -14,6 +14,7 @@ import decimal
 import functools
 import inspect
 import json
+import types
 import typing
 import uuid
 from collections.abc import Callable
@@ -56,8 +57,17 @@ class _Signature:
             hints = {}
         self.adapters: dict[str, TypeAdapter[Any]] = {
             name: TypeAdapter(hint) for name, hint in hints.items()
-            if name != "return" and hint not in (Any, object)  # those rebuild nothing: tag
+            if name != "return" and not _rebuilds_nothing(hint)  # those values are tagged
         }
+
+
+def _rebuilds_nothing(hint: Any) -> bool:
+    """Any, object, or Optional of them (Python 3.10 adds Optional for a None default)."""
+    if hint in (Any, object):
+        return True
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return all(arg in (Any, object, type(None)) for arg in typing.get_args(hint))
+    return False
 
 
 @functools.lru_cache(maxsize=1024)

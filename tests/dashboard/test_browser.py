@@ -64,19 +64,21 @@ def browser(tmp_path: Path) -> Iterator[object]:
     driver.quit()
 
 
-def _wait(check: object, timeout: float = 20.0) -> None:
+def _wait(check: object, what: object, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():  # type: ignore[operator]
             return
         time.sleep(0.2)
-    raise AssertionError("condition not met in time")
+    raise AssertionError(f"not within {timeout}s: {what() if callable(what) else what}")
 
 
 def test_find_a_failed_task_retry_it_and_see_it_succeed(
     tmp_path: Path, webhook: str, browser: object
 ) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
 
     driver = browser
     env = {"AFTERWORK_URL": f"sqlite:///{tmp_path}/aw.db", "NOTIFICATIONS_FILE": str(tmp_path / "n.jsonl"),
@@ -87,23 +89,28 @@ def test_find_a_failed_task_retry_it_and_see_it_succeed(
         task_id = httpx.post(f"{server.url}/abcd", json=body).json()["notification_task"]
         for n in range(3):  # some successes for the chart, then the failure is the newest
             httpx.get(f"{server.url}/param/warm{n}")
-        _wait(lambda: httpx.get(f"{server.url}/afterwork/api/tasks/{task_id}").json()["state"] == "failed")
+        _wait(lambda: httpx.get(f"{server.url}/afterwork/api/tasks/{task_id}").json()["state"] == "failed",
+              "the notification failed")
 
         driver.get(f"{server.url}/afterwork/")  # type: ignore[attr-defined]
         driver.find_element(By.ID, "token").send_keys(TOKEN)  # type: ignore[attr-defined]
         driver.find_element(By.ID, "login").click()  # type: ignore[attr-defined]
-        _wait(lambda: "Failed" in driver.page_source)  # type: ignore[attr-defined]
+        _wait(lambda: "Failed" in driver.page_source, "the dashboard after login")  # type: ignore[attr-defined]
         driver.find_element(By.LINK_TEXT, task_id[:8]).click()  # type: ignore[attr-defined]
         assert "500" in driver.page_source  # type: ignore[attr-defined]  # the webhook's error
 
         Webhook.healthy = True
-        driver.find_element(By.ID, "retry").click()  # type: ignore[attr-defined]
+        button = driver.find_element(By.ID, "retry")  # type: ignore[attr-defined]
+        button.click()
+        # The POST and its redirect must finish before any refresh, or the refresh cancels it.
+        WebDriverWait(driver, 10).until(expected_conditions.staleness_of(button))
 
         def succeeded() -> bool:
             driver.refresh()  # type: ignore[attr-defined]
             return "<td class=\"succeeded\">succeeded</td>" in driver.page_source  # type: ignore[attr-defined]
 
-        _wait(succeeded)
+        state_url = f"{server.url}/afterwork/api/tasks/{task_id}"
+        _wait(succeeded, lambda: f"the retried task succeeded; it is {httpx.get(state_url).text}")
         driver.get(f"{server.url}/afterwork/")  # type: ignore[attr-defined]
         keep = os.environ.get("AFTERWORK_SCREENSHOT")
         shot = ROOT / "docs" / "dashboard.png" if keep else tmp_path / "dashboard.png"
