@@ -23,7 +23,6 @@ from starlette.routing import BaseRoute, Route, Router
 
 from ._errors import AfterworkError, TaskNotFoundError, TaskStateError
 from ._models import FINAL_STATES, TaskRecord, TaskState
-from ._operations import steer
 from .dashboard._auth import cross_site, deny
 from .dashboard._redact import arguments
 
@@ -158,15 +157,13 @@ def build_api(aw: Afterwork) -> list[BaseRoute]:
         if (refused := await deny(aw, request)) is not None or (refused := cross_site(request)):
             return refused
         try:
-            after = await read(steer, aw.store, request.path_params["task_id"],
-                               request.path_params["action"])
+            after = await read(getattr(aw, request.path_params["action"]),
+                               request.path_params["task_id"])
         except TaskNotFoundError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=404)
         except TaskStateError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=409)
-        if aw.runner is not None:
-            aw.runner.wake_threadsafe()
-        return JSONResponse(task_json(after[1]))
+        return JSONResponse(task_json(after))
 
     prefix = aw.api_prefix.rstrip("/")
     return [

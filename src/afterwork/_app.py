@@ -357,6 +357,16 @@ class Afterwork:
         return planned.handle
 
 
+def afterwork_of(target: Starlette | Afterwork) -> Afterwork:
+    """The Afterwork installed on an app (or the Afterwork itself)."""
+    if isinstance(target, Afterwork):
+        return target
+    aw = getattr(target.state, "afterwork", None)
+    if not isinstance(aw, Afterwork):
+        raise ConfigurationError(f"{target!r} has no Afterwork installed: call Afterwork(app)")
+    return aw
+
+
 def _discarding(handler: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap an exception handler: the request it answers failed, so its tasks are dropped."""
 

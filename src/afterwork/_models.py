@@ -27,6 +27,7 @@ class TaskState(str, enum.Enum):
         return "queued" if self is TaskState.LEASED else self.value
 
 
+RUNNER_ALIVE_SECONDS = 90.0  # three heartbeats of the default 30 s lease, and then some
 ACTIVE_STATES = (TaskState.QUEUED, TaskState.LEASED, TaskState.RUNNING)
 FINAL_STATES = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED)
 
@@ -119,6 +120,10 @@ class RunnerInfo:
     kind: str
     started_at: float
     heartbeat_at: float
+
+    def alive(self, now: float) -> bool:
+        """Heard from within RUNNER_ALIVE_SECONDS (heartbeats come every third of a lease)."""
+        return now - self.heartbeat_at < RUNNER_ALIVE_SECONDS
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from ._app import Afterwork
+from ._app import Afterwork, afterwork_of
 from ._errors import ConfigurationError
 from ._registry import REGISTRY
 
@@ -41,10 +41,7 @@ def load(target: str) -> tuple[Starlette | None, Afterwork]:
     if isinstance(obj, Afterwork):
         return None, obj
     if isinstance(obj, Starlette):
-        aw = getattr(obj.state, "afterwork", None)
-        if isinstance(aw, Afterwork):
-            return obj, aw
-        raise ConfigurationError(f"{target} has no Afterwork installed: call Afterwork(app) there")
+        return obj, afterwork_of(obj)
     raise ConfigurationError(f"{target} is {type(obj).__name__}: name a FastAPI/Starlette app "
                              "or an Afterwork object")
 

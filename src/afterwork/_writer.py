@@ -50,11 +50,9 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._retry: list[Changes] = []
         self._retry_delay = 0.0
-        self._stopping = False
         self._deliveries: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
 
     def start(self) -> None:
-        self._stopping = False
         self._thread = threading.Thread(target=self._run, name="afterwork-writer", daemon=True)
         self._thread.start()
 

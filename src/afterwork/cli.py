@@ -37,7 +37,6 @@ UrlOption = Annotated[str | None, typer.Option(
 AppOption = Annotated[str | None, typer.Option(
     "--app", help="Take the store from an app's Afterwork: MODULE:ATTR")]
 PURGE_BATCH = 1000  # rows per purge transaction: short write locks, a moving progress bar
-RUNNER_STALE_SECONDS = 90.0
 
 
 def _fail(message: str) -> typer.Exit:
@@ -216,7 +215,7 @@ def check(url: UrlOption = None, app_target: AppOption = None) -> None:
         problems.append("schema behind: run `afterwork migrate`")
     now = time.time()
     runners = store.runners()
-    alive = [r for r in runners if now - r.heartbeat_at < RUNNER_STALE_SECONDS]
+    alive = [r for r in runners if r.alive(now)]
     for r in runners:
         status = "alive" if r in alive else "[red]silent[/red]"
         out.print(f"runner     {r.owner} ({r.kind}) {status}, last seen {now - r.heartbeat_at:.0f}s ago")

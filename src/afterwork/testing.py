@@ -19,19 +19,9 @@ import time
 
 from starlette.applications import Starlette
 
-from ._app import Afterwork
-from ._errors import ConfigurationError
+from ._app import Afterwork, afterwork_of
 
 POLL_SECONDS = 0.01
-
-
-def afterwork_of(target: Starlette | Afterwork) -> Afterwork:
-    if isinstance(target, Afterwork):
-        return target
-    aw = getattr(target.state, "afterwork", None)
-    if not isinstance(aw, Afterwork):
-        raise ConfigurationError(f"{target!r} has no Afterwork installed: call Afterwork(app)")
-    return aw
 
 
 def _pending(aw: Afterwork, deadline: float) -> int:

@@ -20,7 +20,6 @@ from ._auth import deny
 if TYPE_CHECKING:
     from .._app import Afterwork
 
-RUNNER_ALIVE_SECONDS = 90.0
 
 
 def build_metrics(aw: Afterwork) -> list[BaseRoute]:
@@ -54,7 +53,7 @@ def build_metrics(aw: Afterwork) -> list[BaseRoute]:
             yield GaugeMetricFamily("afterwork_queue_depth", "Tasks queued and due",
                                     value=aw.store.count_pending(time.time()))
             now = time.time()
-            alive = sum(1 for r in aw.store.runners() if now - r.heartbeat_at < RUNNER_ALIVE_SECONDS)
+            alive = sum(1 for r in aw.store.runners() if r.alive(now))
             yield GaugeMetricFamily("afterwork_runners_alive", "Runners with a recent heartbeat",
                                     value=alive)
 

@@ -14,7 +14,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .._errors import AfterworkError
-from .._operations import steer
 from ._auth import CSRF_COOKIE, TOKEN_COOKIE, cross_site, deny, new_csrf
 from ._chart import per_minute_svg
 from ._redact import arguments
@@ -134,12 +133,10 @@ def build_pages(aw: Afterwork) -> list[BaseRoute]:
         if action not in ("retry", "cancel"):
             return HTMLResponse("retry or cancel", status_code=404)
         try:
-            await anyio.to_thread.run_sync(steer, aw.store, task_id, action)
+            await anyio.to_thread.run_sync(getattr(aw, action), task_id)
         except AfterworkError as exc:
             return HTMLResponse(f"<p>{escape(str(exc))}</p><p><a href='{base}/tasks/{task_id}'>back</a></p>",
                                 status_code=409)
-        if aw.runner is not None:
-            aw.runner.wake_threadsafe()
         return RedirectResponse(f"{base}/tasks/{task_id}", 303)
 
     async def login(request: Request) -> Response:

@@ -44,6 +44,7 @@ from ._statements import (
     SUCCEEDED,
     UNBLOCK,
     WITH_KEY,
+    chain_reason,
 )
 
 
@@ -61,10 +62,6 @@ def _filter(queues: Sequence[str] | None, *, exclude_queues: Sequence[str] = (),
         parts.append(f" AND {column} {'NOT IN' if negate else 'IN'} ({marks})")
         params.extend(values)
     return "".join(parts), params
-
-
-def chain_reason(task_id: str, what: str = "failed") -> str:
-    return f"not run: task {task_id} before it in the same response {what}"
 
 
 def to_row(r: TaskRecord) -> tuple[Any, ...]:

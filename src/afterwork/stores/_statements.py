@@ -76,4 +76,9 @@ _PURGEABLE = (f"finished_at < ? AND state IN ('succeeded', 'failed', 'cancelled'
 PURGE = f"DELETE FROM {_T} WHERE id IN (SELECT id FROM {_T} WHERE {_PURGEABLE} LIMIT ?)"
 COUNT_PURGEABLE = f"SELECT COUNT(*) FROM {_T} WHERE {_PURGEABLE}"
 CANCELLED_BY_OPERATOR = "cancelled by an operator"
+
+
+def chain_reason(task_id: str, what: str = "failed") -> str:
+    """Why a task after `task_id` in the same response will not run."""
+    return f"not run: task {task_id} before it in the same response {what}"
 OWNERS = f"SELECT DISTINCT lease_owner FROM {_T} WHERE {_LEASED} AND lease_owner IS NOT NULL"

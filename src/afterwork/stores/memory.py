@@ -18,6 +18,7 @@ from .._models import (
     TaskState,
 )
 from ._base import Store
+from ._statements import CANCELLED_BY_OPERATOR, chain_reason
 
 _S = TaskState
 
@@ -92,11 +93,10 @@ class MemoryStore(Store):
                                  finished_at=None, last_error=None)
         for o in c.cancelled:
             if update(o.task_id, None, (_S.QUEUED, _S.LEASED), state=_S.CANCELLED, finished_at=o.at,
-                      last_error="cancelled by an operator", lease_owner=None, lease_until=None):
+                      last_error=CANCELLED_BY_OPERATOR, lease_owner=None, lease_until=None):
                 self._walk_chain(rows, o.task_id, (_S.QUEUED, _S.LEASED), state=_S.CANCELLED,
                                  finished_at=o.at, lease_owner=None, lease_until=None,
-                                 last_error=f"not run: task {o.task_id} before it in the same "
-                                            "response was cancelled")
+                                 last_error=chain_reason(o.task_id, "was cancelled"))
         if c.heartbeat is not None:
             beat = c.heartbeat
             for r in [r for r in rows.values() if r.lease_owner == beat.owner and r.state in leased]:
@@ -114,7 +114,7 @@ class MemoryStore(Store):
 
     @classmethod
     def _cancel_chain(cls, rows: dict[str, TaskRecord], failed_id: str, at: float) -> None:
-        reason = f"not run: task {failed_id} before it in the same response failed"
+        reason = chain_reason(failed_id)
         cls._walk_chain(rows, failed_id, (_S.QUEUED, _S.LEASED), state=_S.CANCELLED,
                         finished_at=at, last_error=reason, lease_owner=None, lease_until=None)
 
