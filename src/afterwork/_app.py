@@ -14,16 +14,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import anyio.to_thread
-import fastapi.dependencies.utils
 from starlette._utils import is_async_callable
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import ASGIApp
 
-from . import _codec
+from . import _codec, _compat
 from ._api import build_app
 from ._asgi import AfterworkMiddleware
-from ._background import BackgroundTasks, TaskHandle, _current_batch, _installed
+from ._background import BackgroundTasks, TaskHandle, _installed
 from ._batch import Planned, chain_records, record_for
 from ._errors import ConfigurationError, NotStorableError, TaskTooLargeError
 from ._events import EventKind, Events, TaskEvent
@@ -92,6 +91,7 @@ class Afterwork:
         dashboard_prefix: str = "/afterwork",
         metrics: bool = False,
         tracing: bool = False,
+        inline_in_tests: bool = True,
     ) -> None:
         for label, value in (("concurrency", concurrency), ("sync_threads", sync_threads),
                              ("max_attempts", max_attempts), ("max_arg_bytes", max_arg_bytes),
@@ -124,6 +124,7 @@ class Afterwork:
         self.dashboard = dashboard
         self.dashboard_prefix = dashboard_prefix.rstrip("/")
         self.metrics = metrics
+        self.inline_in_tests = inline_in_tests
         self.queue_limits = dict(queue_limits or {})
         self.run_queues = tuple(run_queues) if run_queues is not None else None
         caller = sys._getframe(1).f_globals.get("__name__", "")
@@ -138,7 +139,7 @@ class Afterwork:
         self.runner_kind = "app"
         self._lock = threading.Lock()
         self._storage_started = False
-        self._warned: set[str] = set()
+        self._warned: set[object] = set()
         if app is not None:
             self.install(app)
         _installed.append(self)
@@ -156,9 +157,7 @@ class Afterwork:
             )
         app.add_middleware(AfterworkMiddleware, afterwork=self)
         app.state.afterwork = self
-        # FastAPI builds a BackgroundTasks() for any parameter typed as one (or a subclass);
-        # it looks the class up in this module. Ours behaves as FastAPI's outside a request.
-        fastapi.dependencies.utils.BackgroundTasks = BackgroundTasks  # type: ignore[attr-defined]
+        _compat.install(BackgroundTasks)  # Starlette's and FastAPI's own classes join batches
         build = app.build_middleware_stack
 
         def build_with_discarding_handlers() -> ASGIApp:
@@ -189,6 +188,7 @@ class Afterwork:
 
     async def startup(self) -> None:
         """Open the store (created and migrated on first use) and start the runner."""
+        _require_asyncio()
         if not self._storage_started:
             await anyio.to_thread.run_sync(self._start_storage)
         if not self.run_in_app:
@@ -203,6 +203,7 @@ class Afterwork:
         await self.runner.start()
 
     async def ensure_started(self) -> None:
+        _require_asyncio()
         runner = self.runner
         if not self._storage_started or (
             self.run_in_app and (runner is None or runner._loop is not asyncio.get_running_loop())
@@ -234,17 +235,21 @@ class Afterwork:
                 payload = _codec.encode(func, args, kwargs)
             except NotStorableError as exc:
                 reason = str(exc)
+            except Exception as exc:  # whatever the argument, it must never fail the request
+                reason = f"its arguments do not encode as JSON ({type(exc).__name__}: {exc})"
         label = name or getattr(func, "__qualname__", None) or repr(func)
+        if payload is not None:
+            size = len(payload) if len(payload) * 4 <= self.max_arg_bytes else len(payload.encode())
+            if size > self.max_arg_bytes:
+                payload = None
+                reason = (f"its arguments encode to {size} bytes, over the limit of "
+                          f"{self.max_arg_bytes} (Afterwork(max_arg_bytes=...)); store large data "
+                          "elsewhere (a file, a table) and pass its key")
+                if self.strict:
+                    raise TaskTooLargeError(f"task {label}: {reason}")
         if payload is None:
             self._not_storable(label, reason or "unknown")
             return Planned(TaskHandle(new_id(), label, False), func, args, kwargs)
-        size = len(payload) if len(payload) * 4 <= self.max_arg_bytes else len(payload.encode())
-        if size > self.max_arg_bytes:
-            raise TaskTooLargeError(
-                f"task {label}: its arguments encode to {size} bytes, over the limit of "
-                f"{self.max_arg_bytes} (Afterwork(max_arg_bytes=...)); store large data "
-                "elsewhere (a file, a table) and pass its key"
-            )
         options = func.task_options if isinstance(func, Task) else TaskOptions()
         meta = self.events.meta() if self.events.enqueue_hooks else None
         run_at = options.run_at
@@ -303,9 +308,8 @@ class Afterwork:
     def _not_storable(self, label: str, reason: str) -> None:
         if self.strict:
             raise NotStorableError(
-                f"task {label} cannot be stored: {reason}. Make it a module-level function whose "
-                "arguments are JSON or annotated types, or drop strict=True to run such tasks "
-                "in memory as Starlette does"
+                f"task {label} cannot be stored: {reason}. Without strict=True such a task runs "
+                "in memory, as Starlette runs it"
             )
         if label not in self._warned:
             self._warned.add(label)
@@ -313,6 +317,18 @@ class Afterwork:
                 f"afterwork: task {label} cannot be stored ({reason}); it runs in memory after "
                 "the response, as in Starlette, and is lost if the process stops",
                 AfterworkWarning, stacklevel=5,
+            )
+
+    def warn_not_covered(self, func: Callable[..., Any]) -> None:
+        """A task object made outside the request it runs in: Starlette's, in memory."""
+        label = getattr(func, "__qualname__", None) or repr(func)
+        if ("outside", label) not in self._warned:
+            self._warned.add(("outside", label))
+            warnings.warn(
+                f"afterwork: task {label} was made outside the request whose response runs it "
+                "(at import time, or in an earlier request), so it was not stored: it runs in "
+                "memory, as in Starlette. Make the BackgroundTask inside the endpoint or helper "
+                "to have it stored", AfterworkWarning, stacklevel=3,
             )
 
     def records_for(self, planned: list[Planned], *, handover: bool
@@ -367,11 +383,23 @@ def afterwork_of(target: Starlette | Afterwork) -> Afterwork:
     return aw
 
 
+def _require_asyncio() -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # trio, anyio's other backend
+        raise ConfigurationError(
+            "afterwork runs on asyncio, and this app is served on another event loop (trio?): its runner, "
+            "writer hand-offs and leases use asyncio's loop. Serve the app on asyncio (uvicorn "
+            "and hypercorn's default; TestClient(app, backend='asyncio')), or remove "
+            "Afterwork(app) to keep Starlette's in-memory tasks"
+        ) from None
+
+
 def _discarding(handler: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap an exception handler: the request it answers failed, so its tasks are dropped."""
 
     def discard() -> None:
-        batch = _current_batch.get()
+        batch = _compat.current_batch.get()
         if batch is not None:
             batch.discard()
 

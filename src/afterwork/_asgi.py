@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._background import _current_batch
 from ._batch import RequestBatch
+from ._compat import current_batch
 from ._errors import StoreError
 
 if TYPE_CHECKING:
@@ -45,30 +45,36 @@ class AfterworkMiddleware:
             if path == prefix or path.startswith(prefix + "/"):
                 await self.api(scope, receive, send)
                 return
-        batch = RequestBatch(self.aw)
-        token = _current_batch.set(batch)
+        batch = RequestBatch(self.aw, inline=self.aw.inline_in_tests and _from_test_client(scope))
+        token = current_batch.set(batch)
         refused: list[StoreError] = []
 
         async def send_after_commit(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            kind = message["type"]
+            if kind == "http.response.start":
                 try:
                     await batch.commit()
                 except StoreError as exc:
                     refused.append(exc)
                     await _send_503(send, exc)
                     return
-            if not refused:
-                await send(message)
+            if refused:
+                return
+            await send(message)
+            if kind == "http.response.body" and not message.get("more_body", False):
+                batch.response_sent()
 
         try:
             await self.app(scope, receive, send_after_commit)
         except BaseException:
             batch.discard()
+            batch.hand_over()
             raise
         finally:
-            _current_batch.reset(token)
-            batch.hand_over()
-        await batch.run_in_memory()
+            current_batch.reset(token)
+        # Where nothing of the request's ran its background (the endpoint returned plain data
+        # and no response carried the tasks, or they came from defer()), they run now.
+        await batch.run_here()
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def receive_and_start() -> Message:
@@ -83,6 +89,12 @@ class AfterworkMiddleware:
             await send(message)
 
         await self.app(scope, receive_and_start, send_and_stop)
+
+
+def _from_test_client(scope: Scope) -> bool:
+    """Starlette's TestClient asks for the debug extension; servers never do."""
+    extensions = scope.get("extensions") or {}
+    return "http.response.debug" in extensions
 
 
 async def _send_503(send: Send, exc: StoreError) -> None:

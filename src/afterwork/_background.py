@@ -2,29 +2,29 @@
 
 Inside a request (under `Afterwork(app)`) every task added, wherever the object was created,
 joins that request's batch; the middleware stores the batch before the response starts.
-Outside a request, or without `Afterwork` installed, the classes behave exactly as Starlette's.
+Starlette's and FastAPI's own classes do the same once `Afterwork` is constructed (see
+`_compat`): these subclasses add only a handle. Outside a request, or without `Afterwork`
+installed, the classes behave exactly as Starlette's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec
 
 import fastapi
 import starlette.background
 
+from ._compat import current_batch, handle_of
 from ._errors import NotInstalledError
 from ._ids import new_id
 
 if TYPE_CHECKING:
     from ._app import Afterwork
-    from ._batch import RequestBatch
 
 P = ParamSpec("P")
 
-_current_batch: ContextVar[RequestBatch | None] = ContextVar("afterwork_batch", default=None)
 _installed: list[Afterwork] = []  # the most recent Afterwork(app) of this process, for defer()
 
 
@@ -46,13 +46,7 @@ class BackgroundTask(starlette.background.BackgroundTask):
 
     def __init__(self, func: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> None:
         super().__init__(func, *args, **kwargs)
-        batch = _current_batch.get()
-        self._batch = batch
-        self.handle = batch.add(func, args, kwargs) if batch is not None else _unstored(func)
-
-    async def __call__(self) -> None:
-        if self._batch is None:  # not bound: Starlette's behaviour exactly
-            await super().__call__()
+        self.handle: TaskHandle = handle_of(self) or _unstored(func)
 
 
 class BackgroundTasks(fastapi.BackgroundTasks):
@@ -65,25 +59,10 @@ class BackgroundTasks(fastapi.BackgroundTasks):
             BackgroundTasks().add_task(notify, host, message="seen")
     """
 
-    def __init__(self, tasks: Sequence[starlette.background.BackgroundTask] | None = None):
-        super().__init__(tasks)
-        self._batch = batch = _current_batch.get()
-        if batch is not None:
-            for t in self.tasks:
-                if getattr(t, "_batch", None) is not batch:
-                    batch.add(t.func, t.args, t.kwargs)
-
     def add_task(self, func: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> TaskHandle:  # type: ignore[override]
         """Schedule `func(*args, **kwargs)` after the response; returns the task's handle."""
-        record = starlette.background.BackgroundTask(func, *args, **kwargs)
-        self.tasks.append(record)
-        if self._batch is not None:
-            return self._batch.add(func, args, kwargs)
-        return _unstored(func)
-
-    async def __call__(self) -> None:
-        if self._batch is None:  # not bound: run them now, in order, as Starlette does
-            await super().__call__()
+        super().add_task(func, *args, **kwargs)
+        return handle_of(self.tasks[-1]) or _unstored(func)
 
 
 def defer(func: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> TaskHandle:
@@ -94,7 +73,7 @@ def defer(func: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> TaskHand
 
         defer(send_report, user_id=42)
     """
-    batch = _current_batch.get()
+    batch = current_batch.get()
     if batch is not None:
         return batch.add(func, args, kwargs)
     if not _installed:

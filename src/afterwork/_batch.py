@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import starlette.background
+from starlette._utils import is_async_callable
+from starlette.concurrency import run_in_threadpool
 
 from ._background import TaskHandle
 from ._models import Changes, TaskRecord, TaskState
@@ -41,18 +42,24 @@ class Planned:
 
 
 class _Phase(enum.Enum):
-    OPEN = "open"
-    COMMITTED = "committed"
-    REFUSED = "refused"
+    OPEN = "open"  # tasks join it
+    COMMITTED = "committed"  # stored: the response may start
+    RAN = "ran"  # after the response: in-memory tasks ran (or everything, inline)
 
 
 class RequestBatch:
-    def __init__(self, aw: Afterwork) -> None:
+    """The tasks of one request. `inline` (a test client's request): after the response,
+    every task runs in the request's own call, in order, before the request returns, as FastAPI
+    runs them; otherwise stored tasks go to the runner and only in-memory ones run there."""
+
+    def __init__(self, aw: Afterwork, *, inline: bool = False) -> None:
         self.aw = aw
+        self.inline = inline
         self.planned: list[Planned] = []
         self.phase = _Phase.OPEN
         self.records: list[TaskRecord] = []
-        self.handed_over = False
+        self.handed_over = False  # rows written leased to this process's runner
+        self._given = False  # those rows went to the runner (or ran inline)
         self.wake_after = False  # tasks went through the app's own transaction
 
     def add(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskHandle:
@@ -83,45 +90,78 @@ class RequestBatch:
         if stored:
             runner = self.aw.runner
             chained, keyed, owner = self.aw.records_for(stored, handover=True)
+            await self.aw.writer.submit_async(Changes(inserts=chained, inserts_if_absent=keyed))
             self.records = chained + keyed
-            try:
-                await self.aw.writer.submit_async(Changes(inserts=chained, inserts_if_absent=keyed))
-            except BaseException:
-                self.phase = _Phase.REFUSED
-                self.records = []
-                raise
             self.handed_over = owner is not None
             self.aw.enqueued(self.records)
             if (owner is None or keyed) and runner is not None:
                 runner.store_has_more = True
         self.phase = _Phase.COMMITTED
 
+    def response_sent(self) -> None:
+        """The last body chunk went out: stored tasks may start (unless they run inline)."""
+        if not self.inline:
+            self.hand_over()
+
     def hand_over(self) -> None:
-        """After the response (or the app's failure after it started): stored tasks go to
-        the runner. Runs whatever happened, so a committed task is never left leased."""
+        """Stored tasks go to the runner. Also runs when the app failed after the response
+        started, so a committed task is never left leased to nobody; idempotent."""
         runner = self.aw.runner
         if runner is not None and self.wake_after:
             runner.wake_threadsafe()
-        if self.phase is not _Phase.COMMITTED or not self.records or runner is None:
+        if self._given or self.phase is _Phase.OPEN or not self.records or runner is None:
             return
+        self._given = True
         if self.handed_over:
             runner.adopt(r for r in self.records if r.lease_owner == runner.owner)
         if any(r.lease_owner is None for r in self.records):
             runner.wake_threadsafe()
 
-    async def run_in_memory(self) -> None:
-        """After a completed response: the unstorable tasks, exactly as Starlette runs them."""
+    async def run_here(self) -> None:
+        """Called where Starlette runs a response's background (after its last body chunk,
+        with the request's `yield` dependencies still open), and by the middleware after the
+        app returned (a no-op then, if it ran already)."""
         if self.phase is not _Phase.COMMITTED:
             return
-        for planned in self.planned:
-            if planned.payload is not None:
-                continue
-            try:  # a failure stops the rest, as in Starlette
-                await starlette.background.BackgroundTask(planned.func, *planned.args, **planned.kwargs)()
+        self.phase = _Phase.RAN
+        runner = self.aw.runner
+        if not (self.inline and self.handed_over and runner is not None and not self._given):
+            self.hand_over()
+            await self._run_in_memory([p for p in self.planned if p.payload is None])
+            return
+        self._given = True
+        mine = {r.id: r for r in self.records if r.lease_owner == runner.owner}
+        chain = [r for r in self.records if r.id in mine]
+        left = list(chain)
+        memory_ok = stored_ok = True
+        try:
+            for planned in self.planned:
+                record = mine.get(planned.handle.id)
+                if planned.payload is None:
+                    memory_ok = memory_ok and stored_ok and await self._run_in_memory([planned])
+                elif record is not None and stored_ok:
+                    left.remove(record)
+                    stored_ok = await runner.run_here(record, unblock_next=bool(left))
+        finally:
+            if left:  # after a failure or a retry: the store decides what becomes of them
+                runner.release_here(left)
+            if any(r.lease_owner is None for r in self.records):
+                runner.wake_threadsafe()
+            await runner.settle()
+
+    async def _run_in_memory(self, planned: list[Planned]) -> bool:
+        """Unstorable tasks, exactly as Starlette runs them; a failure stops the rest."""
+        for p in planned:
+            try:
+                if is_async_callable(p.func):
+                    await p.func(*p.args, **p.kwargs)
+                else:
+                    await run_in_threadpool(p.func, *p.args, **p.kwargs)
             except Exception:
                 log.exception("afterwork: in-memory task %s failed; the in-memory tasks after "
-                              "it in this response are skipped", planned.handle.name)
-                return
+                              "it in this response are skipped", p.handle.name)
+                return False
+        return True
 
 
 def chain_records(

@@ -4,7 +4,10 @@ Plain JSON values (str, int, float, bool, None, and lists and dicts of them) are
 are. Anything else is encoded through the parameter's type annotation with pydantic (models,
 dataclasses, enums, datetimes, UUIDs, Decimals, ...) and rebuilt through it when the task runs.
 An unannotated parameter may hold a datetime, date, time, UUID or Decimal (tagged); anything
-else there cannot be rebuilt, so the task is not storable.
+else there cannot be rebuilt, so the task is not storable. A datetime passed as an argument
+keeps its `ZoneInfo` zone (inside a model, pydantic keeps the UTC offset only). Not storable
+either, and said why: a type pydantic has no schema for (a DB session), and secrets
+(`SecretStr`), which afterwork never writes to its store.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import typing
 import uuid
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from pydantic import TypeAdapter
+from pydantic import SecretBytes, SecretStr, TypeAdapter
 from pydantic_core import to_json  # JSON in Rust: 4x json.dumps on the request path
 
 from ._errors import ArgumentsDecodeError, NotStorableError
@@ -55,10 +59,53 @@ class _Signature:
             hints = typing.get_type_hints(target)
         except Exception:  # unresolvable forward references: fall back to no annotations
             hints = {}
-        self.adapters: dict[str, TypeAdapter[Any]] = {
-            name: TypeAdapter(hint) for name, hint in hints.items()
-            if name != "return" and not _rebuilds_nothing(hint)  # those values are tagged
-        }
+        self.adapters: dict[str, TypeAdapter[Any]] = {}
+        self.problems: dict[str, str] = {}  # parameter -> why its annotation cannot store it
+        for name, hint in hints.items():
+            if name == "return" or _rebuilds_nothing(hint):  # those values are tagged
+                continue
+            try:
+                adapter: TypeAdapter[Any] = TypeAdapter(hint)
+            except Exception:  # a class pydantic has no schema for (a DB session, a client)
+                self.problems[name] = (
+                    f"its type {_type_name(hint)} has no JSON form; pass what the task needs "
+                    "to rebuild it (an id, a URL) instead"
+                )
+                continue
+            if _holds_secrets(adapter):
+                self.problems[name] = _SECRET_ADVICE
+            else:
+                self.adapters[name] = adapter
+
+
+_SECRET_ADVICE = (
+    "it holds a secret (pydantic's SecretStr/SecretBytes), which would be stored masked; "
+    "afterwork does not write secrets to its store: pass a reference (the setting's name) "
+    "and read the secret inside the task"
+)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__qualname__", None) or repr(hint)
+
+
+def _holds_secrets(adapter: TypeAdapter[Any]) -> bool:
+    """Pydantic marks secret fields `writeOnly` in their JSON schema: a secret anywhere inside
+    the type (a model's field, a list of them) would be stored as '**********'."""
+    try:
+        schema = adapter.json_schema(mode="serialization")
+    except Exception:  # no JSON schema: nothing tells of secrets, and dumping will say more
+        return False
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("writeOnly") is True:
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _rebuilds_nothing(hint: Any) -> bool:
@@ -76,7 +123,20 @@ def _signature(func: Callable[..., Any]) -> _Signature:
 
 
 def encode(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """The JSON text for `func(*args, **kwargs)`; NotStorableError says which argument fails."""
+    """The JSON text for `func(*args, **kwargs)`; NotStorableError says which argument fails
+    (and is the only error: whatever the arguments, adding a task must not fail a request)."""
+    try:
+        return _encode(func, args, kwargs)
+    except NotStorableError:
+        raise
+    except RecursionError:
+        raise NotStorableError("an argument contains itself, or nests deeper than Python's "
+                               "recursion limit") from None
+    except Exception as exc:
+        raise NotStorableError(f"its arguments do not encode as JSON ({exc})") from exc
+
+
+def _encode(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     if all(_is_plain(a) for a in args) and all(_is_plain(v) for v in kwargs.values()):
         return to_json({"a": args, "k": kwargs}).decode()
     sig = _signature(func)
@@ -100,6 +160,13 @@ def encode(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, An
 def _encode_value(sig: _Signature, name: str, value: Any) -> Any:
     if _is_plain(value):
         return value
+    if isinstance(value, SecretStr | SecretBytes):
+        raise NotStorableError(f"argument {name!r}: {_SECRET_ADVICE}")
+    if type(value) is dt.datetime and isinstance(value.tzinfo, ZoneInfo):
+        return {_TAG: "datetime", "v": value.isoformat(), "z": value.tzinfo.key}  # keep the zone
+    problem = sig.problems.get(name)
+    if problem is not None:
+        raise NotStorableError(f"argument {name!r}: {problem}")
     adapter = sig.adapters.get(name)
     if adapter is not None:
         try:
@@ -111,7 +178,8 @@ def _encode_value(sig: _Signature, name: str, value: Any) -> Any:
             return {_TAG: tag, "v": dump(value)}
     raise NotStorableError(
         f"argument {name!r} is a {type(value).__name__} and its parameter has no type "
-        "annotation to rebuild it from: annotate the parameter"
+        "annotation to rebuild it from: annotate the parameter with a type pydantic can "
+        "rebuild from JSON (a model, a dataclass, a TypedDict), or pass plain JSON values"
     )
 
 
@@ -175,10 +243,13 @@ def _parameter_names(signature: inspect.Signature) -> tuple[list[str], str, str]
 
 
 def _decode_value(sig: _Signature, name: str, value: Any) -> Any:
+    if isinstance(value, dict) and _TAG in value and set(value) <= {_TAG, "v", "z"}:
+        _, _, load = _TAGGED[value[_TAG]]
+        loaded = load(value["v"])
+        if "z" in value:
+            loaded = loaded.astimezone(ZoneInfo(value["z"]))
+        value = loaded
     adapter = sig.adapters.get(name)
     if adapter is not None:
         return adapter.validate_python(value)
-    if isinstance(value, dict) and set(value) == {_TAG, "v"}:
-        _, _, load = _TAGGED[value[_TAG]]
-        return load(value["v"])
     return value

@@ -49,7 +49,7 @@ class Runner:
         self._ready: deque[TaskRecord] = deque()
         self._waiting: dict[str, TaskRecord] = {}  # predecessor id -> the next task of its chain
         self._claimed: set[str] = set()
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Task[bool]] = set()
         self._wake = asyncio.Event()
         self._poll_now = asyncio.Event()
         self._stopping = False
@@ -140,7 +140,7 @@ class Runner:
             self._wake.clear()
             await self._wake.wait()
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _finished(self, task: asyncio.Task[bool]) -> None:
         self._running.discard(task)
         self._wake.set()
         if self.store_has_more and self.backlog < self.aw.concurrency:
@@ -217,8 +217,25 @@ class Runner:
             log.info("afterwork: taking over the tasks of stopped runners %s", ", ".join(dead))
             await asyncio.wrap_future(self.aw.writer.submit(Changes(expire_owners=dead)))
 
+    # -- a test client's request: its chain, run in the request's own call -------------------
+    async def run_here(self, record: TaskRecord, *, unblock_next: bool) -> bool:
+        """Run one task leased to this runner in the calling task; True if it succeeded.
+        `unblock_next`: the next task of its chain is in the store, waiting on this one."""
+        return await self._execute(record, unblock_next=unblock_next)
+
+    def release_here(self, records: list[TaskRecord]) -> None:
+        """Hand back tasks leased to this runner that will not run here; the store decides
+        (a chain after a failure is cancelled already, after a retry it waits)."""
+        now = time.time()
+        self._out().released.extend(Outcome(r.id, self.owner, now) for r in records)
+
+    async def settle(self) -> None:
+        """Return once every outcome so far is written (a test reads them next)."""
+        self._flush()
+        await asyncio.wrap_future(self.aw.writer.call(lambda store: None))
+
     # -- one task -------------------------------------------------------------------------
-    async def _execute(self, record: TaskRecord) -> None:
+    async def _execute(self, record: TaskRecord, *, unblock_next: bool = False) -> bool:
         attempt = record.attempts + 1
         try:
             func = REGISTRY.resolve(record.name)
@@ -228,7 +245,7 @@ class Runner:
             self._forget_chain(record.id)
             self._out().failed.append(Outcome(record.id, self.owner, time.time(), str(exc)))
             self._emit(EventKind.FAILED, record, attempt, error=str(exc))
-            return
+            return False
         started = time.time()
         lost = ""
         if record.attempts > (record.history or "").count("\n"):  # the last attempt left no word
@@ -250,9 +267,11 @@ class Runner:
         except (Exception, SystemExit) as exc:
             options = func.task_options if isinstance(func, Task) else None
             self._after_error(record, attempt, started, exc, options)
+            return False
         else:
-            self._after_success(record)
+            self._after_success(record, unblock_next)
             self._emit(EventKind.SUCCEEDED, record, attempt, started)
+            return True
         finally:
             _current_task.reset(token)
 
@@ -282,10 +301,10 @@ class Runner:
                     abandon_on_cancel=True,
                 )
 
-    def _after_success(self, record: TaskRecord) -> None:
+    def _after_success(self, record: TaskRecord, unblock_next: bool = False) -> None:
         successor = self._waiting.pop(record.id, None)
         # A task handed over with its request's chain has its successor here or none at all.
-        unblock = successor is not None or record.id in self._claimed
+        unblock = successor is not None or record.id in self._claimed or unblock_next
         done = Outcome(record.id, self.owner, time.time(), unblock=unblock)
         if successor is not None:
             self._out().succeeded.append(done)

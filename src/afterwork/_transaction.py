@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec
 
-from ._background import TaskHandle, _current_batch, _installed
+from ._background import TaskHandle, _installed
 from ._batch import record_for
+from ._compat import current_batch
 from ._errors import ConfigurationError, NotInstalledError, NotStorableError
 from ._ids import new_id
 from .stores._sql import to_row
@@ -83,7 +84,7 @@ class InTransaction:
         if not keyed:
             self._previous = record.id
         self._seq += 1
-        batch = _current_batch.get()
+        batch = current_batch.get()
         if batch is not None:
             batch.wake_after = True  # the app has likely committed once its response is sent
         return planned.handle

@@ -24,7 +24,8 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 def make(url: str = "memory://", **options: Any) -> FastAPI:
     app = FastAPI()
-    Afterwork(app, url=url, max_attempts=1, **options)
+    # Detached, as under a server: these tests watch tasks before they finish.
+    Afterwork(app, url=url, max_attempts=1, inline_in_tests=False, **options)
 
     @app.post("/login")
     def login(tasks: BackgroundTasks) -> dict[str, str]:

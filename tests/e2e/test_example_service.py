@@ -141,3 +141,32 @@ def test_two_hundred_tasks_survive_sigkill_with_a_backlog(tmp_path: Path) -> Non
     finally:
         server.stop()
     assert {n["message"] for n in lines(notes)} >= accepted
+
+
+QUESTION = "tests.e2e.question_app:app"
+ANSWER_WAYS = ["param", "json", "attr", "single"]
+
+
+def test_each_way_of_the_question_survives_kill_9_mid_task_with_only_afterwork_added(tmp_path: Path) -> None:
+    """FastAPI's own classes, made wherever the answer makes them: stored before the response,
+    so a server killed while the tasks run loses none of them."""
+    notes = tmp_path / "notes.jsonl"
+    env = {"AFTERWORK_URL": f"sqlite:///{tmp_path}/aw.db", "NOTES_FILE": str(notes),
+           "NOTIFY_SECONDS": "30"}
+    first = Server(QUESTION, env, tmp_path / "first.log")
+    try:
+        for way in ANSWER_WAYS:
+            assert httpx.post(f"{first.url}/{way}", timeout=10).json() == {"way": way}
+        started = wait_for_lines(notes, len(ANSWER_WAYS))
+        assert sorted(n["way"] for n in started) == sorted(ANSWER_WAYS)
+        assert {n["event"] for n in started} == {"start"}
+    finally:
+        first.kill()  # SIGKILL while every notification is half-way
+    second = Server(QUESTION, {**env, "NOTIFY_SECONDS": "0"}, tmp_path / "second.log")
+    try:
+        found = wait_for_lines(notes, 3 * len(ANSWER_WAYS), timeout=60)
+    finally:
+        second.stop()
+    done = [n for n in found if n["event"] == "done"]
+    assert sorted(n["way"] for n in done) == sorted(ANSWER_WAYS)
+    assert {n["pid"] for n in done} == {second.pid}

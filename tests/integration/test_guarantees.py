@@ -1,4 +1,4 @@
-"""DESIGN.md's guarantees on a real SQLite file, in process (the e2e tier adds uvicorn)."""
+"""The guarantees on a real SQLite file and a real PostgreSQL, in process (the e2e tier adds uvicorn)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ def _clean() -> Iterator[None]:
 
 def make_app(url: str, **options: object) -> tuple[FastAPI, Afterwork]:
     app = FastAPI()
+    # The server's path: tasks detached from the request (a TestClient's request would run
+    # them inline, before returning; tests/integration/test_fastapi_classes.py covers that).
+    options.setdefault("inline_in_tests", False)
     aw = Afterwork(app, url=url, **options)  # type: ignore[arg-type]
     return app, aw
 
@@ -176,8 +179,21 @@ def test_g7_strict_refuses_unstorable_tasks_naming_them(durable_url: str) -> Non
         client.get("/")
 
 
-def test_arguments_over_the_size_limit_are_refused_naming_task_and_size(durable_url: str) -> None:
+def test_arguments_over_the_size_limit_run_in_memory_with_a_warning(durable_url: str) -> None:
     app, _ = make_app(durable_url, max_arg_bytes=100)
+
+    @app.get("/")
+    def endpoint(tasks: BackgroundTasks) -> dict[str, bool]:
+        return {"stored": tasks.add_task(app_tasks.record, "x" * 200).stored}
+
+    with TestClient(app) as client, pytest.warns(AfterworkWarning, match=r"record.*2\d\d bytes"):
+        assert client.get("/").json() == {"stored": False}
+    assert EVENTS == [("x" * 200,)]  # it ran all the same, in memory
+    assert db_rows(durable_url) == []
+
+
+def test_arguments_over_the_size_limit_are_refused_when_strict(durable_url: str) -> None:
+    app, _ = make_app(durable_url, max_arg_bytes=100, strict=True)
 
     @app.get("/")
     def endpoint(tasks: BackgroundTasks) -> None:

@@ -24,6 +24,9 @@ def _clean() -> None:
 
 def app_on(url: str, **options: object) -> tuple[FastAPI, Afterwork]:
     app = FastAPI()
+    # The server's path: tasks detached from the request (a TestClient's request would run
+    # them inline, before returning; tests/integration/test_fastapi_classes.py covers that).
+    options.setdefault("inline_in_tests", False)
     aw = Afterwork(app, url=url, **options)  # type: ignore[arg-type]
 
     @app.get("/add/{fn}")

@@ -1,0 +1,132 @@
+"""What `Afterwork(app)` changes in FastAPI and Starlette, each internal named and checked.
+
+One line of set-up must make every task durable, whichever class added it and wherever the
+object was made. So, once per process, Starlette's own `BackgroundTask` and `BackgroundTasks`
+learn to join the current request's batch:
+
+- a `BackgroundTask` made while a request is handled (directly, or by `add_task` of
+  Starlette's, FastAPI's or afterwork's `BackgroundTasks`) joins that request's batch, which
+  the middleware stores before the response starts;
+- calling a bound object (Starlette's `Response.__call__` does, after the last body chunk, with
+  the request's `yield` dependencies still open) runs the batch's share of the work there:
+  its in-memory tasks, or, under a test client, all of its tasks;
+- outside a request (no batch), and in a process where `Afterwork` was never constructed, the
+  classes behave exactly as Starlette's: nothing here runs.
+
+FastAPI builds a plain `fastapi.BackgroundTasks()` for a parameter typed as any subclass; it
+looks the class up as `fastapi.dependencies.utils.BackgroundTasks`, which is pointed at
+afterwork's subclass so that `add_task` returns a handle there too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+import fastapi
+import fastapi.dependencies.utils
+import starlette
+import starlette.background
+
+from ._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ._batch import RequestBatch
+
+current_batch: ContextVar[RequestBatch | None] = ContextVar("afterwork_batch", default=None)
+
+_Task = starlette.background.BackgroundTask
+_Tasks = starlette.background.BackgroundTasks
+_ORIGINAL_TASK_INIT = _Task.__init__
+_ORIGINAL_TASK_CALL = _Task.__call__
+_ORIGINAL_TASKS_INIT = _Tasks.__init__
+_ORIGINAL_TASKS_CALL = _Tasks.__call__
+_lock = threading.Lock()
+_patched = False
+
+BATCH_ATTR = "_afterwork_batch"
+HANDLE_ATTR = "_afterwork_handle"
+
+
+def _bind(task: starlette.background.BackgroundTask, batch: RequestBatch) -> None:
+    setattr(task, BATCH_ATTR, batch)
+    setattr(task, HANDLE_ATTR, batch.add(task.func, task.args, task.kwargs))
+
+
+def _task_init(self: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    _ORIGINAL_TASK_INIT(self, func, *args, **kwargs)
+    batch = current_batch.get()
+    if batch is not None:
+        _bind(self, batch)
+
+
+async def _task_call(self: Any) -> None:
+    batch: RequestBatch | None = self.__dict__.get(BATCH_ATTR)
+    current = current_batch.get()
+    if batch is not None and batch is current:
+        await batch.run_here()
+        return
+    if current is not None:  # made outside this request (at import, say): never silent
+        current.aw.warn_not_covered(self.func)
+    await _ORIGINAL_TASK_CALL(self)
+
+
+def _tasks_init(self: Any, tasks: Sequence[starlette.background.BackgroundTask] | None = None) -> None:
+    _ORIGINAL_TASKS_INIT(self, tasks)
+    batch = current_batch.get()
+    if batch is not None:
+        self.__dict__[BATCH_ATTR] = batch
+        for task in self.tasks:  # made before the request, handed in now: they join it
+            if task.__dict__.get(BATCH_ATTR) is not batch:
+                _bind(task, batch)
+
+
+async def _tasks_call(self: Any) -> None:
+    batch: RequestBatch | None = self.__dict__.get(BATCH_ATTR)
+    if batch is not None and batch is current_batch.get():
+        await batch.run_here()
+    # Tasks made outside this request and appended to `.tasks` by hand run as in Starlette;
+    # bound ones are no-ops here (the batch ran them, once).
+    await _ORIGINAL_TASKS_CALL(self)
+
+
+def handle_of(task: starlette.background.BackgroundTask) -> Any:
+    """The handle `batch.add` gave a bound task, or None."""
+    return task.__dict__.get(HANDLE_ATTR)
+
+
+def install(injected: type[fastapi.BackgroundTasks]) -> None:
+    """Patch Starlette's classes and FastAPI's injection, once per process (idempotent).
+
+    Each internal relied on is checked first; a FastAPI or Starlette that moved one fails
+    here, at start-up, with the versions named, never with tasks silently left in memory."""
+    global _patched
+    with _lock:
+        if _patched:
+            return
+        _check_internals()
+        _Task.__init__ = _task_init  # type: ignore[method-assign]
+        _Task.__call__ = _task_call  # type: ignore[method-assign]
+        _Tasks.__init__ = _tasks_init  # type: ignore[method-assign]
+        _Tasks.__call__ = _tasks_call  # type: ignore[method-assign]
+        fastapi.dependencies.utils.BackgroundTasks = injected  # type: ignore[attr-defined]
+        _patched = True
+
+
+def _check_internals() -> None:
+    missing = []
+    if getattr(fastapi.dependencies.utils, "BackgroundTasks", None) is not fastapi.BackgroundTasks:
+        missing.append("fastapi.dependencies.utils.BackgroundTasks (the class FastAPI injects)")
+    if not issubclass(fastapi.BackgroundTasks, _Tasks):
+        missing.append("fastapi.BackgroundTasks subclassing starlette.background.BackgroundTasks")
+    if "add_task" not in vars(_Tasks) or "tasks" not in _ORIGINAL_TASKS_INIT.__code__.co_names:
+        missing.append("starlette.background.BackgroundTasks.add_task/.tasks")
+    if missing:
+        raise ConfigurationError(
+            f"afterwork cannot make this FastAPI {fastapi.__version__} / Starlette "
+            f"{starlette.__version__} durable: it relies on {'; '.join(missing)}, which "
+            "changed. Pin the versions afterwork supports (see its pyproject.toml) or upgrade "
+            "afterwork"
+        )
