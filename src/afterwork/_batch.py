@@ -43,8 +43,7 @@ class Planned:
 
 class _Phase(enum.Enum):
     OPEN = "open"  # tasks join it
-    COMMITTED = "committed"  # stored: the response may start
-    RAN = "ran"  # after the response: in-memory tasks ran (or everything, inline)
+    COMMITTED = "committed"  # stored (or nothing to store): the response may start
 
 
 class RequestBatch:
@@ -59,7 +58,10 @@ class RequestBatch:
         self.phase = _Phase.OPEN
         self.records: list[TaskRecord] = []
         self.handed_over = False  # rows written leased to this process's runner
-        self._given = False  # those rows went to the runner (or ran inline)
+        self._given = False  # those rows went to the runner (or run inline)
+        self._cursor = 0  # self.planned[:_cursor] ran (or were handed over)
+        self._inline_left: list[TaskRecord] | None = None  # inline: leased rows not run yet
+        self._memory_ok = self._stored_ok = True  # a failure stops the tasks after it
         self.wake_after = False  # tasks went through the app's own transaction
 
     def add(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskHandle:
@@ -117,50 +119,68 @@ class RequestBatch:
         if any(r.lease_owner is None for r in self.records):
             runner.wake_threadsafe()
 
-    async def run_here(self) -> None:
-        """Called where Starlette runs a response's background (after its last body chunk,
-        with the request's `yield` dependencies still open), and by the middleware after the
-        app returned (a no-op then, if it ran already)."""
-        if self.phase is not _Phase.COMMITTED:
+    async def run_here(self, upto: TaskHandle | None = None) -> None:
+        """Run the tasks due here, in order, up to and including `upto` (None: all left).
+
+        Called where Starlette runs a response's background (FastAPI's and Starlette's
+        `BackgroundTasks.__call__` call each task in turn: after the last body chunk, with the
+        request's `yield` dependencies still open, inside FastAPI's span for that task), and by
+        the middleware once the app returned, for whatever no response carried. In-memory
+        tasks run here; stored ones too under a test client (`inline`), else the runner has
+        them since the last body chunk."""
+        if self.phase is _Phase.OPEN:
             return
-        self.phase = _Phase.RAN
         runner = self.aw.runner
-        if not (self.inline and self.handed_over and runner is not None and not self._given):
-            self.hand_over()
-            await self._run_in_memory([p for p in self.planned if p.payload is None])
+        if self._inline_left is None and not self._given:
+            if self.inline and self.handed_over and runner is not None:
+                self._given = True
+                self._inline_left = [r for r in self.records if r.lease_owner == runner.owner]
+                if any(r.lease_owner is None for r in self.records):
+                    runner.wake_threadsafe()
+            else:
+                self.hand_over()
+        end = len(self.planned)
+        if upto is not None:
+            end = next((i + 1 for i, p in enumerate(self.planned) if p.handle is upto), self._cursor)
+        segment, self._cursor = self.planned[self._cursor:end], max(self._cursor, end)
+        if not segment:
             return
-        self._given = True
-        mine = {r.id: r for r in self.records if r.lease_owner == runner.owner}
-        chain = [r for r in self.records if r.id in mine]
-        left = list(chain)
-        memory_ok = stored_ok = True
+        left = self._inline_left
+        if left is None or runner is None:
+            for planned in segment:
+                if planned.payload is None and self._memory_ok:
+                    self._memory_ok = await self._run_in_memory(planned)
+            return
         try:
-            for planned in self.planned:
-                record = mine.get(planned.handle.id)
+            for planned in segment:
+                record = next((r for r in left if r.id == planned.handle.id), None)
                 if planned.payload is None:
-                    memory_ok = memory_ok and stored_ok and await self._run_in_memory([planned])
-                elif record is not None and stored_ok:
+                    if self._memory_ok and self._stored_ok:
+                        self._memory_ok = await self._run_in_memory(planned)
+                elif record is not None:
                     left.remove(record)
-                    stored_ok = await runner.run_here(record, unblock_next=bool(left))
+                    self._stored_ok = await runner.run_here(record, unblock_next=bool(left))
+                    if not self._stored_ok:  # the store decides what becomes of the rest
+                        runner.release_here(left)
+                        left.clear()
+        except BaseException:
+            runner.release_here(left)
+            left.clear()
+            raise
         finally:
-            if left:  # after a failure or a retry: the store decides what becomes of them
-                runner.release_here(left)
-            if any(r.lease_owner is None for r in self.records):
-                runner.wake_threadsafe()
             await runner.settle()
 
-    async def _run_in_memory(self, planned: list[Planned]) -> bool:
-        """Unstorable tasks, exactly as Starlette runs them; a failure stops the rest."""
-        for p in planned:
-            try:
-                if is_async_callable(p.func):
-                    await p.func(*p.args, **p.kwargs)
-                else:
-                    await run_in_threadpool(p.func, *p.args, **p.kwargs)
-            except Exception:
-                log.exception("afterwork: in-memory task %s failed; the in-memory tasks after "
-                              "it in this response are skipped", p.handle.name)
-                return False
+    async def _run_in_memory(self, p: Planned) -> bool:
+        """An unstorable task, exactly as Starlette runs it; a failure stops the ones after."""
+        try:
+            if is_async_callable(p.func):
+                await p.func(*p.args, **p.kwargs)
+            else:
+                await run_in_threadpool(p.func, *p.args, **p.kwargs)
+        except Exception:
+            log.exception("afterwork: in-memory task %s failed; the in-memory tasks after it in "
+                          "this response are skipped", p.handle.name)
+            return False
         return True
 
 

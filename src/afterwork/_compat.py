@@ -7,9 +7,10 @@ learn to join the current request's batch:
 - a `BackgroundTask` made while a request is handled (directly, or by `add_task` of
   Starlette's, FastAPI's or afterwork's `BackgroundTasks`) joins that request's batch, which
   the middleware stores before the response starts;
-- calling a bound object (Starlette's `Response.__call__` does, after the last body chunk, with
-  the request's `yield` dependencies still open) runs the batch's share of the work there:
-  its in-memory tasks, or, under a test client, all of its tasks;
+- calling a bound task (Starlette's `Response.__call__` calls its background after the last
+  body chunk, with the request's `yield` dependencies still open; `BackgroundTasks.__call__`
+  calls each task in turn, FastAPI's inside a telemetry span) runs the batch up to that task
+  there: its in-memory tasks, or, under a test client, all of them;
 - outside a request (no batch), and in a process where `Afterwork` was never constructed, the
   classes behave exactly as Starlette's: nothing here runs.
 
@@ -21,7 +22,7 @@ afterwork's subclass so that `add_task` returns a handle there too.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +67,7 @@ async def _task_call(self: Any) -> None:
     batch: RequestBatch | None = self.__dict__.get(BATCH_ATTR)
     current = current_batch.get()
     if batch is not None and batch is current:
-        await batch.run_here()
+        await batch.run_here(self.__dict__.get(HANDLE_ATTR))
         return
     if current is not None:  # made outside this request (at import, say): never silent
         current.aw.warn_not_covered(self.func)
@@ -83,13 +84,21 @@ def _tasks_init(self: Any, tasks: Sequence[starlette.background.BackgroundTask] 
                 _bind(task, batch)
 
 
-async def _tasks_call(self: Any) -> None:
-    batch: RequestBatch | None = self.__dict__.get(BATCH_ATTR)
-    if batch is not None and batch is current_batch.get():
-        await batch.run_here()
-    # Tasks made outside this request and appended to `.tasks` by hand run as in Starlette;
-    # bound ones are no-ops here (the batch ran them, once).
-    await _ORIGINAL_TASKS_CALL(self)
+_Call = Callable[[Any], Coroutine[Any, Any, None]]
+
+
+def _running_the_rest(original: _Call) -> _Call:
+    """`BackgroundTasks.__call__` (Starlette's, or FastAPI's with its span per task) as it is:
+    each bound task runs the batch up to itself; then, if this object belongs to the request,
+    the rest of the batch (tasks that came by `defer()` or objects no response carried)."""
+
+    async def call(self: Any) -> None:
+        await original(self)
+        batch: RequestBatch | None = self.__dict__.get(BATCH_ATTR)
+        if batch is not None and batch is current_batch.get():
+            await batch.run_here()
+
+    return call
 
 
 def handle_of(task: starlette.background.BackgroundTask) -> Any:
@@ -110,7 +119,9 @@ def install(injected: type[fastapi.BackgroundTasks]) -> None:
         _Task.__init__ = _task_init  # type: ignore[method-assign]
         _Task.__call__ = _task_call  # type: ignore[method-assign]
         _Tasks.__init__ = _tasks_init  # type: ignore[method-assign]
-        _Tasks.__call__ = _tasks_call  # type: ignore[method-assign]
+        _Tasks.__call__ = _running_the_rest(_ORIGINAL_TASKS_CALL)  # type: ignore[method-assign,assignment]
+        fastapi.BackgroundTasks.__call__ = _running_the_rest(  # type: ignore[method-assign,assignment]
+            fastapi.BackgroundTasks.__call__)
         fastapi.dependencies.utils.BackgroundTasks = injected  # type: ignore[attr-defined]
         _patched = True
 
