@@ -68,7 +68,7 @@ def to_row(r: TaskRecord) -> tuple[Any, ...]:
     return (r.id, r.name, r.payload, r.state.value, r.attempts, r.max_attempts, r.timeout_seconds,
             r.batch_id, r.seq, r.waiting_on, r.lease_owner, r.lease_until, r.run_at, r.created_at,
             r.started_at, r.finished_at, r.last_error, r.history, r.meta, r.queue, r.priority,
-            r.dedup_key, r.rate_key)
+            r.dedup_key, r.rate_key, r.tick_key)
 
 
 def from_row(row: Sequence[Any]) -> TaskRecord:
