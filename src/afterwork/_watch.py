@@ -69,10 +69,6 @@ class Reads:
                             f"(its {self.threads} threads wait on the store)") from None
 
 
-def _get_all(store: Any, ids: list[str]) -> list[TaskRecord | None]:
-    return [store.get(i) for i in ids]
-
-
 def fingerprint(record: TaskRecord | None) -> str:
     return "" if record is None else json.dumps(record.to_json(), sort_keys=True, default=str)
 
@@ -143,10 +139,11 @@ class Watch:
                 continue
             kick.clear()
             try:
-                records = await self._reads.run(_get_all, self._aw.store, ids)
+                found: dict[str, TaskRecord] | None = await self._reads.run(self._aw.store.get_many, ids)
             except AfterworkError:
-                records = None  # the store is down: followers keep waiting (keep-alives)
-            for task_id, record in zip(ids, records or [], strict=False):
+                found = None  # the store is down: followers keep waiting (keep-alives)
+            for task_id in ids if found is not None else ():
+                record = found.get(task_id) if found is not None else None
                 mark = fingerprint(record)
                 if self._seen.get(task_id) != mark:
                     self._seen[task_id] = mark

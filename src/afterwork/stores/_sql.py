@@ -47,6 +47,8 @@ from ._statements import (
     chain_reason,
 )
 
+GET_MANY_CHUNK = 500  # ids per statement: under SQLite's 999 bound parameters of old builds
+
 
 def _filter(queues: Sequence[str] | None, *, exclude_queues: Sequence[str] = (),
             names: Sequence[str] | None = None, exclude_names: Sequence[str] = ()
@@ -258,6 +260,17 @@ class SqlStore(Store):
             cur.execute(self._sql(GET), (task_id,))
             row = cur.fetchone()
         return from_row(row) if row else None
+
+    def get_many(self, task_ids: Sequence[str]) -> dict[str, TaskRecord]:
+        found: dict[str, TaskRecord] = {}
+        ids = list(dict.fromkeys(task_ids))
+        for start in range(0, len(ids), GET_MANY_CHUNK):
+            chunk = ids[start:start + GET_MANY_CHUNK]
+            sql = f"SELECT {_COLS} FROM {_T} WHERE id IN ({', '.join('?' for _ in chunk)})"
+            with self._read() as cur:
+                cur.execute(self._sql(sql), chunk)
+                found.update((r.id, r) for r in map(from_row, cur.fetchall()))
+        return found
 
     def active_with_key(self, key: str) -> TaskRecord | None:
         with self._read() as cur:
