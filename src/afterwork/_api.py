@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._errors import AfterworkError, StoreError, TaskNotFoundError, TaskStateError, public_detail
 from ._models import FINAL_STATES, TaskRecord, TaskState
-from ._redact import TIMESTAMPS, iso
+from ._redact import TIMESTAMPS, iso, record_json
 from ._watch import Reads, Watch, fingerprint
 from .dashboard._auth import cross_site, deny, is_operator
 
@@ -52,16 +52,14 @@ PUBLIC_FIELDS = ("id", "state", "attempts", "max_attempts", *TIMESTAMPS)
 def task_json(record: TaskRecord) -> dict[str, Any]:
     """Every stored field of a task (timestamps in ISO 8601 UTC), with nothing masked: for
     code that decides itself what to show (see `afterwork._redact.task_view` for operators)."""
-    data = record.to_json()
-    for key in TIMESTAMPS:
-        data[key] = iso(data[key])
-    return data
+    return record_json(record)
 
 
 def public_json(record: TaskRecord) -> dict[str, Any]:
     """What anyone holding the task's id may see."""
-    data = record.to_json()
-    return {k: iso(data[k]) if k in TIMESTAMPS else data[k] for k in PUBLIC_FIELDS}
+    return {"id": record.id, "state": record.state.public, "attempts": record.attempts,
+            "max_attempts": record.max_attempts,
+            **{key: iso(getattr(record, key)) for key in TIMESTAMPS}}
 
 
 def states_from(raw: str | None) -> list[TaskState]:

@@ -120,21 +120,34 @@ class Redactor:
         """Everything about a task an operator sees (the record's JSON plus `arguments`), with
         secrets masked in the arguments, the last error and the history."""
         shown, hidden = self.arguments(record.name, record.payload, resolve)
-        data = dict(record.to_json())
-        for key in TIMESTAMPS:
-            data[key] = iso(data[key])
+        data = record_json(record)
         data["arguments"] = shown
         data["last_error"] = self.text(record.last_error, hidden)
-        try:
-            history = record.attempt_history()
-        except (ValueError, RecursionError):
-            history = []
         data["history"] = [
             {k: self.text(v, hidden) if isinstance(v, str) else v for k, v in h.items()}
             if isinstance(h, dict) else h
-            for h in history
+            for h in data["history"]
         ]
         return data
+
+
+def record_json(record: TaskRecord) -> dict[str, Any]:
+    """`TaskRecord.to_json` with ISO 8601 UTC timestamps, and a history line that does not
+    decode (a hostile or damaged row) shown as text instead of failing the whole answer."""
+    history: list[Any] = []
+    for line in (record.history or "").splitlines():
+        if line:
+            try:
+                history.append(json.loads(line))
+            except (ValueError, RecursionError):
+                history.append({"undecodable": line[:200]})
+    return {
+        "id": record.id, "name": record.name, "state": record.state.public,
+        "attempts": record.attempts, "max_attempts": record.max_attempts,
+        **{key: iso(getattr(record, key)) for key in TIMESTAMPS},
+        "last_error": record.last_error, "history": history, "queue": record.queue,
+        "priority": record.priority, "key": record.dedup_key,
+    }
 
 
 def _collect(value: Any, into: list[str], depth: int) -> None:

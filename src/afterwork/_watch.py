@@ -26,6 +26,7 @@ import anyio.to_thread
 from ._errors import AfterworkError, StoreUnavailableError
 from ._events import TaskEvent
 from ._models import TaskRecord
+from ._redact import record_json
 
 if TYPE_CHECKING:
     from ._app import Afterwork
@@ -70,7 +71,7 @@ class Reads:
 
 
 def fingerprint(record: TaskRecord | None) -> str:
-    return "" if record is None else json.dumps(record.to_json(), sort_keys=True, default=str)
+    return "" if record is None else json.dumps(record_json(record), sort_keys=True, default=str)
 
 
 class Watch:
