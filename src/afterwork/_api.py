@@ -251,14 +251,17 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
             since, until = _time(q.get("since"), "since"), _time(q.get("until"), "until")
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
-        try:
-            records = await read(lambda: aw.store.query(  # one more: is there a next page?
+        def load() -> tuple[list[dict[str, Any]], TaskRecord | None]:
+            records = aw.store.query(  # one more: is there a next page?
                 states=states, name=q.get("name"), limit=limit + 1, since=since, until=until,
-                before=cursor))
+                before=cursor)
+            last = records[limit - 1] if len(records) > limit else None
+            return [_listed(aw, r) for r in records[:limit]], last  # masking, off the loop too
+
+        try:
+            page, last = await read(load)
         except AfterworkError as exc:
             return store_fault(exc)
-        page = [task_json(r) for r in records[:limit]]
-        last = records[limit - 1] if len(records) > limit else None
         return JSONResponse({"tasks": page, "next": f"{last.created_at!r}/{last.id}" if last else None})
 
     async def counts(request: Request) -> Response:
@@ -324,6 +327,13 @@ def per_minute(aw: Afterwork, minutes: int) -> list[dict[str, Any]]:
     rows = {(m, st): n for m, st, n in aw.store.finished_per_minute(start)}
     return [{"minute": iso(m), "succeeded": rows.get((m, "succeeded"), 0),
              "failed": rows.get((m, "failed"), 0)} for m in range(start, now_minute + 1, 60)]
+
+
+def _listed(aw: Afterwork, record: TaskRecord) -> dict[str, Any]:
+    """A task in the operator's list: everything but its arguments, secrets masked."""
+    view = aw.redactor.task_view(record)
+    del view["arguments"]
+    return view
 
 
 class JsonErrors:

@@ -114,6 +114,10 @@ class Redactor:
                 text = text.replace(value, HIDDEN)
         return mask_passwords(text)
 
+    def last_error(self, record: TaskRecord) -> str | None:
+        """The task's last error with its secret argument values and URL passwords masked."""
+        return self.text(record.last_error, self.arguments(record.name, record.payload)[1])
+
     def task_view(self, record: TaskRecord,
                   resolve: Callable[[str], Callable[..., Any] | None] | None = None
                   ) -> dict[str, Any]:

@@ -66,16 +66,20 @@ def test_operators_see_everything_with_secrets_masked_in_tracebacks(tmp_path: Pa
         full = client.get(f"/afterwork/api/tasks/{task_id}", headers=BEARER)
         with client.stream("GET", f"/afterwork/api/tasks/{task_id}/events", headers=BEARER) as s:
             streamed = [json.loads(x[6:]) for x in s.iter_lines() if x.startswith("data: ")]
+        listed = client.get("/afterwork/api/tasks", headers=BEARER)
         client.post("/afterwork/login", data={"token": TOKEN})
         page = client.get(f"/afterwork/tasks/{task_id}").text
+        overview = client.get("/afterwork/").text
     data = full.json()
+    assert listed.json()["tasks"][0]["last_error"] == data["last_error"]
     assert data["name"] == "tests.dashboard.dash_tasks:leaky_login"
     assert "Traceback" in data["last_error"] and "could not log ann in" in data["last_error"]
     assert data["arguments"] == {"args": ["ann", HIDDEN, HIDDEN], "kwargs": {}}
     assert streamed[-1]["last_error"] == data["last_error"]
-    for text in (full.text, json.dumps(streamed), page):
+    for text in (full.text, json.dumps(streamed), page, listed.text, overview):
         assert "hunter2-secret" not in text and "db-pa55word" not in text
     assert HIDDEN in page and "could not log ann in" in page
+    assert f"could not log ann in with {HIDDEN}" in overview  # the failed list's error line
 
 
 def test_a_positional_secret_is_hidden_in_a_process_that_never_ran_the_function(

@@ -72,7 +72,7 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
 
     def row(t: Any) -> str:
         state = escape(t.state.public)
-        error = escape(aw.redactor.text(error_summary(t.last_error), ()) or "")[:100]
+        error = escape(error_summary(aw.redactor.last_error(t))[:100])
         return (f"<tr><td><a href='{task_href(t.id)}'>{escape(t.id[:8])}</a></td>"
                 f"<td>{escape(t.name)}</td><td class='{state}'>{state}</td>"
                 f"<td>{t.attempts}/{t.max_attempts}</td><td>{error}</td></tr>")
