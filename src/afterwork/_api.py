@@ -249,6 +249,8 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
                 cursor = (number(at, "cursor", 0.0), last_id)
             states = states_from(q.get("state"))
             since, until = _time(q.get("since"), "since"), _time(q.get("until"), "until")
+            if not (q.get("name") or "").isprintable():  # a NUL byte: PostgreSQL refuses it
+                raise ValueError("name= holds control characters: give a task's name")
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
         def load() -> tuple[list[dict[str, Any]], TaskRecord | None]:

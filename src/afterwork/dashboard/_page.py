@@ -95,6 +95,8 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
 
         try:
             states_from(state)
+            if not (name or "").isprintable():
+                raise ValueError("name= holds control characters: give a task's name")
         except ValueError as exc:
             return HTMLResponse(f"<p>{escape(str(exc))}</p>", status_code=400)
         try:
