@@ -162,8 +162,9 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
     async def operator(request: Request) -> bool:
         return bool(aw.dashboard) and await is_operator(aw, request)
 
-    def shown(record: TaskRecord, full: bool) -> dict[str, Any]:
-        return aw.redactor.task_view(record) if full else public_json(record)
+    async def shown(record: TaskRecord, full: bool) -> dict[str, Any]:
+        # The operator's view masks secrets, which may look the function up: off the loop.
+        return await read(aw.redactor.task_view, record) if full else public_json(record)
 
     async def one(request: Request) -> Response:
         task_id = request.path_params["task_id"]
@@ -177,11 +178,11 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
             record = await read(aw.store.get, task_id)
             if record is not None and record.state not in FINAL_STATES and wait > 0:
                 record = await _until_final(task_id, record, time.monotonic() + wait)
+            if record is None:
+                return _no_task(task_id)
+            return JSONResponse(await shown(record, await operator(request)))
         except AfterworkError as exc:
             return store_fault(exc)
-        if record is None:
-            return _no_task(task_id)
-        return JSONResponse(shown(record, await operator(request)))
 
     async def _until_final(task_id: str, record: TaskRecord | None, deadline: float
                            ) -> TaskRecord | None:
@@ -200,13 +201,14 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
         task_id = request.path_params["task_id"]
         if _bad_id(task_id):
             return _no_task(task_id)
+        full = await operator(request)
         try:
             first = await read(aw.store.get, task_id)
+            first_shown = await shown(first, full) if first is not None else None
         except AfterworkError as exc:
             return store_fault(exc)
         if first is None:
             return _no_task(task_id)
-        full = await operator(request)
         if not slots.take():
             return JSONResponse({"detail": f"too many event streams open ({slots.limit}); "
                                            "retry later or poll ?wait="},
@@ -214,7 +216,7 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
 
         async def stream() -> AsyncIterator[str]:
             record: TaskRecord | None = first
-            yield f"event: state\ndata: {json.dumps(shown(first, full))}\n\n"
+            yield f"event: state\ndata: {json.dumps(first_shown)}\n\n"
             last = fingerprint(first)
             deadline = time.monotonic() + STREAM_SECONDS_MAX
             with watch.follow(task_id) as changed:
@@ -233,7 +235,11 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
                         return
                     if (mark := fingerprint(record)) != last:
                         last = mark
-                        yield f"event: state\ndata: {json.dumps(shown(record, full))}\n\n"
+                        try:
+                            data = await shown(record, full)
+                        except AfterworkError:
+                            continue  # the API's threads are busy: the next change tells again
+                        yield f"event: state\ndata: {json.dumps(data)}\n\n"
 
         return _SlotStream(stream(), slots.give_back)
 

@@ -70,16 +70,16 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
         """A task's page (or action) as an attribute value: the id quoted and escaped."""
         return escape(f"{base}/tasks/{quote(task_id, safe='')}{'/' + action if action else ''}")
 
-    def row(t: Any) -> str:
+    def row(t: Any, errors: dict[str, str | None]) -> str:
         state = escape(t.state.public)
-        error = escape(error_summary(aw.redactor.last_error(t))[:100])
+        error = escape(error_summary(errors.get(t.id))[:100])
         return (f"<tr><td><a href='{task_href(t.id)}'>{escape(t.id[:8])}</a></td>"
                 f"<td>{escape(t.name)}</td><td class='{state}'>{state}</td>"
                 f"<td>{t.attempts}/{t.max_attempts}</td><td>{error}</td></tr>")
 
-    def table(records: list[Any]) -> str:
+    def table(records: list[Any], errors: dict[str, str | None]) -> str:
         head = "<tr><th>task</th><th>name</th><th>state</th><th>attempts</th><th>last error</th></tr>"
-        return f"<table>{head}{''.join(row(r) for r in records)}</table>"
+        return f"<table>{head}{''.join(row(r, errors) for r in records)}</table>"
 
     async def overview(request: Request) -> Response:
         if (refused := await deny(aw, request)) is not None:
@@ -89,9 +89,11 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
         state, name = request.query_params.get("state") or None, request.query_params.get("name") or None
 
         def load() -> tuple[Any, ...]:
-            return (aw.store.counts(), per_minute(aw, 60),
-                    aw.store.query(states=states_from(state), name=name, limit=50),
-                    aw.store.query(states=states_from("failed"), limit=20))
+            recent = aw.store.query(states=states_from(state), name=name, limit=50)
+            failed = aw.store.query(states=states_from("failed"), limit=20)
+            # Secrets masked in the error lines: off the event loop (it may look functions up).
+            errors = {r.id: aw.redactor.last_error(r) for r in recent + failed if r.last_error}
+            return aw.store.counts(), per_minute(aw, 60), recent, failed, errors
 
         try:
             states_from(state)
@@ -100,7 +102,7 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
         except ValueError as exc:
             return HTMLResponse(f"<p>{escape(str(exc))}</p>", status_code=400)
         try:
-            counts, minutes, recent, failed = await reads.run(load)
+            counts, minutes, recent, failed, errors = await reads.run(load)
         except AfterworkError as exc:
             return _unavailable(exc)
         by_state: dict[str, int] = {}
@@ -112,10 +114,10 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
                           for s in ("", "queued", "running", "succeeded", "failed", "cancelled"))
         body = (f"<h1>afterwork</h1>{logout()}<table class='counts'><tr>{cells}</tr></table>"
                 f"<h2>Tasks per minute, last hour</h2>{per_minute_svg(minutes)}"
-                f"<h2>Failed</h2>{table(failed)}"
+                f"<h2>Failed</h2>{table(failed, errors)}"
                 f"<h2>Recent</h2><form method='get'>state <select name='state'>{options}</select> "
                 f"name <input name='name' value='{escape(name or '')}'> <button>filter</button></form>"
-                f"{table(recent)}")
+                f"{table(recent, errors)}")
         return _page("afterwork", body, new_csrf())
 
     async def detail(request: Request) -> Response:
