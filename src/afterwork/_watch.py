@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 READ_WAIT_SECONDS = 10.0  # longest wait for one of the API's threads before a 503
 WATCH_EVERY_SECONDS = 0.5  # how often the shared watch reads the watched tasks
+SETTLE_SECONDS = (0.05, 0.2, 1.0, 3.0)  # reads again after an event, until its write has committed
 
 
 class ReadsBusy(StoreUnavailableError):
@@ -128,6 +129,7 @@ class Watch:
     async def _run(self) -> None:
         kick = self._kick
         assert kick is not None
+        settle: list[float] = []
         while True:
             await asyncio.sleep(0)  # let a new follower register before the first read
             ids = list(self._followers)
@@ -138,7 +140,11 @@ class Watch:
                 if not self._followers:
                     return
                 continue
-            kick.clear()
+            if kick.is_set():
+                # An event comes when the runner decides, a little before its write commits
+                # (writes are grouped): read now, and again shortly after.
+                settle = list(SETTLE_SECONDS)
+                kick.clear()
             try:
                 found: dict[str, TaskRecord] | None = await self._reads.run(self._aw.store.get_many, ids)
             except AfterworkError:
@@ -151,5 +157,5 @@ class Watch:
                     self.latest[task_id] = record
                     for changed in self._followers.get(task_id, []):
                         changed.set()
-            with anyio.move_on_after(WATCH_EVERY_SECONDS):
+            with anyio.move_on_after(settle.pop(0) if settle else WATCH_EVERY_SECONDS):
                 await kick.wait()

@@ -123,3 +123,18 @@ def test_many_streams_share_one_store_read_per_round(
     assert calls["get"] == []  # no read per client
     assert 1 <= len(calls["get_many"]) <= 10  # one round each WATCH_EVERY_SECONDS (0.5 s)
     assert all(n == streams for n in calls["get_many"])  # every follower in each round
+
+
+def test_a_change_made_here_reaches_the_stream_without_waiting_for_the_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("afterwork._watch.WATCH_EVERY_SECONDS", 600.0)  # the poll never comes
+    app = _app(f"sqlite:///{tmp_path}/a.db")
+    with TestClient(app) as client:
+        task_id = client.post("/nap").json()["id"]
+        started = time.monotonic()
+        with client.stream("GET", f"/afterwork/api/tasks/{task_id}/events") as stream:
+            states = [x for x in stream.iter_lines() if x.startswith("data: ")]
+        took = time.monotonic() - started
+    assert '"succeeded"' in states[-1]
+    assert took < 300  # the runner's events woke the watch; its poll (600 s) never ran
