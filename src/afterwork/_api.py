@@ -2,50 +2,64 @@
 
 Public, because a task id is an unguessable UUID a page may hold: `GET /tasks/{id}` (with
 `?wait=N` to long-poll until the task is final) and `GET /tasks/{id}/events` (Server-Sent
-Events of its state). With `Afterwork(dashboard=True, ...)`, behind the operator's auth:
-`GET /tasks` (filters, cursor pages), `GET /counts`, `GET /throughput`,
-`POST /tasks/{id}/retry` and `POST /tasks/{id}/cancel`.
+Events of its state). They show what a waiting page needs and nothing else (PUBLIC_FIELDS).
+With `Afterwork(dashboard=True, ...)`, behind the operator's auth: the same endpoints show
+everything (arguments, traceback, history; secrets masked), and `GET /tasks` (filters, cursor
+pages), `GET /counts`, `GET /throughput`, `POST /tasks/{id}/retry` and `POST /tasks/{id}/cancel`.
+
+Every answer under the prefixes is JSON (or the dashboard's HTML): a client's mistake is a
+4xx with a short `detail`, a store fault a 503 that names neither the store nor credentials.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
+import logging
+import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, Router
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._errors import AfterworkError, TaskNotFoundError, TaskStateError
+from ._errors import AfterworkError, StoreError, TaskNotFoundError, TaskStateError, public_detail
 from ._models import FINAL_STATES, TaskRecord, TaskState
-from .dashboard._auth import cross_site, deny
-from .dashboard._redact import arguments
+from ._redact import TIMESTAMPS, iso, record_json
+from ._watch import Reads, Watch, fingerprint
+from .dashboard._auth import cross_site, deny, is_operator
 
 if TYPE_CHECKING:
     from ._app import Afterwork
 
+log = logging.getLogger("afterwork")
+
 LIST_LIMIT_MAX = 1000
+MINUTES_MAX = 24 * 60
 WAIT_SECONDS_MAX = 30.0
-WATCH_EVERY_SECONDS = 0.25
 STREAM_SECONDS_MAX = 300.0  # an SSE stream ends by then; EventSource reconnects by itself
-
-
-def iso(epoch: Any) -> str | None:
-    if epoch is None:
-        return None
-    return dt.datetime.fromtimestamp(float(epoch), dt.timezone.utc).isoformat()
+KEEPALIVE_SECONDS = 15.0  # an SSE comment this often: proxies keep the stream, gone clients show
+TASK_ID_CHARS_MAX = 200
+# What a waiting page needs. Not the name: it is the code's module and function, which says
+# how the application is built and which a page can show in its own words.
+PUBLIC_FIELDS = ("id", "state", "attempts", "max_attempts", *TIMESTAMPS)
 
 
 def task_json(record: TaskRecord) -> dict[str, Any]:
-    data = record.to_json()
-    for key in ("created_at", "run_at", "started_at", "finished_at"):
-        data[key] = iso(data[key])
-    return data
+    """Every stored field of a task (timestamps in ISO 8601 UTC), with nothing masked: for
+    code that decides itself what to show (see `afterwork._redact.task_view` for operators)."""
+    return record_json(record)
+
+
+def public_json(record: TaskRecord) -> dict[str, Any]:
+    """What anyone holding the task's id may see."""
+    return {"id": record.id, "state": record.state.public, "attempts": record.attempts,
+            "max_attempts": record.max_attempts,
+            **{key: iso(getattr(record, key)) for key in TIMESTAMPS}}
 
 
 def states_from(raw: str | None) -> list[TaskState]:
@@ -54,90 +68,217 @@ def states_from(raw: str | None) -> list[TaskState]:
     wanted = raw.split(",")
     unknown = set(wanted) - {s.public for s in TaskState}
     if unknown:
-        raise ValueError(f"unknown state(s) {', '.join(sorted(unknown))}: use "
+        raise ValueError(f"unknown state(s) {', '.join(sorted(unknown))[:200]}: use "
                          "queued, running, succeeded, failed, cancelled")
     return [s for s in TaskState if s.public in wanted]
 
 
-def _time(raw: str | None) -> float | None:
+def number(raw: str | None, label: str, default: float) -> float:
+    """A finite number from a query parameter; ValueError says which parameter is wrong."""
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{label}={raw[:40]!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{label}={raw[:40]!r} is not a finite number")
+    return value
+
+
+def clamp(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))
+
+
+def _time(raw: str | None, label: str) -> float | None:
     if raw is None:
         return None
     try:
-        return float(raw)
+        return number(raw, label, 0.0)
     except ValueError:
-        return dt.datetime.fromisoformat(raw).timestamp()  # ValueError says what is wrong
+        pass
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(raw).timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(f"{label}={raw[:40]!r}: give Unix seconds or an ISO 8601 time") from None
 
 
-def build_api(aw: Afterwork) -> list[BaseRoute]:
-    async def read(fn: Any, *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(fn, *args)
+def _bad_id(task_id: str) -> bool:
+    """Ids are UUIDs; anything long or with control characters is no id (and never reaches
+    the store, whose driver may refuse such text)."""
+    return len(task_id) > TASK_ID_CHARS_MAX or not task_id.isprintable()
+
+
+def _no_task(task_id: str) -> JSONResponse:
+    return JSONResponse({"detail": f"no task {task_id[:TASK_ID_CHARS_MAX]!r}"}, status_code=404)
+
+
+def store_fault(exc: AfterworkError) -> JSONResponse:
+    """A 503 for a store fault: the log gets the reason (passwords masked), the client only
+    what happened."""
+    log.warning("afterwork: API read failed, answering 503: %s", exc)
+    return JSONResponse({"detail": f"{public_detail(exc)}; retry later"}, status_code=503,
+                        headers={"Retry-After": "5"})
+
+
+class StreamSlots:
+    """At most `limit` Server-Sent Event streams at once in this process."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def take(self) -> bool:
+        if self.open >= self.limit:
+            return False
+        self.open += 1
+        return True
+
+    def give_back(self) -> None:
+        self.open -= 1
+
+
+class _SlotStream(StreamingResponse):
+    """A stream that gives its slot back however it ends (even if it never started)."""
+
+    def __init__(self, content: AsyncIterator[str], release: Callable[[], None]) -> None:
+        super().__init__(content, media_type="text/event-stream",
+                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
+def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
+    slots = StreamSlots(aw.max_streams)
+    read = reads.run
+
+    async def operator(request: Request) -> bool:
+        return bool(aw.dashboard) and await is_operator(aw, request)
+
+    async def shown(record: TaskRecord, full: bool) -> dict[str, Any]:
+        # The operator's view masks secrets, which may look the function up: off the loop.
+        return await read(aw.redactor.task_view, record) if full else public_json(record)
 
     async def one(request: Request) -> Response:
         task_id = request.path_params["task_id"]
+        if _bad_id(task_id):
+            return _no_task(task_id)
         try:
-            wait = min(float(request.query_params.get("wait", "0")), WAIT_SECONDS_MAX)
-            record = await read(aw.store.get, task_id)
-            deadline = time.monotonic() + wait
-            while record is not None and record.state not in FINAL_STATES and time.monotonic() < deadline:
-                await asyncio.sleep(WATCH_EVERY_SECONDS)
-                record = await read(aw.store.get, task_id)
+            wait = clamp(number(request.query_params.get("wait"), "wait", 0.0), 0.0, WAIT_SECONDS_MAX)
         except ValueError as exc:
-            return JSONResponse({"detail": f"wait: {exc}"}, status_code=400)
+            return JSONResponse({"detail": str(exc)}, status_code=400)
+        try:
+            record = await read(aw.store.get, task_id)
+            if record is not None and record.state not in FINAL_STATES and wait > 0:
+                record = await _until_final(task_id, record, time.monotonic() + wait)
+            if record is None:
+                return _no_task(task_id)
+            return JSONResponse(await shown(record, await operator(request)))
         except AfterworkError as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=503)
-        if record is None:
-            return JSONResponse({"detail": f"no task {task_id}"}, status_code=404)
-        data = task_json(record)
-        if aw.dashboard and await deny(aw, request) is None:  # operators see the arguments
-            data["arguments"] = arguments(record.name, record.payload)
-        return JSONResponse(data)
+            return store_fault(exc)
+
+    async def _until_final(task_id: str, record: TaskRecord | None, deadline: float
+                           ) -> TaskRecord | None:
+        with watch.follow(task_id) as changed:
+            while (record is not None and record.state not in FINAL_STATES
+                   and (left := deadline - time.monotonic()) > 0):
+                try:
+                    await asyncio.wait_for(changed.wait(), left)
+                except asyncio.TimeoutError:
+                    break
+                changed.clear()
+                record = watch.latest.get(task_id, record)
+        return record
 
     async def events(request: Request) -> Response:
         task_id = request.path_params["task_id"]
-        if await read(aw.store.get, task_id) is None:
-            return JSONResponse({"detail": f"no task {task_id}"}, status_code=404)
+        if _bad_id(task_id):
+            return _no_task(task_id)
+        full = await operator(request)
+        try:
+            first = await read(aw.store.get, task_id)
+            first_shown = await shown(first, full) if first is not None else None
+        except AfterworkError as exc:
+            return store_fault(exc)
+        if first is None:
+            return _no_task(task_id)
+        if not slots.take():
+            return JSONResponse({"detail": f"too many event streams open ({slots.limit}); "
+                                           "retry later or poll ?wait="},
+                                status_code=429, headers={"Retry-After": "5"})
 
         async def stream() -> AsyncIterator[str]:
-            last = None
+            record: TaskRecord | None = first
+            yield f"event: state\ndata: {json.dumps(first_shown)}\n\n"
+            last = fingerprint(first)
             deadline = time.monotonic() + STREAM_SECONDS_MAX
-            while time.monotonic() < deadline:
-                record = await read(aw.store.get, task_id)
-                if record is None:
-                    return
-                data = json.dumps(task_json(record))
-                if data != last:
-                    last = data
-                    yield f"event: state\ndata: {data}\n\n"
-                if record.state in FINAL_STATES:
-                    return
-                await asyncio.sleep(WATCH_EVERY_SECONDS)
+            with watch.follow(task_id) as changed:
+                while record is not None and record.state not in FINAL_STATES:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return
+                    try:
+                        await asyncio.wait_for(changed.wait(), min(left, KEEPALIVE_SECONDS))
+                    except asyncio.TimeoutError:
+                        yield ": keep-alive\n\n"
+                        continue
+                    changed.clear()
+                    record = watch.latest.get(task_id, record)
+                    if record is None:
+                        return
+                    if (mark := fingerprint(record)) != last:
+                        last = mark
+                        try:
+                            data = await shown(record, full)
+                        except AfterworkError:
+                            continue  # the API's threads are busy: the next change tells again
+                        yield f"event: state\ndata: {json.dumps(data)}\n\n"
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return _SlotStream(stream(), slots.give_back)
 
     async def many(request: Request) -> Response:
         if (refused := await deny(aw, request)) is not None:
             return refused
         q = request.query_params
         try:
-            limit = min(int(q.get("limit", "100")), LIST_LIMIT_MAX)
+            limit = int(clamp(number(q.get("limit"), "limit", 100), 1, LIST_LIMIT_MAX))
             cursor = None
             if "cursor" in q:
                 at, _, last_id = q["cursor"].partition("/")
-                cursor = (float(at), last_id)
-            records = await read(lambda: aw.store.query(  # one more: is there a next page?
-                states=states_from(q.get("state")), name=q.get("name"), limit=limit + 1,
-                since=_time(q.get("since")), until=_time(q.get("until")), before=cursor))
+                cursor = (number(at, "cursor", 0.0), last_id)
+            states = states_from(q.get("state"))
+            since, until = _time(q.get("since"), "since"), _time(q.get("until"), "until")
+            if not (q.get("name") or "").isprintable():  # a NUL byte: PostgreSQL refuses it
+                raise ValueError("name= holds control characters: give a task's name")
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
-        page = [task_json(r) for r in records[:limit]]
-        last = records[limit - 1] if len(records) > limit else None
+        def load() -> tuple[list[dict[str, Any]], TaskRecord | None]:
+            records = aw.store.query(  # one more: is there a next page?
+                states=states, name=q.get("name"), limit=limit + 1, since=since, until=until,
+                before=cursor)
+            last = records[limit - 1] if len(records) > limit else None
+            return [_listed(aw, r) for r in records[:limit]], last  # masking, off the loop too
+
+        try:
+            page, last = await read(load)
+        except AfterworkError as exc:
+            return store_fault(exc)
         return JSONResponse({"tasks": page, "next": f"{last.created_at!r}/{last.id}" if last else None})
 
     async def counts(request: Request) -> Response:
         if (refused := await deny(aw, request)) is not None:
             return refused
-        found = await read(aw.store.counts)
+        try:
+            found = await read(aw.store.counts)
+        except AfterworkError as exc:
+            return store_fault(exc)
         by_state: dict[str, int] = {}
         by_name: dict[str, dict[str, int]] = {}
         for (state, name), n in found.items():
@@ -148,22 +289,33 @@ def build_api(aw: Afterwork) -> list[BaseRoute]:
     async def throughput(request: Request) -> Response:
         if (refused := await deny(aw, request)) is not None:
             return refused
-        minutes = min(int(request.query_params.get("minutes", "60")), 24 * 60)
-        return JSONResponse({"minutes": await read(per_minute, aw, minutes)})
+        try:
+            minutes = int(clamp(number(request.query_params.get("minutes"), "minutes", 60),
+                                1, MINUTES_MAX))
+        except ValueError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=400)
+        try:
+            return JSONResponse({"minutes": await read(per_minute, aw, minutes)})
+        except AfterworkError as exc:
+            return store_fault(exc)
 
     async def act(request: Request) -> Response:
         if request.path_params["action"] not in ("retry", "cancel"):
             return JSONResponse({"detail": "POST .../retry or .../cancel"}, status_code=404)
         if (refused := await deny(aw, request)) is not None or (refused := cross_site(request)):
             return refused
+        task_id = request.path_params["task_id"]
+        if _bad_id(task_id):
+            return _no_task(task_id)
         try:
-            after = await read(getattr(aw, request.path_params["action"]),
-                               request.path_params["task_id"])
+            after = await read(getattr(aw, request.path_params["action"]), task_id)
         except TaskNotFoundError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=404)
         except TaskStateError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=409)
-        return JSONResponse(task_json(after))
+        except StoreError as exc:
+            return store_fault(exc)
+        return JSONResponse(aw.redactor.task_view(after))
 
     prefix = aw.api_prefix.rstrip("/")
     return [
@@ -185,14 +337,66 @@ def per_minute(aw: Afterwork, minutes: int) -> list[dict[str, Any]]:
              "failed": rows.get((m, "failed"), 0)} for m in range(start, now_minute + 1, 60)]
 
 
-def build_app(aw: Afterwork) -> Router:
-    routes = build_api(aw)
+def _listed(aw: Afterwork, record: TaskRecord) -> dict[str, Any]:
+    """A task in the operator's list: everything but its arguments, secrets masked."""
+    view = aw.redactor.task_view(record)
+    del view["arguments"]
+    return view
+
+
+class JsonErrors:
+    """Whatever goes wrong under the prefixes is a short JSON answer: an unknown path or a wrong
+    method (which Starlette raises as HTTPException, and which would otherwise reach the
+    server as a 500 with a traceback) a 404/405; afterwork's own bug a logged 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+            return
+        except HTTPException as exc:
+            if started:
+                raise
+            answer: Response = JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
+                                            headers=exc.headers)
+        except StoreError as exc:
+            if started:
+                raise
+            answer = store_fault(exc)
+        except Exception:
+            if started:
+                raise
+            log.exception("afterwork: the API failed on %s %s", scope.get("method"), scope.get("path"))
+            answer = JSONResponse({"detail": "afterwork failed on this request (see the "
+                                             "server's log)"}, status_code=500)
+        await answer(scope, receive, send)
+
+
+def build_app(aw: Afterwork) -> ASGIApp:
+    reads = Reads(aw.api_threads)
+    watch = Watch(aw, reads)
+    routes = build_api(aw, reads, watch)
     if aw.dashboard:
         from .dashboard._page import build_pages
 
-        routes += build_pages(aw)
+        routes += build_pages(aw, reads)
     if aw.metrics:
         from .dashboard._metrics import build_metrics
 
-        routes += build_metrics(aw)
-    return Router(routes=routes)
+        routes += build_metrics(aw, reads)
+    return JsonErrors(Router(routes=routes, default=_not_found))
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    path = str(scope.get("path", ""))[:200]
+    await JSONResponse({"detail": f"no afterwork endpoint at {path!r}"}, status_code=404)(
+        scope, receive, send)

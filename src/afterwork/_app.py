@@ -29,6 +29,7 @@ from ._events import EventKind, Events, TaskEvent
 from ._ids import new_id
 from ._models import Changes, ClaimSpec, TaskRecord
 from ._operations import steer
+from ._redact import Redactor
 from ._registry import REGISTRY, Task, TaskOptions, why_not_storable
 from ._runner import Runner
 from ._transaction import InTransaction
@@ -59,7 +60,10 @@ class Afterwork:
     `api_prefix` (the status API; "" turns it off), `dashboard`, `dashboard_token`,
     `dashboard_auth`, `dashboard_prefix` (the operator's page and API: off unless enabled, and
     enabling needs a token or an auth check), `metrics` (Prometheus, at
-    `{dashboard_prefix}/metrics`), `tracing` (OpenTelemetry spans), `packages` (more of the application's
+    `{dashboard_prefix}/metrics`, behind the same token or check), `redact` (more parameter
+    names, as case-insensitive substrings, whose values operators see masked), `max_streams`
+    (Server-Sent Event streams open at once; 429 above), `api_threads` (the status API's own
+    threads for store reads), `tracing` (OpenTelemetry spans), `packages` (more of the application's
     own packages whose module-level functions may run after a restart), `queue_limits`
     (queue -> most tasks running at once across every process), `run_queues` (the queues this
     process's runner takes; None: all).
@@ -92,10 +96,14 @@ class Afterwork:
         metrics: bool = False,
         tracing: bool = False,
         inline_in_tests: bool = True,
+        redact: Iterable[str] = (),
+        max_streams: int = 500,
+        api_threads: int = 4,
     ) -> None:
         for label, value in (("concurrency", concurrency), ("sync_threads", sync_threads),
                              ("max_attempts", max_attempts), ("max_arg_bytes", max_arg_bytes),
-                             ("lease_seconds", lease_seconds), ("poll_seconds", poll_seconds)):
+                             ("lease_seconds", lease_seconds), ("poll_seconds", poll_seconds),
+                             ("max_streams", max_streams), ("api_threads", api_threads)):
             if value <= 0:
                 raise ConfigurationError(f"Afterwork({label}={value!r}): it must be above 0")
         self.url = url or os.environ.get("AFTERWORK_URL") or DEFAULT_URL
@@ -121,10 +129,19 @@ class Afterwork:
                 "AFTERWORK_DASHBOARD_TOKEN environment variable): it lets operators retry and "
                 "cancel tasks and read their arguments"
             )
+        if metrics and not (self.dashboard_token or dashboard_auth):
+            raise ConfigurationError(
+                "Afterwork(metrics=True) needs dashboard_auth= or dashboard_token= (or the "
+                "AFTERWORK_DASHBOARD_TOKEN environment variable): the scraper sends the token "
+                "as a Bearer header, or your check decides"
+            )
         self.dashboard = dashboard
         self.dashboard_prefix = dashboard_prefix.rstrip("/")
         self.metrics = metrics
         self.inline_in_tests = inline_in_tests
+        self.redactor = Redactor(redact)  # also masks the same values in tracebacks
+        self.max_streams = max_streams
+        self.api_threads = api_threads
         self.queue_limits = dict(queue_limits or {})
         self.run_queues = tuple(run_queues) if run_queues is not None else None
         caller = sys._getframe(1).f_globals.get("__name__", "")

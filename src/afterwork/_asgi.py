@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._batch import RequestBatch
 from ._compat import current_batch
-from ._errors import StoreError
+from ._errors import StoreError, public_detail
 
 if TYPE_CHECKING:
     from ._app import Afterwork
@@ -98,10 +98,12 @@ def _from_test_client(scope: Scope) -> bool:
 
 
 async def _send_503(send: Send, exc: StoreError) -> None:
+    # The log gets the full reason (passwords masked); the client only what happened, never
+    # the store's file, host, database or credentials.
     log.error("afterwork: answering 503, the request's tasks could not be stored: %s", exc)
     body = json.dumps({
         "detail": "The request was not processed: its background tasks could not be stored "
-                  f"({exc}). Nothing was scheduled; retry later.",
+                  f"({public_detail(exc)}). Nothing was scheduled; retry later.",
     }).encode()
     headers: list[Any] = [(b"content-type", b"application/json"),
                           (b"content-length", str(len(body)).encode()), (b"retry-after", b"5")]

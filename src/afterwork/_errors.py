@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
+# user:password@ in a URL, and password=... in a URL's query or a libpq connection string.
+_URL_PASSWORD = re.compile(r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^\s@/]*@")
+_PARAM_PASSWORD = re.compile(r"(?P<keep>\b(?:password|passwd|pwd)\s*=\s*)(?:'[^']*'|[^\s&;'\"]*)",
+                             re.IGNORECASE)
+MASK = "***"
+
+
+def mask_passwords(text: str) -> str:
+    """`text` with the password of every URL (`scheme://user:PASSWORD@host`) and every
+    `password=...` setting replaced by ***: safe for logs."""
+    text = _URL_PASSWORD.sub(lambda m: m["keep"] + MASK + "@", text)
+    return _PARAM_PASSWORD.sub(lambda m: m["keep"] + MASK, text)
+
 
 class AfterworkError(Exception):
     """Root of every error afterwork raises; catch this to catch them all."""
@@ -24,11 +39,27 @@ class TaskTooLargeError(AfterworkError, ValueError):
 
 
 class StoreError(AfterworkError):
-    """The store refused or failed an operation; nothing of that operation was written."""
+    """The store refused or failed an operation; nothing of that operation was written.
+
+    Its message is for the log (a password in it is masked); clients get `public_detail`,
+    which never names the store's file, host, database or credentials.
+    """
+
+    public_detail = "the task store refused the operation"
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(mask_passwords(a) if isinstance(a, str) else a for a in args))
 
 
 class StoreUnavailableError(StoreError):
     """The store cannot be reached or written right now (locked, read-only, disk full)."""
+
+    public_detail = "the task store is unavailable right now (busy, unreachable or full)"
+
+
+def public_detail(exc: BaseException) -> str:
+    """What a client may read about a store fault: what happened, never where."""
+    return getattr(exc, "public_detail", None) or StoreError.public_detail
 
 
 class UnknownTaskError(AfterworkError, LookupError):

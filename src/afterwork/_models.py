@@ -64,6 +64,8 @@ class TaskRecord:
     """While a task with this key is queued or running, no second one is stored."""
     rate_key: str | None = None
     """The task's name when it has a rate limit (its starts are counted), else None."""
+    tick_key: str | None = None
+    """A periodic task's `name@tick`: unique, so each tick is stored once (its id is random)."""
 
     def attempt_history(self) -> list[dict[str, object]]:
         import json

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import importlib.machinery
+import importlib.util
 import inspect
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -170,6 +173,7 @@ class Registry:
         self._by_name: dict[str, Callable[..., Any]] = {}
         self._names: dict[Any, str | None] = {}
         self._roots: set[str] = {"__main__"}
+        self._dirs: dict[str, set[str]] = {}  # root package -> the folders it was loaded from
         self._lock = threading.Lock()
 
     def rate_limits(self) -> dict[str, tuple[int, float]]:
@@ -191,7 +195,12 @@ class Registry:
 
     def allow_packages(self, modules: Iterable[str]) -> None:
         with self._lock:
-            self._roots.update(m.split(".", 1)[0] for m in modules if m)
+            for module in modules:
+                if not module:
+                    continue
+                root = module.split(".", 1)[0]
+                self._roots.add(root)
+                self._dirs.setdefault(root, set()).update(_package_dirs(module))
 
     def name_for(self, func: Callable[..., Any]) -> str | None:
         """The stored name of `func`, remembered as runnable; None if it cannot be stored."""
@@ -223,6 +232,15 @@ class Registry:
                 f"the application's packages ({', '.join(sorted(self._roots))}); afterwork runs "
                 "only functions the application registered (@afterwork.task) or added itself"
             )
+        if module not in sys.modules and not self._inside_app(module):
+            # Found nowhere in the application's own folders (a namespace package's other
+            # parts, a third-party module that shares the name): never import it, so that
+            # none of its code runs.
+            raise UnknownTaskError(
+                f"task {name!r}: module {module!r} is not a file of the application's packages "
+                f"({', '.join(sorted(self._dirs.get(module.split('.', 1)[0], ())))}); afterwork "
+                "imports only the application's own modules"
+            )
         try:
             importlib.import_module(module)
         except Exception as exc:
@@ -236,6 +254,57 @@ class Registry:
             )
         self.register(name, obj)  # type: ignore[arg-type]
         return obj  # type: ignore[return-value]
+
+    def _inside_app(self, module: str) -> bool:
+        """Whether `module`'s file lies in a folder the application was loaded from, found
+        level by level without importing anything."""
+        parts = module.split(".")
+        allowed = self._dirs.get(parts[0], set())
+        if not allowed:
+            return False
+        folders = sorted(allowed)
+        for depth in range(1, len(parts)):
+            name = ".".join(parts[: depth + 1])
+            loaded = sys.modules.get(name)
+            if loaded is not None:
+                origin = getattr(loaded, "__file__", None)
+                search = list(getattr(loaded, "__path__", []) or [])
+            else:
+                spec = importlib.machinery.PathFinder.find_spec(name, folders)
+                if spec is None:
+                    return False
+                origin = spec.origin if spec.has_location else None
+                search = list(spec.submodule_search_locations or [])
+            if origin and not _under(origin, allowed):
+                return False
+            folders = search
+        return True
+
+
+def _under(path: str, folders: Iterable[str]) -> bool:
+    real = os.path.realpath(path)
+    return any(real.startswith(folder + os.sep) for folder in folders)
+
+
+def _package_dirs(module: str) -> set[str]:
+    """The folders of `module`'s top-level package, as the application loaded it (for a
+    package: its own folder; for a lone module: nothing beyond the module itself)."""
+    root = module.split(".", 1)[0]
+    found = sys.modules.get(root)
+    paths: list[str] = list(getattr(found, "__path__", []) or [])
+    if found is None:
+        try:
+            spec = importlib.util.find_spec(root)  # a top-level name: imports nothing
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None:
+            paths = list(spec.submodule_search_locations or [])
+    if "." in module and module in sys.modules and paths:
+        # A namespace package spans folders: keep the one that holds the application's module.
+        file = os.path.realpath(getattr(sys.modules[module], "__file__", "") or "")
+        own = [p for p in paths if file.startswith(os.path.realpath(p) + os.sep)]
+        paths = own or paths
+    return {os.path.realpath(p) for p in paths}
 
 
 REGISTRY = Registry()

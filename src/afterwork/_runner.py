@@ -178,8 +178,8 @@ class Runner:
         return await asyncio.wrap_future(future)
 
     async def _store_due_ticks(self) -> None:
-        """Periodic tasks: store each due tick under its derived id (a no-op if another runner
-        stored it first)."""
+        """Periodic tasks: store each due tick under its unique tick key (a no-op if another
+        runner stored it first)."""
         unknown = self._scheduler.unknown()
         if unknown:
             future = self.aw.writer.call(
@@ -198,7 +198,7 @@ class Runner:
         for schedule, tick in due:
             planned = self.aw.plan(schedule.task, (), schedule.kwargs)
             record = record_for(planned, now)
-            records.append(dataclasses.replace(record, id=schedule.tick_id(tick), run_at=tick))
+            records.append(dataclasses.replace(record, tick_key=schedule.tick_key(tick), run_at=tick))
         try:
             await asyncio.wrap_future(self.aw.writer.submit(Changes(inserts_if_absent=records)))
         except AfterworkError as exc:

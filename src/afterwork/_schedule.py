@@ -1,6 +1,6 @@
-"""Periodic tasks, declared in code. Every runner schedules them; each tick is stored under an
-id derived from the task and the tick time, inserted only if absent, so it runs once however
-many processes run.
+"""Periodic tasks, declared in code. Every runner schedules them; each tick is stored with a
+unique key made of the task and the tick time (its id is random, like any task's), inserted
+only if absent, so it runs once however many processes run.
 
 Missed ticks (everything was down): only the latest one runs, once, when a runner comes back
 (`missed="latest"`, the default), provided the schedule ran before (a new schedule does not
@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, ParamSpec, TypeVar
@@ -23,7 +22,6 @@ from ._registry import Task, task
 
 P = ParamSpec("P")
 R = TypeVar("R")
-_NAMESPACE = uuid.UUID("5f0b3d2e-7a41-4c1e-9a51-6166746572ab")
 
 
 @dataclass(slots=True)
@@ -44,8 +42,9 @@ class Schedule:
         start = dt.datetime.fromtimestamp(now, dt.timezone.utc)
         return next(CronSim(self.cron, start, reverse=True)).timestamp()
 
-    def tick_id(self, tick: float) -> str:
-        return str(uuid.uuid5(_NAMESPACE, f"{self.task.name}@{tick:.3f}"))
+    def tick_key(self, tick: float) -> str:
+        """The unique key of one tick (the task's id is random: nobody computes it)."""
+        return f"{self.task.name}@{tick:.3f}"
 
 
 SCHEDULES: list[Schedule] = []
@@ -85,7 +84,7 @@ def periodic(
 
 
 class Scheduler:
-    """Inserts each schedule's due tick once (by its derived id); runs inside every runner."""
+    """Inserts each schedule's due tick once (by its unique tick key); runs inside every runner."""
 
     def __init__(self) -> None:
         self.started = time.time()

@@ -15,3 +15,11 @@ async def boom() -> None:
 
 async def nap(seconds: float) -> None:
     await asyncio.sleep(seconds)
+
+
+async def leaky_login(user: str, password: str, dsn: str = "") -> None:
+    raise RuntimeError(f"could not log {user} in with {password} at {dsn}")
+
+
+async def with_iban(iban: str, amount: int) -> None:
+    pass

@@ -22,6 +22,9 @@ def _clean() -> None:
     EVENTS.clear()
 
 
+OPERATOR = {"Authorization": "Bearer t"}
+
+
 def app_on(url: str, **options: object) -> tuple[FastAPI, Afterwork]:
     app = FastAPI()
     # The server's path: tasks detached from the request (a TestClient's request would run
@@ -54,11 +57,11 @@ def test_a_task_that_blocks_the_loop_keeps_its_lease(durable_url: str) -> None:
 
 
 def test_a_task_can_ask_for_a_retry_at_a_chosen_time_and_history_says_so(durable_url: str) -> None:
-    app, _ = app_on(durable_url)
+    app, _ = app_on(durable_url, dashboard=True, dashboard_token="t")  # operators see history
     with TestClient(app) as client:
         task_id = client.get("/add/asks_for_retry?label=r").json()["id"]
         wait_for_tasks(app)
-        state = client.get(f"/afterwork/api/tasks/{task_id}").json()
+        state = client.get(f"/afterwork/api/tasks/{task_id}", headers=OPERATOR).json()
     assert [e[1] for e in EVENTS] == [1, 2]
     assert EVENTS[1][2] - EVENTS[0][2] >= 0.3
     assert state["state"] == "succeeded" and state["attempts"] == 2
@@ -70,11 +73,11 @@ def test_every_failed_attempt_is_kept_with_start_end_and_error(
     durable_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("afterwork._outcomes.BACKOFF_BASE_SECONDS", 0.01)
-    app, _ = app_on(durable_url, max_attempts=3)
+    app, _ = app_on(durable_url, max_attempts=3, dashboard=True, dashboard_token="t")
     with TestClient(app) as client:
         task_id = client.get("/add/fail?label=f").json()["id"]
         wait_for_tasks(app)
-        state = client.get(f"/afterwork/api/tasks/{task_id}").json()
+        state = client.get(f"/afterwork/api/tasks/{task_id}", headers=OPERATOR).json()
     assert state["state"] == "failed" and state["attempts"] == 3
     assert "Traceback" in state["last_error"] and "f failed on purpose" in state["last_error"]
     history = state["history"]
@@ -107,7 +110,7 @@ def test_a_locked_store_answers_503_and_recovers_with_it(tmp_path: object) -> No
         holder = sqlite3.connect(f"{tmp_path}/locked.db", isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")  # another process holding the write lock
         refused = client.get("/add/record?label=refused")
-        assert refused.status_code == 503 and "locked" in refused.json()["detail"]
+        assert refused.status_code == 503 and "busy" in refused.json()["detail"]
         holder.execute("COMMIT")  # the store recovers: so does the app
         assert client.get("/add/record?label=after").status_code == 200
         wait_for_tasks(app)

@@ -1,11 +1,19 @@
 """Who may see and steer: a token (Bearer header or the login cookie) or the app's own check;
 and no state change from another site (Origin / Sec-Fetch-Site, plus a double-submit token for
-cookie sessions)."""
+cookie sessions).
+
+The login cookie never holds the token itself: it holds a session value derived from it
+(HMAC-SHA256 keyed by the token), so a cookie read from a browser's storage or a log is not
+the token that also opens the API; changing the token ends every session. Every comparison of
+secrets is constant-time.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import inspect
+import logging
 import secrets
 from typing import TYPE_CHECKING
 
@@ -13,12 +21,18 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .._errors import mask_passwords
+
 if TYPE_CHECKING:
     from .._app import Afterwork
 
-TOKEN_COOKIE = "afterwork_token"
+log = logging.getLogger("afterwork")
+
+SESSION_COOKIE = "afterwork_session"
+TOKEN_COOKIE = SESSION_COOKIE  # the old name, kept for imports
 CSRF_COOKIE = "afterwork_csrf"
 CSRF_HEADER = "x-afterwork-csrf"
+_SESSION_PURPOSE = b"afterwork dashboard session v1"
 
 
 def _bearer(request: Request) -> str | None:
@@ -30,12 +44,35 @@ def _same(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and hmac.compare_digest(a.encode(), b.encode())
 
 
-async def deny(aw: Afterwork, request: Request) -> Response | None:
-    """None when the operator is allowed; else the 401 or 403 to answer."""
-    if not aw.dashboard:
-        return JSONResponse({"detail": "the afterwork dashboard is off"}, status_code=404)
+def session_value(token: str) -> str:
+    """The login cookie's value for `token` (derived, not the token)."""
+    return hmac.new(token.encode(), _SESSION_PURPOSE, hashlib.sha256).hexdigest()
+
+
+def token_matches(aw: Afterwork, offered: str | None) -> bool:
+    return bool(aw.dashboard_token) and _same(offered, aw.dashboard_token)
+
+
+def set_session(response: Response, aw: Afterwork, request: Request) -> None:
+    assert aw.dashboard_token
+    response.set_cookie(SESSION_COOKIE, session_value(aw.dashboard_token), httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https",
+                        path=aw.dashboard_prefix or "/")
+    if aw.api_prefix and not aw.api_prefix.startswith(aw.dashboard_prefix or "/"):
+        response.set_cookie(SESSION_COOKIE, session_value(aw.dashboard_token), httponly=True,
+                            samesite="strict", secure=request.url.scheme == "https",
+                            path=aw.api_prefix)
+
+
+def end_session(response: Response, aw: Afterwork) -> None:
+    for path in {aw.dashboard_prefix or "/", aw.api_prefix or "/"}:
+        response.delete_cookie(SESSION_COOKIE, path=path, httponly=True, samesite="strict")
+
+
+async def _check(aw: Afterwork, request: Request) -> Response | None:
     token = aw.dashboard_token
-    if token and (_same(_bearer(request), token) or _same(request.cookies.get(TOKEN_COOKIE), token)):
+    if token and (_same(_bearer(request), token)
+                  or _same(request.cookies.get(SESSION_COOKIE), session_value(token))):
         return None
     if aw.dashboard_auth is not None:
         try:
@@ -44,6 +81,10 @@ async def deny(aw: Afterwork, request: Request) -> Response | None:
                 allowed = await allowed
         except HTTPException as exc:
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        except Exception as exc:  # the app's check is broken: refuse, and say so once per call
+            log.warning("afterwork: dashboard_auth raised %s (%s); refusing with 403",
+                        type(exc).__name__, mask_passwords(str(exc))[:200])
+            return JSONResponse({"detail": "the dashboard's auth check failed"}, status_code=403)
         if allowed:
             return None
         return JSONResponse({"detail": "not allowed to use the afterwork dashboard"}, status_code=403)
@@ -51,14 +92,41 @@ async def deny(aw: Afterwork, request: Request) -> Response | None:
                         status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
-def cross_site(request: Request, form_token: str | None = None) -> Response | None:
-    """A 403 for a state-changing request that another site could have made."""
+async def deny(aw: Afterwork, request: Request, *, feature: str = "dashboard") -> Response | None:
+    """None when the operator is allowed; else the 401, 403 or 404 to answer. `feature` is
+    "dashboard" (the page and the operator API) or "metrics" (which `metrics=True` turns on
+    alone, behind the same token or check)."""
+    if not (aw.dashboard or (feature == "metrics" and aw.metrics)):
+        return JSONResponse({"detail": "the afterwork dashboard is off"}, status_code=404)
+    return await _check(aw, request)
+
+
+async def is_operator(aw: Afterwork, request: Request) -> bool:
+    """Whether the request carries the operator's auth; never raises (a public endpoint asks
+    this, and a broken check must not break it)."""
+    if not aw.dashboard:
+        return False
+    try:
+        return await _check(aw, request) is None
+    except Exception:  # _check logs and refuses already; anything else: not an operator
+        return False
+
+
+def other_site(request: Request) -> Response | None:
+    """A 403 when the browser says the request comes from another site."""
     origin = request.headers.get("origin")
     host = request.headers.get("host", "")
     if origin is not None and origin.split("://", 1)[-1] != host:
-        return JSONResponse({"detail": f"cross-site request from {origin} refused"}, status_code=403)
+        return JSONResponse({"detail": "cross-site request refused"}, status_code=403)
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         return JSONResponse({"detail": "cross-site request refused"}, status_code=403)
+    return None
+
+
+def cross_site(request: Request, form_token: str | None = None) -> Response | None:
+    """A 403 for a state-changing request that another site could have made."""
+    if (refused := other_site(request)) is not None:
+        return refused
     if _bearer(request) is not None:
         return None  # a browser cannot send a Bearer header across sites on its own
     expected = request.cookies.get(CSRF_COOKIE)

@@ -8,13 +8,13 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .._errors import ConfigurationError
 from .._events import EventKind, TaskEvent
+from .._watch import Reads
 from ._auth import deny
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 
-def build_metrics(aw: Afterwork) -> list[BaseRoute]:
+def build_metrics(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
     try:
         from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
         from prometheus_client.core import GaugeMetricFamily
@@ -60,9 +60,9 @@ def build_metrics(aw: Afterwork) -> list[BaseRoute]:
     registry.register(StoreCollector())
 
     async def metrics(request: Request) -> Response:
-        if (refused := await deny(aw, request)) is not None:
+        if (refused := await deny(aw, request, feature="metrics")) is not None:
             return refused
-        body = await anyio.to_thread.run_sync(generate_latest, registry)
+        body = await reads.run(generate_latest, registry)
         return Response(body, media_type="text/plain; version=0.0.4")
 
     return [Route(f"{aw.dashboard_prefix}/metrics", metrics, methods=["GET"])]

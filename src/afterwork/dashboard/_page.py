@@ -6,17 +6,25 @@ import json
 import re
 from html import escape
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .._errors import AfterworkError
-from ._auth import CSRF_COOKIE, TOKEN_COOKIE, cross_site, deny, new_csrf
+from .._errors import AfterworkError, StoreError, public_detail
+from .._watch import Reads
+from ._auth import (
+    CSRF_COOKIE,
+    cross_site,
+    deny,
+    end_session,
+    new_csrf,
+    other_site,
+    set_session,
+    token_matches,
+)
 from ._chart import per_minute_svg
-from ._redact import arguments
 
 if TYPE_CHECKING:
     from .._app import Afterwork
@@ -49,19 +57,29 @@ def _page(title: str, body: str, csrf: str) -> HTMLResponse:
     return response
 
 
-def build_pages(aw: Afterwork) -> list[BaseRoute]:
+def _unavailable(exc: AfterworkError) -> HTMLResponse:
+    return HTMLResponse(f"<p>{escape(public_detail(exc))}; retry later.</p>", status_code=503,
+                        headers={"Retry-After": "5"})
+
+
+def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
     base = aw.dashboard_prefix
+    home = escape(f"{base}/")
 
-    def row(t: Any) -> str:
-        state = t.state.public
-        error = escape(error_summary(t.last_error)[:100])
-        return (f"<tr><td><a href='{base}/tasks/{t.id}'>{t.id[:8]}</a></td><td>{escape(t.name)}</td>"
-                f"<td class='{state}'>{state}</td><td>{t.attempts}/{t.max_attempts}</td>"
-                f"<td>{error}</td></tr>")
+    def task_href(task_id: str, action: str = "") -> str:
+        """A task's page (or action) as an attribute value: the id quoted and escaped."""
+        return escape(f"{base}/tasks/{quote(task_id, safe='')}{'/' + action if action else ''}")
 
-    def table(records: list[Any]) -> str:
+    def row(t: Any, errors: dict[str, str | None]) -> str:
+        state = escape(t.state.public)
+        error = escape(error_summary(errors.get(t.id))[:100])
+        return (f"<tr><td><a href='{task_href(t.id)}'>{escape(t.id[:8])}</a></td>"
+                f"<td>{escape(t.name)}</td><td class='{state}'>{state}</td>"
+                f"<td>{t.attempts}/{t.max_attempts}</td><td>{error}</td></tr>")
+
+    def table(records: list[Any], errors: dict[str, str | None]) -> str:
         head = "<tr><th>task</th><th>name</th><th>state</th><th>attempts</th><th>last error</th></tr>"
-        return f"<table>{head}{''.join(row(r) for r in records)}</table>"
+        return f"<table>{head}{''.join(row(r, errors) for r in records)}</table>"
 
     async def overview(request: Request) -> Response:
         if (refused := await deny(aw, request)) is not None:
@@ -71,14 +89,22 @@ def build_pages(aw: Afterwork) -> list[BaseRoute]:
         state, name = request.query_params.get("state") or None, request.query_params.get("name") or None
 
         def load() -> tuple[Any, ...]:
-            return (aw.store.counts(), per_minute(aw, 60),
-                    aw.store.query(states=states_from(state), name=name, limit=50),
-                    aw.store.query(states=states_from("failed"), limit=20))
+            recent = aw.store.query(states=states_from(state), name=name, limit=50)
+            failed = aw.store.query(states=states_from("failed"), limit=20)
+            # Secrets masked in the error lines: off the event loop (it may look functions up).
+            errors = {r.id: aw.redactor.last_error(r) for r in recent + failed if r.last_error}
+            return aw.store.counts(), per_minute(aw, 60), recent, failed, errors
 
         try:
-            counts, minutes, recent, failed = await anyio.to_thread.run_sync(load)
-        except (AfterworkError, ValueError) as exc:
+            states_from(state)
+            if not (name or "").isprintable():
+                raise ValueError("name= holds control characters: give a task's name")
+        except ValueError as exc:
             return HTMLResponse(f"<p>{escape(str(exc))}</p>", status_code=400)
+        try:
+            counts, minutes, recent, failed, errors = await reads.run(load)
+        except AfterworkError as exc:
+            return _unavailable(exc)
         by_state: dict[str, int] = {}
         for (st, _), n in counts.items():
             by_state[st] = by_state.get(st, 0) + n
@@ -86,41 +112,43 @@ def build_pages(aw: Afterwork) -> list[BaseRoute]:
                         for s in ("queued", "running", "succeeded", "failed", "cancelled"))
         options = "".join(f"<option{' selected' if s == state else ''}>{s}</option>"
                           for s in ("", "queued", "running", "succeeded", "failed", "cancelled"))
-        body = (f"<h1>afterwork</h1><table class='counts'><tr>{cells}</tr></table>"
+        body = (f"<h1>afterwork</h1>{logout()}<table class='counts'><tr>{cells}</tr></table>"
                 f"<h2>Tasks per minute, last hour</h2>{per_minute_svg(minutes)}"
-                f"<h2>Failed</h2>{table(failed)}"
+                f"<h2>Failed</h2>{table(failed, errors)}"
                 f"<h2>Recent</h2><form method='get'>state <select name='state'>{options}</select> "
                 f"name <input name='name' value='{escape(name or '')}'> <button>filter</button></form>"
-                f"{table(recent)}")
+                f"{table(recent, errors)}")
         return _page("afterwork", body, new_csrf())
 
     async def detail(request: Request) -> Response:
         if (refused := await deny(aw, request)) is not None:
             return RedirectResponse(f"{base}/login", 303) if refused.status_code == 401 else refused
         task_id = request.path_params["task_id"]
-        record = await anyio.to_thread.run_sync(aw.store.get, task_id)
-        if record is None:
-            return HTMLResponse(f"<p>No task {escape(task_id)}.</p>", status_code=404)
-        from .._api import task_json
-
-        info = task_json(record)
-        history = "".join(f"<tr><td>{h.get('attempt')}</td><td>{escape(str(h.get('outcome')))}</td>"
-                          f"<td>{escape(str(h.get('error', '')))}</td></tr>" for h in info["history"])
+        try:
+            record = await reads.run(aw.store.get, task_id) if task_id.isprintable() else None
+            info = await reads.run(aw.redactor.task_view, record) if record is not None else None
+        except AfterworkError as exc:
+            return _unavailable(exc)
+        if record is None or info is None:
+            return HTMLResponse(f"<p>No task {escape(task_id[:200])}.</p>", status_code=404)
+        history = "".join(f"<tr><td>{escape(str(h.get('attempt')))}</td>"
+                          f"<td>{escape(str(h.get('outcome')))}</td>"
+                          f"<td>{escape(str(h.get('error', '')))}</td></tr>"
+                          for h in info["history"] if isinstance(h, dict))
         csrf = new_csrf()
-        shown = arguments(record.name, record.payload)
         buttons = "".join(
-            f"<form method='post' action='{base}/tasks/{record.id}/{action}' style='display:inline'>"
-            f"<input type='hidden' name='csrf' value='{csrf}'>"
+            f"<form method='post' action='{task_href(record.id, action)}' style='display:inline'>"
+            f"<input type='hidden' name='csrf' value='{escape(csrf)}'>"
             f"<button id='{action}'>{action}</button></form>"
             for action in ("retry", "cancel"))
-        fields = "".join(f"<tr><th>{k}</th><td class='{escape(str(v))}'>{escape(str(v))}</td></tr>"
-                         for k, v in info.items() if k not in ("history", "last_error"))
-        body = (f"<p><a href='{base}/'>afterwork</a></p><h1>{escape(record.name)}</h1>"
+        fields = "".join(f"<tr><th>{escape(k)}</th><td class='{escape(str(v))}'>{escape(str(v))}</td></tr>"
+                         for k, v in info.items() if k not in ("history", "last_error", "arguments"))
+        body = (f"<p><a href='{home}'>afterwork</a></p>{logout()}<h1>{escape(record.name)}</h1>"
                 f"<table id='task'>{fields}</table><p>{buttons}</p>"
-                f"<h2>Arguments</h2><pre>{escape(json.dumps(shown, indent=2))}</pre>"
+                f"<h2>Arguments</h2><pre>{escape(json.dumps(info['arguments'], indent=2))}</pre>"
                 f"<h2>Attempts that did not succeed</h2><table><tr><th>attempt</th><th>outcome</th>"
                 f"<th>error</th></tr>{history}</table>"
-                f"<h2>Last error</h2><pre>{escape(record.last_error or '-')}</pre>")
+                f"<h2>Last error</h2><pre>{escape(info['last_error'] or '-')}</pre>")
         return _page(record.name, body, csrf)
 
     async def act(request: Request) -> Response:
@@ -133,19 +161,36 @@ def build_pages(aw: Afterwork) -> list[BaseRoute]:
         if action not in ("retry", "cancel"):
             return HTMLResponse("retry or cancel", status_code=404)
         try:
-            await anyio.to_thread.run_sync(getattr(aw, action), task_id)
+            await reads.run(getattr(aw, action), task_id)
+        except StoreError as exc:
+            return _unavailable(exc)
         except AfterworkError as exc:
-            return HTMLResponse(f"<p>{escape(str(exc))}</p><p><a href='{base}/tasks/{task_id}'>back</a></p>",
+            return HTMLResponse(f"<p>{escape(str(exc))}</p><p><a href='{task_href(task_id)}'>back</a></p>",
                                 status_code=409)
-        return RedirectResponse(f"{base}/tasks/{task_id}", 303)
+        return RedirectResponse(f"{base}/tasks/{quote(task_id, safe='')}", 303)
+
+    def logout() -> str:
+        if not aw.dashboard_token:
+            return ""  # the app's own check decides; it has its own way out
+        return (f"<form method='post' action='{escape(base)}/logout' style='float:right'>"
+                "<button id='logout'>log out</button></form>")
+
+    async def leave(request: Request) -> Response:
+        if (refused := other_site(request)) is not None:
+            return refused
+        response = RedirectResponse(f"{base}/login", 303)
+        end_session(response, aw)
+        return response
 
     async def login(request: Request) -> Response:
         if request.method == "POST":
+            if (refused := other_site(request)) is not None:
+                return refused
             token = (await _form(request)).get("token", "")
-            if not aw.dashboard_token or token != aw.dashboard_token:
+            if not token_matches(aw, token):
                 return HTMLResponse("<p>Wrong token. <a href='login'>Again</a></p>", status_code=401)
             response = RedirectResponse(f"{base}/", 303)
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+            set_session(response, aw, request)
             return response
         body = ("<h1>afterwork</h1><form method='post'><label>token <input type='password' "
                 "name='token' id='token'></label> <button id='login'>log in</button></form>")
@@ -154,6 +199,7 @@ def build_pages(aw: Afterwork) -> list[BaseRoute]:
     return [
         Route(f"{base}/", overview, methods=["GET"]),
         Route(f"{base}/login", login, methods=["GET", "POST"]),
+        Route(f"{base}/logout", leave, methods=["POST"]),
         Route(f"{base}/tasks/{{task_id}}", detail, methods=["GET"]),
         Route(f"{base}/tasks/{{task_id}}/{{action}}", act, methods=["POST"]),
     ]

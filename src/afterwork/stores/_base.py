@@ -41,6 +41,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get(self, task_id: str) -> TaskRecord | None: ...
 
+    def get_many(self, task_ids: Sequence[str]) -> dict[str, TaskRecord]:
+        """The tasks found among `task_ids`, by id, in one read where the store can (the
+        status API's shared watch reads every followed task this way)."""
+        found = (self.get(i) for i in task_ids)
+        return {r.id: r for r in found if r is not None}
+
     @abc.abstractmethod
     def active_with_key(self, key: str) -> TaskRecord | None:
         """The queued, leased or running task with this de-duplication key."""

@@ -47,6 +47,8 @@ from ._statements import (
     chain_reason,
 )
 
+GET_MANY_CHUNK = 500  # ids per statement: under SQLite's 999 bound parameters of old builds
+
 
 def _filter(queues: Sequence[str] | None, *, exclude_queues: Sequence[str] = (),
             names: Sequence[str] | None = None, exclude_names: Sequence[str] = ()
@@ -68,7 +70,7 @@ def to_row(r: TaskRecord) -> tuple[Any, ...]:
     return (r.id, r.name, r.payload, r.state.value, r.attempts, r.max_attempts, r.timeout_seconds,
             r.batch_id, r.seq, r.waiting_on, r.lease_owner, r.lease_until, r.run_at, r.created_at,
             r.started_at, r.finished_at, r.last_error, r.history, r.meta, r.queue, r.priority,
-            r.dedup_key, r.rate_key)
+            r.dedup_key, r.rate_key, r.tick_key)
 
 
 def from_row(row: Sequence[Any]) -> TaskRecord:
@@ -258,6 +260,17 @@ class SqlStore(Store):
             cur.execute(self._sql(GET), (task_id,))
             row = cur.fetchone()
         return from_row(row) if row else None
+
+    def get_many(self, task_ids: Sequence[str]) -> dict[str, TaskRecord]:
+        found: dict[str, TaskRecord] = {}
+        ids = list(dict.fromkeys(task_ids))
+        for start in range(0, len(ids), GET_MANY_CHUNK):
+            chunk = ids[start:start + GET_MANY_CHUNK]
+            sql = f"SELECT {_COLS} FROM {_T} WHERE id IN ({', '.join('?' for _ in chunk)})"
+            with self._read() as cur:
+                cur.execute(self._sql(sql), chunk)
+                found.update((r.id, r) for r in map(from_row, cur.fetchall()))
+        return found
 
     def active_with_key(self, key: str) -> TaskRecord | None:
         with self._read() as cur:

@@ -7,7 +7,7 @@ COLUMNS = (
     "id", "name", "payload", "state", "attempts", "max_attempts", "timeout_seconds",
     "batch_id", "seq", "waiting_on", "lease_owner", "lease_until", "run_at", "created_at",
     "started_at", "finished_at", "last_error", "history", "meta", "queue", "priority", "dedup_key",
-    "rate_key",
+    "rate_key", "tick_key",
 )
 _COLS = ", ".join(COLUMNS)
 _T = "afterwork_tasks"

@@ -56,9 +56,14 @@ class MemoryStore(Store):
             if new.id in rows or self._key_taken(rows, new):
                 raise ValueError(f"task id {new.id} or its key exists already")
             rows[new.id] = new
+        ticks = {r.tick_key for r in rows.values() if r.tick_key} if c.inserts_if_absent else set()
         for new in c.inserts_if_absent:
+            if new.tick_key is not None and new.tick_key in ticks:
+                continue  # a periodic tick another runner stored already
             if new.id not in rows and not self._key_taken(rows, new):
                 rows[new.id] = new
+                if new.tick_key:
+                    ticks.add(new.tick_key)
         leased = (_S.LEASED, _S.RUNNING)
         def noted(o: Outcome) -> str:
             row = rows.get(o.task_id)
