@@ -39,7 +39,8 @@ from .stores import Store, open_store
 log = logging.getLogger("afterwork")
 
 DEFAULT_URL = "sqlite:///./afterwork.db"
-STORE_TIMEOUT_SECONDS = 30.0  # how long defer() outside a request waits for its write
+STORE_TIMEOUT_SECONDS = 5.0  # the default bound on a wait for the store (store_timeout_seconds)
+DEFER_WAIT_SECONDS_MAX = 60.0  # a safety net only: the writer answers within the store timeout
 
 
 class AfterworkWarning(UserWarning):
@@ -56,7 +57,8 @@ class Afterwork:
     `strict` (refuse tasks that cannot be stored instead of running them in memory),
     `concurrency` (tasks run at once), `sync_threads` (threads for `def` tasks, apart from the
     request thread pool), `max_attempts` and `timeout_seconds` (defaults per task),
-    `lease_seconds`, `poll_seconds`, `grace_seconds` (shutdown), `max_arg_bytes`,
+    `lease_seconds`, `poll_seconds`, `grace_seconds` (shutdown), `store_timeout_seconds` (the
+    longest a request waits for the store, a held lock say, before its 503), `max_arg_bytes`,
     `api_prefix` (the status API; "" turns it off), `dashboard`, `dashboard_token`,
     `dashboard_auth`, `dashboard_prefix` (the operator's page and API: off unless enabled, and
     enabling needs a token or an auth check), `metrics` (Prometheus, at
@@ -80,6 +82,7 @@ class Afterwork:
         lease_seconds: float = 30.0,
         poll_seconds: float = 1.0,
         grace_seconds: float = 10.0,
+        store_timeout_seconds: float = STORE_TIMEOUT_SECONDS,
         max_arg_bytes: int = 256 * 1024,
         local_backlog: int = 1000,
         api_prefix: str = "/afterwork/api",
@@ -95,11 +98,15 @@ class Afterwork:
     ) -> None:
         for label, value in (("concurrency", concurrency), ("sync_threads", sync_threads),
                              ("max_attempts", max_attempts), ("max_arg_bytes", max_arg_bytes),
-                             ("lease_seconds", lease_seconds), ("poll_seconds", poll_seconds)):
+                             ("lease_seconds", lease_seconds), ("poll_seconds", poll_seconds),
+                             ("store_timeout_seconds", store_timeout_seconds)):
             if value <= 0:
                 raise ConfigurationError(f"Afterwork({label}={value!r}): it must be above 0")
         self.url = url or os.environ.get("AFTERWORK_URL") or DEFAULT_URL
         self.store: Store = open_store(self.url)
+        self.store.lease_seconds = lease_seconds
+        self.store.timeout_seconds = store_timeout_seconds
+        self.store_timeout_seconds = store_timeout_seconds
         self.run_in_app = run_in_app
         self.strict = strict
         self.concurrency = concurrency
@@ -133,7 +140,8 @@ class Afterwork:
             from .dashboard._tracing import install_tracing
 
             install_tracing(self.events)
-        self.writer = Writer(self.store, tick_seconds=lease_seconds / 3, on_tick=self._tick)
+        self.writer = Writer(self.store, tick_seconds=lease_seconds / 3, on_tick=self._tick,
+                             timeout_seconds=store_timeout_seconds)
         self.runner: Runner | None = None
         self.runner_kind = "app"
         self._lock = threading.Lock()
@@ -328,15 +336,15 @@ class Afterwork:
         if (handover and chained and runner is not None and runner.accepts_handover()
                 and all(self._can_hand_over(p, now) for p in chained)):
             owner = runner.owner
-        lease_until = now + self.lease_seconds if owner else None
-        return chain_records(chained, owner, lease_until), keyed, owner
+        # No lease time: the store starts the lease on its own clock as it writes the rows.
+        return chain_records(chained, owner, None), keyed, owner
 
     def store_now(self, planned: list[Planned]) -> None:
         """Store tasks outside a request's batch and wait until they are written."""
         self._start_storage()
         chained, keyed, _ = self.records_for(planned, handover=False)
         self.writer.submit(Changes(inserts=chained, inserts_if_absent=keyed)).result(
-            timeout=STORE_TIMEOUT_SECONDS)
+            timeout=DEFER_WAIT_SECONDS_MAX)
         self.enqueued(chained + keyed)
         if self.runner is not None:
             self.runner.store_has_more = True

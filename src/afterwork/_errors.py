@@ -31,6 +31,11 @@ class StoreUnavailableError(StoreError):
     """The store cannot be reached or written right now (locked, read-only, disk full)."""
 
 
+class StoreReplacedError(StoreUnavailableError):
+    """The SQLite file was deleted or replaced under the running app; the write went nowhere.
+    afterwork reopens the path (and creates and migrates a new file) at the next write."""
+
+
 class UnknownTaskError(AfterworkError, LookupError):
     """A stored task names a function this process did not register and may not import."""
 

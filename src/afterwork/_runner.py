@@ -91,8 +91,7 @@ class Runner:
         """Called by the writer thread every tick: keep this runner's leases fresh."""
         if self._loop is None:
             return None
-        now = time.time()
-        return Changes(heartbeat=Heartbeat(self.owner, now + self.aw.lease_seconds, now, self.kind))
+        return Changes(heartbeat=Heartbeat(self.owner, time.time(), self.kind))
 
     # -- life -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -170,11 +169,10 @@ class Runner:
                 await asyncio.wait_for(self._poll_now.wait(), self.aw.poll_seconds)
 
     async def _claim(self, limit: int) -> list[TaskRecord]:
-        now = time.time()
-        until = now + self.aw.lease_seconds
+        now = time.time()  # for run times only: the store judges leases on its own clock
         owner = self.owner
         spec = self.aw.claim_spec(self.queues)
-        future = self.aw.writer.call(lambda store: store.claim(owner, limit, now, until, spec))
+        future = self.aw.writer.call(lambda store: store.claim(owner, limit, now, spec))
         return await asyncio.wrap_future(future)
 
     async def _store_due_ticks(self) -> None:

@@ -1,5 +1,11 @@
 """One thread owns the store's writes and groups them: the commits of concurrent requests,
 completions and heartbeats share transactions, so there is one commit per group, not per task.
+
+Every write a caller waits for (a request's batch) has a deadline: the store timeout from when
+it was queued. A write still queued at its deadline is answered with StoreUnavailableError
+without being tried (nothing written); a group is tried with a lock wait no longer than what
+is left to its oldest waiter. So a request waits about `store_timeout_seconds` at most,
+whatever the group size and whatever ran before it, then gets its 503.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
-from ._errors import StoreError
+from ._errors import StoreError, StoreUnavailableError
 from ._models import Changes
 from .stores import Store
 
@@ -29,6 +35,7 @@ class _Waiter(Protocol):
 
 
 _Done = tuple["asyncio.Future[Any]", Any, "BaseException | None"]
+_Item = tuple[Any, "_Waiter | None", float]  # (Changes or a call, its waiter, its deadline)
 RETRY_SECONDS_MAX = 30.0  # back-off cap while the store refuses runner writes
 _STOP = object()
 
@@ -41,11 +48,13 @@ class Writer:
     with back-off until the store takes them, so no outcome is lost while the store is down.
     """
 
-    def __init__(self, store: Store, *, tick_seconds: float, on_tick: Callable[[], Changes | None]):
+    def __init__(self, store: Store, *, tick_seconds: float, on_tick: Callable[[], Changes | None],
+                 timeout_seconds: float = 5.0):
         self.store = store
         self._tick_seconds = tick_seconds
         self._on_tick = on_tick
-        self._queue: list[tuple[Any, _Waiter | None]] = []
+        self.timeout_seconds = timeout_seconds
+        self._queue: list[_Item] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._retry: list[Changes] = []
@@ -61,7 +70,7 @@ class Writer:
         if self._thread is None:
             return
         with self._cond:
-            self._queue.append((_STOP, None))
+            self._queue.append((_STOP, None, 0.0))
             self._cond.notify()
         self._thread.join(timeout)
         self._thread = None
@@ -89,10 +98,11 @@ class Writer:
         return future
 
     def _put(self, item: Any, future: _Waiter | None) -> None:
+        deadline = time.monotonic() + self.timeout_seconds if future is not None else 0.0
         with self._cond:
             if self._thread is None:
                 raise StoreError("afterwork is not running (its writer was stopped)")
-            self._queue.append((item, future))
+            self._queue.append((item, future, deadline))
             if len(self._queue) == 1:  # else the writer is awake already: spare a wake-up
                 self._cond.notify()
 
@@ -107,15 +117,15 @@ class Writer:
                     if wait <= 0 or not self._cond.wait(wait):
                         break
                 items, self._queue = self._queue, []
-            stop = any(item is _STOP for item, _ in items)
+            stop = any(item is _STOP for item, _, _ in items)
             try:
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self._tick_seconds
                     tick = self._on_tick()
                     if tick:
-                        items.append((tick, None))
+                        items.append((tick, None, 0.0))
                 # A waiter that gave up (its request was cancelled) takes its write with it.
-                live = [(i, f) for i, f in items
+                live = [(i, f, d) for i, f, d in items
                         if i is not _STOP and (f is None or f.set_running_or_notify_cancel())]
                 self._process(live)
             except Exception:  # the writer must outlive any bug: it carries every outcome
@@ -124,45 +134,61 @@ class Writer:
             if stop:
                 return
 
-    def _process(self, items: list[tuple[Any, _Waiter | None]]) -> None:
-        waited: list[tuple[Changes, _Waiter]] = []
+    def _process(self, items: list[_Item]) -> None:
+        waited: list[tuple[Changes, _Waiter, float]] = []
         posted = Changes()
-        for item, future in items:
+        for item, future, deadline in items:
             if isinstance(item, Changes):
                 if future is None:
                     posted.extend(item)
                 else:
-                    waited.append((item, future))
+                    waited.append((item, future, deadline))
             else:
                 self._apply_grouped(waited, posted)
                 waited, posted = [], Changes()
                 self._call(item, future)
         self._apply_grouped(waited, posted)
 
-    def _apply_grouped(self, waited: list[tuple[Changes, _Waiter]], posted: Changes) -> None:
+    def _apply_grouped(self, waited: list[tuple[Changes, _Waiter, float]], posted: Changes) -> None:
+        if waited:
+            now = time.monotonic()
+            late = [w for w in waited if w[2] <= now]
+            if late:  # queued past their deadline behind a stuck store: never tried
+                for _, future, _ in late:
+                    future.set_exception(StoreUnavailableError(
+                        f"the store did not take the write within {self.timeout_seconds}s "
+                        "(store_timeout_seconds): it is locked or slow; nothing was written"))
+                waited = [w for w in waited if w[2] > now]
         group = Changes()
         for retry in self._retry:
             group.extend(retry)
         group.extend(posted)
-        for changes, _ in waited:
+        for changes, _, _ in waited:
             group.extend(changes)
         if not group:
             return
         try:
-            self.store.apply(group)
+            self.store.apply(group, _left(waited))
         except Exception as exc:
             self._after_failure(waited, posted, exc)
             return
         self._retry, self._retry_delay = [], 0.0
-        for _, future in waited:
+        for _, future, _ in waited:
             future.set_result(None)
 
     def _after_failure(
-        self, waited: list[tuple[Changes, _Waiter]], posted: Changes, exc: Exception
+        self, waited: list[tuple[Changes, _Waiter, float]], posted: Changes, exc: Exception
     ) -> None:
-        for changes, future in waited:  # alone, each batch succeeds or fails on its own
+        # A store that is locked, full, gone or replaced refuses every part alike: trying
+        # each alone would only multiply the wait. Another refusal (a duplicate key, say)
+        # may be one batch's own: alone, each batch succeeds or fails on its own.
+        unavailable = isinstance(exc, StoreUnavailableError)
+        for changes, future, deadline in waited:
+            if unavailable:
+                future.set_exception(exc)
+                continue
             try:
-                self.store.apply(changes)
+                self.store.apply(changes, _left([(changes, future, deadline)]))
             except Exception as own:
                 future.set_exception(own if isinstance(own, StoreError) else StoreError(str(own)))
             else:
@@ -173,6 +199,8 @@ class Writer:
         pending.extend(posted)
         if pending:
             try:
+                if unavailable:
+                    raise exc  # retried after a back-off, not at once
                 self.store.apply(pending)
             except Exception:
                 self._retry = [pending]
@@ -197,6 +225,14 @@ class Writer:
         else:
             if future is not None:
                 future.set_result(result)
+
+
+def _left(waited: list[tuple[Changes, _Waiter, float]]) -> float | None:
+    """How long the group may wait for locks: what is left to its oldest waiter (None: no
+    one waits, the store's own timeout)."""
+    if not waited:
+        return None
+    return max(0.0, min(d for _, _, d in waited) - time.monotonic())
 
 
 class _LoopFuture:
