@@ -32,6 +32,7 @@ from ._models import Changes, ClaimSpec, TaskRecord
 from ._operations import steer
 from ._registry import REGISTRY, Task, TaskOptions, why_not_storable
 from ._runner import Runner
+from ._signals import exit_on_signal
 from ._transaction import InTransaction
 from ._writer import Writer
 from .stores import Store, open_store
@@ -143,6 +144,7 @@ class Afterwork:
         self.writer = Writer(self.store, tick_seconds=lease_seconds / 3, on_tick=self._tick,
                              timeout_seconds=store_timeout_seconds)
         self.runner: Runner | None = None
+        self._draining: list[Runner] = []  # stopped runners whose `def` tasks still run
         self.runner_kind = "app"
         self._lock = threading.Lock()
         self._storage_started = False
@@ -218,17 +220,31 @@ class Afterwork:
             await self.startup()
 
     async def shutdown(self) -> None:
-        """Stop claiming, let running tasks finish (up to `grace_seconds`), hand back the rest."""
-        runner, self.runner = self.runner, None
+        """Stop claiming, let running tasks finish (up to `grace_seconds`), hand back the rest.
+
+        Returns within `grace_seconds` + 1 s (`CANCEL_WAIT_SECONDS`) + `store_timeout_seconds` (the
+        last writes). A `def` task still running then is not handed back: its lease stays
+        renewed while the process lives, and the store stays open for its outcome. A second
+        SIGINT/SIGTERM meanwhile exits the process at once (see `_signals`)."""
+        runner = self.runner
         if runner is not None:
-            await runner.stop(self.grace_seconds)
-        if self._storage_started:
-            await anyio.to_thread.run_sync(self.writer.stop)
+            with exit_on_signal():
+                await runner.stop(self.grace_seconds)
+            self.runner = None
+            if runner.held:
+                self._draining.append(runner)
+        self._draining = [r for r in self._draining if r.held]
+        if self._storage_started and not self._draining:
+            await anyio.to_thread.run_sync(self.writer.stop, self.store_timeout_seconds + 1.0)
             self.store.close()
             self._storage_started = False
 
     def _tick(self) -> Changes | None:
         runner = self.runner
+        for stopped in self._draining:  # their held tasks' leases, until the threads return
+            beat = stopped.heartbeat()
+            if beat is not None and stopped is not runner:
+                self.writer.post(beat)
         return runner.heartbeat() if runner is not None else None
 
     # -- accepting tasks ------------------------------------------------------------------
