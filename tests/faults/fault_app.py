@@ -10,6 +10,7 @@ also starts on an afterwork without them (to measure the old behaviour).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import time
@@ -26,9 +27,10 @@ _options: dict[str, Any] = {
     "poll_seconds": float(os.environ.get("FAULT_POLL_SECONDS", "0.2")),
     "max_attempts": 5,
 }
+_known = inspect.signature(Afterwork).parameters  # an older afterwork lacks some: measure it too
 for env, option in (("FAULT_GRACE_SECONDS", "grace_seconds"),
                     ("FAULT_STORE_TIMEOUT_SECONDS", "store_timeout_seconds")):
-    if os.environ.get(env):
+    if os.environ.get(env) and option in _known:
         _options[option] = float(os.environ[env])
 Afterwork(app, **_options)
 LOG = os.environ.get("FAULT_LOG", "faults.jsonl")
