@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,3 +147,59 @@ def summary(name: str, *, accepted: int, lost: int, overlaps: int, duplicates: i
     return (f"\nfaults: {name}: {accepted} tasks accepted, {unavailable} 503s, {lost} lost, "
             f"{duplicates} duplicate executions, {overlaps} overlapping{recovery}"
             f"{'; ' + extra if extra else ''}")
+
+
+@dataclass
+class FaultRun:
+    answers: list[Answer]
+    fault_at: float  # boot clock
+    cleared_at: float
+
+    @property
+    def unavailable(self) -> int:
+        return sum(1 for a in self.answers if a.status == 503)
+
+    @property
+    def other_errors(self) -> list[int]:
+        return sorted({a.status for a in self.answers} - {200, 503})
+
+    def slowest(self) -> float:
+        return max((a.done - a.sent for a in self.answers), default=0.0)
+
+    def recovered_seconds(self) -> float | None:
+        """From the end of the fault to the first request sent after it that got a 200."""
+        after = [a.done for a in self.answers if a.status == 200 and a.sent >= self.cleared_at]
+        return min(after) - self.cleared_at if after else None
+
+
+def under_fault(url: str, start: Callable[[], None], clear: Callable[[], None], *,
+                path: str, before_seconds: float = 1.5, fault_seconds: float = 3.0,
+                after_seconds: float = 3.0, clients: int = 8) -> FaultRun:
+    """Load the app, make the fault after `before_seconds`, clear it `fault_seconds` later,
+    keep the load `after_seconds` more. Bounded: a few hundred requests at most."""
+    load = Load(url, path=path, clients=clients, requests=3000,
+                seconds=before_seconds + fault_seconds + after_seconds).start()
+    time.sleep(before_seconds)
+    fault_at = boot_clock()
+    start()
+    try:
+        time.sleep(fault_seconds)
+    finally:
+        clear()
+    cleared_at = boot_clock()
+    time.sleep(after_seconds)
+    return FaultRun(load.stop(), fault_at, cleared_at)
+
+
+def rows_in(sqlite_path: Path, ids: set[str]) -> set[str]:
+    """Which of `ids` the SQLite file at that path holds (what survives a restart)."""
+    import sqlite3
+
+    if not sqlite_path.exists():
+        return set()
+    with sqlite3.connect(sqlite_path) as conn:
+        try:
+            found = {r[0] for r in conn.execute("SELECT id FROM afterwork_tasks")}
+        except sqlite3.OperationalError:  # no such table: a new, empty file
+            return set()
+    return ids & found
