@@ -10,6 +10,7 @@ instead of succeeding into a file nobody will read, and the next write reopens t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -153,6 +154,8 @@ class SqliteStore(SqlStore):
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if "full" in str(exc):  # SQLITE_FULL (its code is on errors from Python 3.11 only)
+                _reclaim(conn)
             raise _translate(self.path, exc) from exc
         except BaseException:
             if conn.in_transaction:
@@ -208,6 +211,14 @@ class SqliteStore(SqlStore):
             yield self._reader().cursor()
         except sqlite3.Error as exc:
             raise _translate(self.path, exc) from exc
+
+
+def _reclaim(conn: sqlite3.Connection) -> None:
+    """The disk is full: copy the -wal into the database and truncate it. The -wal holds many
+    versions of the same pages and grows to about 4 MB before SQLite checkpoints on its own,
+    so this often frees enough for the next writes."""
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _identity(st: os.stat_result) -> tuple[int, int]:
