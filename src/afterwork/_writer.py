@@ -2,10 +2,11 @@
 completions and heartbeats share transactions, so there is one commit per group, not per task.
 
 Every write a caller waits for (a request's batch) has a deadline: the store timeout from when
-it was queued. A write still queued at its deadline is answered with StoreUnavailableError
-without being tried (nothing written); a group is tried with a lock wait no longer than what
-is left to its oldest waiter. So a request waits about `store_timeout_seconds` at most,
-whatever the group size and whatever ran before it, then gets its 503.
+it was queued. A write not yet tried at its deadline is answered with StoreUnavailableError
+(nothing written) by a small watchdog thread, even while the writer is stuck on a locked store;
+a group is tried with a lock wait no longer than what is left to its oldest waiter. So a
+request waits about `store_timeout_seconds` at most (plus the watchdog's 0.1 s), whatever the
+group size and whatever ran before it, then gets its 503.
 """
 
 from __future__ import annotations
@@ -35,9 +36,20 @@ class _Waiter(Protocol):
 
 
 _Done = tuple["asyncio.Future[Any]", Any, "BaseException | None"]
-_Item = tuple[Any, "_Waiter | None", float]  # (Changes or a call, its waiter, its deadline)
 RETRY_SECONDS_MAX = 30.0  # back-off cap while the store refuses runner writes
+WATCH_SECONDS = 0.1  # how often the watchdog looks for waiters past their deadline
 _STOP = object()
+_WAITING, _STARTED, _EXPIRED = 0, 1, 2
+
+
+class _Item:
+    """A queued write or call, its waiter (None: posted), its deadline, and whether the writer
+    started it or the watchdog answered it (each under the writer's lock)."""
+
+    __slots__ = ("deadline", "future", "item", "state")
+
+    def __init__(self, item: Any, future: _Waiter | None, deadline: float) -> None:
+        self.item, self.future, self.deadline, self.state = item, future, deadline, _WAITING
 
 
 class Writer:
@@ -55,7 +67,9 @@ class Writer:
         self._on_tick = on_tick
         self.timeout_seconds = timeout_seconds
         self._queue: list[_Item] = []
+        self._batch: list[_Item] = []  # taken from the queue, not all started yet
         self._cond = threading.Condition()
+        self._busy = threading.Event()  # set while the writer works: the watchdog watches
         self._thread: threading.Thread | None = None
         self._retry: list[Changes] = []
         self._retry_delay = 0.0
@@ -64,16 +78,19 @@ class Writer:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="afterwork-writer", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._watch, args=(self._thread,), name="afterwork-writer-watchdog",
+                         daemon=True).start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write what is queued, then end the thread."""
         if self._thread is None:
             return
         with self._cond:
-            self._queue.append((_STOP, None, 0.0))
+            self._queue.append(_Item(_STOP, None, 0.0))
             self._cond.notify()
         self._thread.join(timeout)
         self._thread = None
+        self._busy.set()  # let the watchdog see the writer is gone
 
     def submit(self, changes: Changes) -> Future[None]:
         future: Future[None] = Future()
@@ -102,7 +119,7 @@ class Writer:
         with self._cond:
             if self._thread is None:
                 raise StoreError("afterwork is not running (its writer was stopped)")
-            self._queue.append((item, future, deadline))
+            self._queue.append(_Item(item, future, deadline))
             if len(self._queue) == 1:  # else the writer is awake already: spare a wake-up
                 self._cond.notify()
 
@@ -117,48 +134,75 @@ class Writer:
                     if wait <= 0 or not self._cond.wait(wait):
                         break
                 items, self._queue = self._queue, []
-            stop = any(item is _STOP for item, _, _ in items)
+                self._batch = items
+                self._busy.set()
+            stop = any(i.item is _STOP for i in items)
             try:
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self._tick_seconds
                     tick = self._on_tick()
                     if tick:
-                        items.append((tick, None, 0.0))
-                # A waiter that gave up (its request was cancelled) takes its write with it.
-                live = [(i, f, d) for i, f, d in items
-                        if i is not _STOP and (f is None or f.set_running_or_notify_cancel())]
-                self._process(live)
+                        items.append(_Item(tick, None, 0.0))
+                self._process([i for i in items if i.item is not _STOP])
             except Exception:  # the writer must outlive any bug: it carries every outcome
                 log.exception("afterwork: writer error")
+            with self._cond:
+                self._batch = []
+                self._busy.clear()
             self._deliver()
             if stop:
                 return
 
+    def _start(self, items: list[_Item]) -> list[_Item]:
+        """The items the writer may now try: not answered by the watchdog, and not given up by
+        their waiter (a request that was cancelled takes its write with it)."""
+        with self._cond:
+            live = [i for i in items if i.state == _WAITING]
+            for i in live:
+                i.state = _STARTED
+        return [i for i in live if i.future is None or i.future.set_running_or_notify_cancel()]
+
+    def _watch(self, writer: threading.Thread) -> None:
+        """Answer waiters past their deadline while the writer is stuck (on a held lock, say):
+        their writes were never tried, so nothing of them is written."""
+        while writer.is_alive():
+            self._busy.wait()
+            time.sleep(WATCH_SECONDS)
+            now = time.monotonic()
+            with self._cond:
+                late = [i for i in (*self._batch, *self._queue)
+                        if i.future is not None and i.state == _WAITING and i.deadline <= now]
+                for i in late:
+                    i.state = _EXPIRED
+            for i in late:
+                exc = StoreUnavailableError(
+                    f"the store did not take the write within {self.timeout_seconds}s "
+                    "(store_timeout_seconds): it is locked or slow; nothing was written")
+                if isinstance(i.future, _LoopFuture):
+                    done: list[_Done] = [(i.future.future, None, exc)]
+                    with contextlib.suppress(RuntimeError):  # its loop closed: nobody waits
+                        i.future.loop.call_soon_threadsafe(_resolve_all, done)
+                elif i.future is not None and i.future.set_running_or_notify_cancel():
+                    i.future.set_exception(exc)
+
     def _process(self, items: list[_Item]) -> None:
+        # Changes first, as one group (the requests waiting on it are answered soonest), then
+        # the calls, in order.
+        self._apply_grouped([i for i in items if isinstance(i.item, Changes)])
+        self._deliver()  # answer the requests now, not after the calls
+        for i in items:
+            if not isinstance(i.item, Changes):
+                for started in self._start([i]):
+                    self._call(started.item, started.future)
+
+    def _apply_grouped(self, items: list[_Item]) -> None:
         waited: list[tuple[Changes, _Waiter, float]] = []
         posted = Changes()
-        for item, future, deadline in items:
-            if isinstance(item, Changes):
-                if future is None:
-                    posted.extend(item)
-                else:
-                    waited.append((item, future, deadline))
+        for i in self._start(items):
+            if i.future is None:
+                posted.extend(i.item)
             else:
-                self._apply_grouped(waited, posted)
-                waited, posted = [], Changes()
-                self._call(item, future)
-        self._apply_grouped(waited, posted)
-
-    def _apply_grouped(self, waited: list[tuple[Changes, _Waiter, float]], posted: Changes) -> None:
-        if waited:
-            now = time.monotonic()
-            late = [w for w in waited if w[2] <= now]
-            if late:  # queued past their deadline behind a stuck store: never tried
-                for _, future, _ in late:
-                    future.set_exception(StoreUnavailableError(
-                        f"the store did not take the write within {self.timeout_seconds}s "
-                        "(store_timeout_seconds): it is locked or slow; nothing was written"))
-                waited = [w for w in waited if w[2] > now]
+                waited.append((i.item, i.future, i.deadline))
         group = Changes()
         for retry in self._retry:
             group.extend(retry)
