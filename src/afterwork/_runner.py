@@ -327,10 +327,20 @@ class Runner:
             # Its successor (if any) is not ours: claim it once the success is written.
             self._claimed.discard(record.id)
             self._flush()
-            future = self.aw.writer.submit(Changes(succeeded=[done]))
-            future.add_done_callback(lambda _: self.wake_threadsafe())
+            success = Changes(succeeded=[done])
+            future = self.aw.writer.submit(success)
+            future.add_done_callback(lambda f: self._after_success_written(f, success))
         else:
             self._out().succeeded.append(done)
+
+    def _after_success_written(self, future: Future[None], success: Changes) -> None:
+        """(Any thread.) A success the store refused (a lost connection, a held lock) is
+        posted again: posted writes are retried until the store takes them, so the task is
+        not left running under a lease this runner keeps renewing."""
+        if future.exception() is not None:
+            with suppress(AfterworkError):
+                self.aw.writer.post(success)
+        self.wake_threadsafe()
 
     def _after_error(self, record: TaskRecord, attempt: int, started: float, exc: BaseException,
                      options: TaskOptions | None) -> None:
