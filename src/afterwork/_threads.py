@@ -35,23 +35,23 @@ class DaemonThreads:
         future: Future[Any] = Future()
         context = contextvars.copy_context()
         self._work.put((lambda: context.run(fn, *args, **kwargs), future))
-        with self._lock:
-            if self._idle == 0 and self._threads < self._size:
+        with self._lock:  # more calls waiting than threads waiting for calls: one more thread
+            if self._threads < self._size and self._work.qsize() > self._idle:
                 self._threads += 1
                 threading.Thread(target=self._serve, name=f"{self._name}-{self._threads}",
                                  daemon=True).start()
-            else:
-                self._idle -= 1 if self._idle else 0
         return future
 
     def _serve(self) -> None:
         while True:
+            with self._lock:
+                self._idle += 1
             call, future = self._work.get()
+            with self._lock:
+                self._idle -= 1
             if future.set_running_or_notify_cancel():
                 try:
                     future.set_result(call())
                 except BaseException as exc:  # the task's own failure, handed to the runner
                     future.set_exception(exc)
-            with self._lock:
-                self._idle += 1
             del call, future  # drop the task's arguments while idle
