@@ -108,3 +108,20 @@ def test_a_timed_out_def_tasks_retry_waits_for_its_thread(sqlite_url: str) -> No
     assert record is not None and record.state is TaskState.FAILED
     assert "timed out" in (record.last_error or "")
 
+
+
+def test_postgres_connections_carry_the_store_timeout_as_lock_and_statement_timeouts(
+    pg_url: str,
+) -> None:
+    from afterwork.stores.postgres import PostgresStore
+
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    store.timeout_seconds = 2.5
+    store.open()
+    try:
+        with store._read() as cur:
+            cur.execute("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
+            assert cur.fetchone() == ("2500ms", "2500ms")
+    finally:
+        store.close()
