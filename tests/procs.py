@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -55,11 +56,16 @@ class Proc:
         return self.log.read_text(errors="replace")
 
 
+# Start a program through a wrapper module that offsets its wall clock (tests/faults).
+CLOCK_OFFSET = ("-m", "tests.faults.clock_offset")
+
+
 class Server(Proc):
-    def __init__(self, app: str, env: dict[str, str], log: Path, port: int | None = None) -> None:
+    def __init__(self, app: str, env: dict[str, str], log: Path, port: int | None = None,
+                 via: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        super().__init__([sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
+        super().__init__([sys.executable, *via, "-m", "uvicorn", app, "--host", "127.0.0.1",
                           "--port", str(self.port), "--log-level", "warning"], env, log)
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
@@ -74,5 +80,33 @@ class Server(Proc):
         raise RuntimeError(f"{app} did not answer within {START_SECONDS}s:\n{self.output()}")
 
 
-def worker(target: str, env: dict[str, str], log: Path, *args: str) -> Proc:
-    return Proc([sys.executable, "-m", "afterwork", "worker", target, *args], env, log)
+def worker(target: str, env: dict[str, str], log: Path, *args: str,
+           via: tuple[str, ...] = ()) -> Proc:
+    return Proc([sys.executable, *via, "-m", "afterwork", "worker", target, *args], env, log)
+
+
+def runners_alive(url: str) -> int:
+    """How many runners report to the store (by heartbeat; a stopped one removes itself)."""
+    sql = "SELECT COUNT(*) FROM afterwork_runners"
+    try:
+        if url.startswith("sqlite"):
+            import sqlite3
+
+            with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+                return int(conn.execute(sql).fetchone()[0])
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            row = conn.execute(sql).fetchone()
+            return int(row[0]) if row else 0
+    except Exception:  # not created yet
+        return 0
+
+
+def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"waited {seconds}s for {what}")

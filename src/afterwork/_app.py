@@ -32,6 +32,7 @@ from ._operations import steer
 from ._redact import Redactor
 from ._registry import REGISTRY, Task, TaskOptions, why_not_storable
 from ._runner import Runner
+from ._signals import exit_on_signal
 from ._transaction import InTransaction
 from ._writer import Writer
 from .stores import Store, open_store
@@ -39,7 +40,8 @@ from .stores import Store, open_store
 log = logging.getLogger("afterwork")
 
 DEFAULT_URL = "sqlite:///./afterwork.db"
-STORE_TIMEOUT_SECONDS = 30.0  # how long defer() outside a request waits for its write
+STORE_TIMEOUT_SECONDS = 5.0  # the default bound on a wait for the store (store_timeout_seconds)
+DEFER_WAIT_SECONDS_MAX = 60.0  # a safety net only: the writer answers within the store timeout
 
 
 class AfterworkWarning(UserWarning):
@@ -56,7 +58,8 @@ class Afterwork:
     `strict` (refuse tasks that cannot be stored instead of running them in memory),
     `concurrency` (tasks run at once), `sync_threads` (threads for `def` tasks, apart from the
     request thread pool), `max_attempts` and `timeout_seconds` (defaults per task),
-    `lease_seconds`, `poll_seconds`, `grace_seconds` (shutdown), `max_arg_bytes`,
+    `lease_seconds`, `poll_seconds`, `grace_seconds` (shutdown), `store_timeout_seconds` (the
+    longest a request waits for the store, a held lock say, before its 503), `max_arg_bytes`,
     `api_prefix` (the status API; "" turns it off), `dashboard`, `dashboard_token`,
     `dashboard_auth`, `dashboard_prefix` (the operator's page and API: off unless enabled, and
     enabling needs a token or an auth check), `metrics` (Prometheus, at
@@ -83,6 +86,7 @@ class Afterwork:
         lease_seconds: float = 30.0,
         poll_seconds: float = 1.0,
         grace_seconds: float = 10.0,
+        store_timeout_seconds: float = STORE_TIMEOUT_SECONDS,
         max_arg_bytes: int = 256 * 1024,
         local_backlog: int = 1000,
         api_prefix: str = "/afterwork/api",
@@ -103,11 +107,15 @@ class Afterwork:
         for label, value in (("concurrency", concurrency), ("sync_threads", sync_threads),
                              ("max_attempts", max_attempts), ("max_arg_bytes", max_arg_bytes),
                              ("lease_seconds", lease_seconds), ("poll_seconds", poll_seconds),
-                             ("max_streams", max_streams), ("api_threads", api_threads)):
+                             ("max_streams", max_streams), ("api_threads", api_threads),
+                             ("store_timeout_seconds", store_timeout_seconds)):
             if value <= 0:
                 raise ConfigurationError(f"Afterwork({label}={value!r}): it must be above 0")
         self.url = url or os.environ.get("AFTERWORK_URL") or DEFAULT_URL
         self.store: Store = open_store(self.url)
+        self.store.lease_seconds = lease_seconds
+        self.store.timeout_seconds = store_timeout_seconds
+        self.store_timeout_seconds = store_timeout_seconds
         self.run_in_app = run_in_app
         self.strict = strict
         self.concurrency = concurrency
@@ -151,8 +159,10 @@ class Afterwork:
             from .dashboard._tracing import install_tracing
 
             install_tracing(self.events)
-        self.writer = Writer(self.store, tick_seconds=lease_seconds / 3, on_tick=self._tick)
+        self.writer = Writer(self.store, tick_seconds=lease_seconds / 3, on_tick=self._tick,
+                             timeout_seconds=store_timeout_seconds)
         self.runner: Runner | None = None
+        self._draining: list[Runner] = []  # stopped runners whose `def` tasks still run
         self.runner_kind = "app"
         self._lock = threading.Lock()
         self._storage_started = False
@@ -228,17 +238,31 @@ class Afterwork:
             await self.startup()
 
     async def shutdown(self) -> None:
-        """Stop claiming, let running tasks finish (up to `grace_seconds`), hand back the rest."""
-        runner, self.runner = self.runner, None
+        """Stop claiming, let running tasks finish (up to `grace_seconds`), hand back the rest.
+
+        Returns within `grace_seconds` + 1 s (`CANCEL_WAIT_SECONDS`) + `store_timeout_seconds` (the
+        last writes). A `def` task still running then is not handed back: its lease stays
+        renewed while the process lives, and the store stays open for its outcome. A second
+        SIGINT/SIGTERM meanwhile exits the process at once (see `_signals`)."""
+        runner = self.runner
         if runner is not None:
-            await runner.stop(self.grace_seconds)
-        if self._storage_started:
-            await anyio.to_thread.run_sync(self.writer.stop)
+            with exit_on_signal():
+                await runner.stop(self.grace_seconds)
+            self.runner = None
+            if runner.held:
+                self._draining.append(runner)
+        self._draining = [r for r in self._draining if r.held]
+        if self._storage_started and not self._draining:
+            await anyio.to_thread.run_sync(self.writer.stop, self.store_timeout_seconds + 1.0)
             self.store.close()
             self._storage_started = False
 
     def _tick(self) -> Changes | None:
         runner = self.runner
+        for stopped in self._draining:  # their held tasks' leases, until the threads return
+            beat = stopped.heartbeat()
+            if beat is not None and stopped is not runner:
+                self.writer.post(beat)
         return runner.heartbeat() if runner is not None else None
 
     # -- accepting tasks ------------------------------------------------------------------
@@ -361,15 +385,15 @@ class Afterwork:
         if (handover and chained and runner is not None and runner.accepts_handover()
                 and all(self._can_hand_over(p, now) for p in chained)):
             owner = runner.owner
-        lease_until = now + self.lease_seconds if owner else None
-        return chain_records(chained, owner, lease_until), keyed, owner
+        # No lease time: the store starts the lease on its own clock as it writes the rows.
+        return chain_records(chained, owner, None), keyed, owner
 
     def store_now(self, planned: list[Planned]) -> None:
         """Store tasks outside a request's batch and wait until they are written."""
         self._start_storage()
         chained, keyed, _ = self.records_for(planned, handover=False)
         self.writer.submit(Changes(inserts=chained, inserts_if_absent=keyed)).result(
-            timeout=STORE_TIMEOUT_SECONDS)
+            timeout=DEFER_WAIT_SECONDS_MAX)
         self.enqueued(chained + keyed)
         if self.runner is not None:
             self.runner.store_has_more = True

@@ -62,6 +62,11 @@ def public_detail(exc: BaseException) -> str:
     return getattr(exc, "public_detail", None) or StoreError.public_detail
 
 
+class StoreReplacedError(StoreUnavailableError):
+    """The SQLite file was deleted or replaced under the running app; the write went nowhere.
+    afterwork reopens the path (and creates and migrates a new file) at the next write."""
+
+
 class UnknownTaskError(AfterworkError, LookupError):
     """A stored task names a function this process did not register and may not import."""
 

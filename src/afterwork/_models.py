@@ -48,6 +48,7 @@ class TaskRecord:
     waiting_on: str | None = None
     lease_owner: str | None = None
     lease_until: float | None = None
+    """On the store's lease clock (`Store.lease_clock`), not necessarily Unix time."""
     run_at: float = 0.0
     created_at: float = 0.0
     started_at: float | None = None
@@ -106,10 +107,10 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    """A runner is alive at `at` and keeps its leases until `lease_until`."""
+    """A runner is alive at `at` (its wall clock, for display): its leases are renewed for the
+    store's `lease_seconds`, on the store's clock."""
 
     owner: str
-    lease_until: float
     at: float
     kind: str = "app"  # "app" (in-app runner) or "worker"
 

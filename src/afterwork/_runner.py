@@ -2,6 +2,11 @@
 store), runs them (`async def` on the event loop, `def` on afterwork's own bounded threads),
 and records each outcome. Leases are kept fresh by the writer thread, not the loop, so a task
 that blocks the loop cannot make its own lease expire.
+
+A `def` task's thread cannot be stopped. When its timeout or the shutdown's grace period ends
+while it still runs, the runner does not hand it back: it keeps the lease (renewed while the
+process lives) until the thread returns, then records what it came to. If the process exits
+first, the lease lapses and one other runner takes the task: never two at once.
 """
 
 from __future__ import annotations
@@ -13,12 +18,11 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from contextlib import nullcontext, suppress
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import anyio.to_thread
 from starlette._utils import is_async_callable
 
 from . import _codec
@@ -30,6 +34,7 @@ from ._models import Changes, Heartbeat, Outcome, TaskRecord
 from ._outcomes import attempt_note, backoff_seconds, new_owner, owner_is_dead
 from ._registry import REGISTRY, Task, TaskOptions
 from ._schedule import Scheduler
+from ._threads import DaemonThreads
 
 if TYPE_CHECKING:
     from ._app import Afterwork
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("afterwork")
 
 DEAD_OWNER_CHECK_EVERY = 10  # polls between checks for dead runners on this host
+CANCEL_WAIT_SECONDS = 1.0  # after the grace: how long cancelled `async def` tasks get to unwind
 _IS_ASYNC: dict[Any, bool] = {}  # function -> async def? (Starlette's test, cached)
 
 
@@ -56,7 +62,9 @@ class Runner:
         self.store_has_more = True  # the store may hold tasks ready for us: poll when free
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: list[asyncio.Task[None]] = []
-        self._limiter = anyio.CapacityLimiter(aw.sync_threads)
+        self._threads = DaemonThreads(aw.sync_threads)
+        self._in_thread: dict[str, Future[Any]] = {}  # task id -> its `def` call, while it runs
+        self.held: dict[str, Future[Any]] = {}  # `def` tasks left running: leases kept, not handed back
         self._scheduler = Scheduler()
         self._outbox: Changes | None = None
         self._stop_listening: Callable[[], None] = lambda: None
@@ -88,11 +96,11 @@ class Runner:
             self._loop.call_soon_threadsafe(self._poll_now.set)
 
     def heartbeat(self) -> Changes | None:
-        """Called by the writer thread every tick: keep this runner's leases fresh."""
-        if self._loop is None:
+        """Called by the writer thread every tick: keep this runner's leases fresh (after it
+        stopped too, while threads of its tasks still run)."""
+        if self._loop is None and not self.held:
             return None
-        now = time.time()
-        return Changes(heartbeat=Heartbeat(self.owner, now + self.aw.lease_seconds, now, self.kind))
+        return Changes(heartbeat=Heartbeat(self.owner, time.time(), self.kind))
 
     # -- life -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -105,7 +113,10 @@ class Runner:
         ]
 
     async def stop(self, grace_seconds: float) -> None:
-        """Stop taking tasks; let running ones finish up to the grace period; hand back the rest."""
+        """Stop taking tasks; let running ones finish up to the grace period; hand back what
+        never started and the `async def` tasks that stopped when cancelled. A `def` task
+        whose thread still runs is not handed back: it stays in `held`, its lease renewed
+        until the thread returns or the process exits (then the lease decides)."""
         self._stopping = True
         self._stop_listening()
         for main in self._main:
@@ -116,16 +127,23 @@ class Runner:
             for t in late:
                 t.cancel()
             if late:
-                await asyncio.wait(late, timeout=1.0)
+                await asyncio.wait(late, timeout=CANCEL_WAIT_SECONDS)
         self._flush()
         handed_back = [*self._ready, *self._waiting.values()]
         self._ready.clear()
         self._waiting.clear()
         now = time.time()
         released = [Outcome(r.id, self.owner, now) for r in handed_back]
-        # and whatever a cancelled claim leased to us without our seeing it
-        self.aw.writer.post(Changes(released=released, expire_owners=[self.owner],
-                                    stopped_runners=[self.owner]))
+        if self.held:
+            log.warning("afterwork: %d def task(s) still running after the %ss grace: their "
+                        "threads cannot be stopped, so they keep their leases until they return "
+                        "or this process exits (another runner takes them after the lease)",
+                        len(self.held), grace_seconds)
+            self.aw.writer.post(Changes(released=released))
+        else:
+            # and whatever a cancelled claim leased to us without our seeing it
+            self.aw.writer.post(Changes(released=released, expire_owners=[self.owner],
+                                        stopped_runners=[self.owner]))
         self._loop = None
 
     # -- the loops ------------------------------------------------------------------------
@@ -170,11 +188,10 @@ class Runner:
                 await asyncio.wait_for(self._poll_now.wait(), self.aw.poll_seconds)
 
     async def _claim(self, limit: int) -> list[TaskRecord]:
-        now = time.time()
-        until = now + self.aw.lease_seconds
+        now = time.time()  # for run times only: the store judges leases on its own clock
         owner = self.owner
         spec = self.aw.claim_spec(self.queues)
-        future = self.aw.writer.call(lambda store: store.claim(owner, limit, now, until, spec))
+        future = self.aw.writer.call(lambda store: store.claim(owner, limit, now, spec))
         return await asyncio.wrap_future(future)
 
     async def _store_due_ticks(self) -> None:
@@ -257,12 +274,16 @@ class Runner:
         try:
             if self.aw.events.around_task:
                 with self.aw.events.around(record):
-                    await self._call(func, args, kwargs, record.timeout_seconds)
+                    await self._call(record, func, args, kwargs, record.timeout_seconds)
             else:
-                await self._call(func, args, kwargs, record.timeout_seconds)
+                await self._call(record, func, args, kwargs, record.timeout_seconds)
         except asyncio.CancelledError:
-            self._release(record)
-            self._emit(EventKind.RELEASED, record, attempt, started)
+            call = self._in_thread.get(record.id)
+            if call is not None and not call.done():
+                self._hold(record, attempt, started, call)
+            else:
+                self._release(record)
+                self._emit(EventKind.RELEASED, record, attempt, started)
             raise
         except (Exception, SystemExit) as exc:
             options = func.task_options if isinstance(func, Task) else None
@@ -274,6 +295,7 @@ class Runner:
             return True
         finally:
             _current_task.reset(token)
+            self._in_thread.pop(record.id, None)
 
     def _emit(self, kind: EventKind, record: TaskRecord, attempt: int, started: float | None = None,
               error: str | None = None) -> None:
@@ -283,7 +305,8 @@ class Runner:
             self.aw.events.emit(TaskEvent(kind, record, now, attempt, duration, error))
 
     async def _call(
-        self, func: Any, args: list[Any], kwargs: dict[str, Any], timeout: float | None
+        self, record: TaskRecord, func: Any, args: list[Any], kwargs: dict[str, Any],
+        timeout: float | None,
     ) -> None:
         target = func.func if isinstance(func, Task) else func
         is_async = _IS_ASYNC.get(target)
@@ -292,14 +315,23 @@ class Runner:
         if timeout is None and is_async:
             await target(*args, **kwargs)  # the common case, without a scope to enter
             return
-        with anyio.fail_after(timeout) if timeout else nullcontext():
-            if is_async:
+        if is_async:
+            with anyio.fail_after(timeout) if timeout else nullcontext():
                 await target(*args, **kwargs)
-            else:
-                await anyio.to_thread.run_sync(
-                    partial(target, *args, **kwargs), limiter=self._limiter,
-                    abandon_on_cancel=True,
-                )
+            return
+        call = self._in_thread[record.id] = self._threads.submit(target, *args, **kwargs)
+        try:
+            with anyio.fail_after(timeout) if timeout else nullcontext():
+                await asyncio.wrap_future(call)  # cancelled before it started: it never runs
+        except TimeoutError:
+            if not call.done():
+                # The thread runs on: the attempt's outcome waits for it, lease kept, so
+                # that no retry (here or elsewhere) runs beside it.
+                log.warning("afterwork: task %s (%s) timed out after %ss but its thread cannot "
+                            "be stopped; its retry waits until the thread returns",
+                            record.id, record.name, timeout)
+                await asyncio.wait([asyncio.wrap_future(call)])
+            raise
 
     def _after_success(self, record: TaskRecord, unblock_next: bool = False) -> None:
         successor = self._waiting.pop(record.id, None)
@@ -314,10 +346,20 @@ class Runner:
             # Its successor (if any) is not ours: claim it once the success is written.
             self._claimed.discard(record.id)
             self._flush()
-            future = self.aw.writer.submit(Changes(succeeded=[done]))
-            future.add_done_callback(lambda _: self.wake_threadsafe())
+            success = Changes(succeeded=[done])
+            future = self.aw.writer.submit(success)
+            future.add_done_callback(lambda f: self._after_success_written(f, success))
         else:
             self._out().succeeded.append(done)
+
+    def _after_success_written(self, future: Future[None], success: Changes) -> None:
+        """(Any thread.) A success the store refused (a lost connection, a held lock) is
+        posted again: posted writes are retried until the store takes them, so the task is
+        not left running under a lease this runner keeps renewing."""
+        if future.exception() is not None:
+            with suppress(AfterworkError):
+                self.aw.writer.post(success)
+        self.wake_threadsafe()
 
     def _after_error(self, record: TaskRecord, attempt: int, started: float, exc: BaseException,
                      options: TaskOptions | None) -> None:
@@ -367,6 +409,37 @@ class Runner:
     def _poll_soon(self, delay: float) -> None:
         if self._loop is not None and delay < self.aw.poll_seconds:
             self._loop.call_later(max(0.0, delay), self._poll_now.set)
+
+    def _hold(self, record: TaskRecord, attempt: int, started: float, call: Future[Any]) -> None:
+        """Stopped while its `def` call runs on: keep the lease until the thread returns."""
+        self._claimed.discard(record.id)
+        self._release_chain(record.id)
+        self.held[record.id] = call
+        call.add_done_callback(lambda done: self._held_returned(record, attempt, started, done))
+
+    def _held_returned(self, record: TaskRecord, attempt: int, started: float,
+                       call: Future[Any]) -> None:
+        """On the task's thread, after its runner stopped: record the outcome (the writer
+        takes posts from any thread) and let the lease go with it."""
+        now = time.time()
+        exc = call.exception()
+        if exc is None:
+            changes = Changes(succeeded=[Outcome(record.id, self.owner, now)])
+        else:
+            error = "".join(traceback.format_exception(exc)).strip()
+            note = attempt_note(attempt=attempt, started_at=started, finished_at=now,
+                                outcome="error", error=f"{type(exc).__name__}: {exc}"[:500])
+            if attempt < record.max_attempts:
+                changes = Changes(retried=[Outcome(record.id, self.owner, now, error,
+                                                   retry_at=now + backoff_seconds(attempt),
+                                                   note=note)])
+            else:
+                changes = Changes(failed=[Outcome(record.id, self.owner, now, error, note=note)])
+        self.held.pop(record.id, None)
+        if not self.held and self._loop is None:
+            changes.stopped_runners.append(self.owner)
+        with suppress(AfterworkError):  # the writer stopped: the lease decides
+            self.aw.writer.post(changes)
 
     def _release(self, record: TaskRecord) -> None:
         self._claimed.discard(record.id)

@@ -1,5 +1,12 @@
 """One thread owns the store's writes and groups them: the commits of concurrent requests,
 completions and heartbeats share transactions, so there is one commit per group, not per task.
+
+Every write a caller waits for (a request's batch) has a deadline: the store timeout from when
+it was queued. A write not yet tried at its deadline is answered with StoreUnavailableError
+(nothing written) by a small watchdog thread, even while the writer is stuck on a locked store;
+a group is tried with a lock wait no longer than what is left to its oldest waiter. So a
+request waits about `store_timeout_seconds` at most (plus the watchdog's 0.1 s), whatever the
+group size and whatever ran before it, then gets its 503.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
-from ._errors import StoreError
+from ._errors import StoreError, StoreUnavailableError
 from ._models import Changes
 from .stores import Store
 
@@ -30,7 +37,19 @@ class _Waiter(Protocol):
 
 _Done = tuple["asyncio.Future[Any]", Any, "BaseException | None"]
 RETRY_SECONDS_MAX = 30.0  # back-off cap while the store refuses runner writes
+WATCH_SECONDS = 0.1  # how often the watchdog looks for waiters past their deadline
 _STOP = object()
+_WAITING, _STARTED, _EXPIRED = 0, 1, 2
+
+
+class _Item:
+    """A queued write or call, its waiter (None: posted), its deadline, and whether the writer
+    started it or the watchdog answered it (each under the writer's lock)."""
+
+    __slots__ = ("deadline", "future", "item", "state")
+
+    def __init__(self, item: Any, future: _Waiter | None, deadline: float) -> None:
+        self.item, self.future, self.deadline, self.state = item, future, deadline, _WAITING
 
 
 class Writer:
@@ -41,12 +60,16 @@ class Writer:
     with back-off until the store takes them, so no outcome is lost while the store is down.
     """
 
-    def __init__(self, store: Store, *, tick_seconds: float, on_tick: Callable[[], Changes | None]):
+    def __init__(self, store: Store, *, tick_seconds: float, on_tick: Callable[[], Changes | None],
+                 timeout_seconds: float = 5.0):
         self.store = store
         self._tick_seconds = tick_seconds
         self._on_tick = on_tick
-        self._queue: list[tuple[Any, _Waiter | None]] = []
+        self.timeout_seconds = timeout_seconds
+        self._queue: list[_Item] = []
+        self._batch: list[_Item] = []  # taken from the queue, not all started yet
         self._cond = threading.Condition()
+        self._busy = threading.Event()  # set while the writer works: the watchdog watches
         self._thread: threading.Thread | None = None
         self._retry: list[Changes] = []
         self._retry_delay = 0.0
@@ -55,16 +78,19 @@ class Writer:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="afterwork-writer", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._watch, args=(self._thread,), name="afterwork-writer-watchdog",
+                         daemon=True).start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write what is queued, then end the thread."""
         if self._thread is None:
             return
         with self._cond:
-            self._queue.append((_STOP, None))
+            self._queue.append(_Item(_STOP, None, 0.0))
             self._cond.notify()
         self._thread.join(timeout)
         self._thread = None
+        self._busy.set()  # let the watchdog see the writer is gone
 
     def submit(self, changes: Changes) -> Future[None]:
         future: Future[None] = Future()
@@ -89,10 +115,11 @@ class Writer:
         return future
 
     def _put(self, item: Any, future: _Waiter | None) -> None:
+        deadline = time.monotonic() + self.timeout_seconds if future is not None else 0.0
         with self._cond:
             if self._thread is None:
                 raise StoreError("afterwork is not running (its writer was stopped)")
-            self._queue.append((item, future))
+            self._queue.append(_Item(item, future, deadline))
             if len(self._queue) == 1:  # else the writer is awake already: spare a wake-up
                 self._cond.notify()
 
@@ -107,62 +134,105 @@ class Writer:
                     if wait <= 0 or not self._cond.wait(wait):
                         break
                 items, self._queue = self._queue, []
-            stop = any(item is _STOP for item, _ in items)
+                self._batch = items
+                self._busy.set()
+            stop = any(i.item is _STOP for i in items)
             try:
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self._tick_seconds
                     tick = self._on_tick()
                     if tick:
-                        items.append((tick, None))
-                # A waiter that gave up (its request was cancelled) takes its write with it.
-                live = [(i, f) for i, f in items
-                        if i is not _STOP and (f is None or f.set_running_or_notify_cancel())]
-                self._process(live)
+                        items.append(_Item(tick, None, 0.0))
+                self._process([i for i in items if i.item is not _STOP])
             except Exception:  # the writer must outlive any bug: it carries every outcome
                 log.exception("afterwork: writer error")
+            with self._cond:
+                self._batch = []
+                self._busy.clear()
             self._deliver()
             if stop:
                 return
 
-    def _process(self, items: list[tuple[Any, _Waiter | None]]) -> None:
-        waited: list[tuple[Changes, _Waiter]] = []
-        posted = Changes()
-        for item, future in items:
-            if isinstance(item, Changes):
-                if future is None:
-                    posted.extend(item)
-                else:
-                    waited.append((item, future))
-            else:
-                self._apply_grouped(waited, posted)
-                waited, posted = [], Changes()
-                self._call(item, future)
-        self._apply_grouped(waited, posted)
+    def _start(self, items: list[_Item]) -> list[_Item]:
+        """The items the writer may now try: not answered by the watchdog, and not given up by
+        their waiter (a request that was cancelled takes its write with it)."""
+        with self._cond:
+            live = [i for i in items if i.state == _WAITING]
+            for i in live:
+                i.state = _STARTED
+        return [i for i in live if i.future is None or i.future.set_running_or_notify_cancel()]
 
-    def _apply_grouped(self, waited: list[tuple[Changes, _Waiter]], posted: Changes) -> None:
+    def _watch(self, writer: threading.Thread) -> None:
+        """Answer waiters past their deadline while the writer is stuck (on a held lock, say):
+        their writes were never tried, so nothing of them is written."""
+        while writer.is_alive():
+            self._busy.wait()
+            time.sleep(WATCH_SECONDS)
+            now = time.monotonic()
+            with self._cond:
+                late = [i for i in (*self._batch, *self._queue)
+                        if i.future is not None and i.state == _WAITING and i.deadline <= now]
+                for i in late:
+                    i.state = _EXPIRED
+            for i in late:
+                exc = StoreUnavailableError(
+                    f"the store did not take the write within {self.timeout_seconds}s "
+                    "(store_timeout_seconds): it is locked or slow; nothing was written")
+                if isinstance(i.future, _LoopFuture):
+                    done: list[_Done] = [(i.future.future, None, exc)]
+                    with contextlib.suppress(RuntimeError):  # its loop closed: nobody waits
+                        i.future.loop.call_soon_threadsafe(_resolve_all, done)
+                elif i.future is not None and i.future.set_running_or_notify_cancel():
+                    i.future.set_exception(exc)
+
+    def _process(self, items: list[_Item]) -> None:
+        # Changes first, as one group (the requests waiting on it are answered soonest), then
+        # the calls, in order.
+        self._apply_grouped([i for i in items if isinstance(i.item, Changes)])
+        self._deliver()  # answer the requests now, not after the calls
+        for i in items:
+            if not isinstance(i.item, Changes):
+                for started in self._start([i]):
+                    self._call(started.item, started.future)
+
+    def _apply_grouped(self, items: list[_Item]) -> None:
+        waited: list[tuple[Changes, _Waiter, float]] = []
+        posted = Changes()
+        for i in self._start(items):
+            if i.future is None:
+                posted.extend(i.item)
+            else:
+                waited.append((i.item, i.future, i.deadline))
         group = Changes()
         for retry in self._retry:
             group.extend(retry)
         group.extend(posted)
-        for changes, _ in waited:
+        for changes, _, _ in waited:
             group.extend(changes)
         if not group:
             return
         try:
-            self.store.apply(group)
+            self.store.apply(group, _left(waited))
         except Exception as exc:
             self._after_failure(waited, posted, exc)
             return
         self._retry, self._retry_delay = [], 0.0
-        for _, future in waited:
+        for _, future, _ in waited:
             future.set_result(None)
 
     def _after_failure(
-        self, waited: list[tuple[Changes, _Waiter]], posted: Changes, exc: Exception
+        self, waited: list[tuple[Changes, _Waiter, float]], posted: Changes, exc: Exception
     ) -> None:
-        for changes, future in waited:  # alone, each batch succeeds or fails on its own
+        # A store that is locked, full, gone or replaced refuses every part alike: trying
+        # each alone would only multiply the wait. Another refusal (a duplicate key, say)
+        # may be one batch's own: alone, each batch succeeds or fails on its own.
+        unavailable = isinstance(exc, StoreUnavailableError)
+        for changes, future, deadline in waited:
+            if unavailable:
+                future.set_exception(exc)
+                continue
             try:
-                self.store.apply(changes)
+                self.store.apply(changes, _left([(changes, future, deadline)]))
             except Exception as own:
                 future.set_exception(own if isinstance(own, StoreError) else StoreError(str(own)))
             else:
@@ -173,6 +243,8 @@ class Writer:
         pending.extend(posted)
         if pending:
             try:
+                if unavailable:
+                    raise exc  # retried after a back-off, not at once
                 self.store.apply(pending)
             except Exception:
                 self._retry = [pending]
@@ -197,6 +269,14 @@ class Writer:
         else:
             if future is not None:
                 future.set_result(result)
+
+
+def _left(waited: list[tuple[Changes, _Waiter, float]]) -> float | None:
+    """How long the group may wait for locks: what is left to its oldest waiter (None: no
+    one waits, the store's own timeout)."""
+    if not waited:
+        return None
+    return max(0.0, min(d for _, _, d in waited) - time.monotonic())
 
 
 class _LoopFuture:

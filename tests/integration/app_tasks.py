@@ -114,3 +114,13 @@ def tick() -> None:
     ctx = current_task()
     assert ctx is not None
     EVENTS.append(("tick", ctx.id, os.getpid(), threading.get_ident()))
+
+
+@task(timeout_seconds=0.3, max_attempts=2)
+def overruns(label: str, seconds: float) -> None:
+    """A def task that outlives its timeout: its thread cannot be stopped."""
+    ctx = current_task()
+    assert ctx is not None
+    EVENTS.append((label, "start", ctx.attempt, time.monotonic()))
+    time.sleep(seconds)
+    EVENTS.append((label, "end", ctx.attempt, time.monotonic()))

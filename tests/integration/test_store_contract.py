@@ -42,30 +42,31 @@ def test_claim_leases_ready_tasks_oldest_first_and_only_once(store: Store) -> No
     old, new = rec(run_at=NOW - 10), rec(run_at=NOW - 5)
     later = rec(run_at=NOW + 60)
     store.apply(Changes(inserts=[new, old, later]))
-    got = store.claim("a", 10, NOW, NOW + 30)
+    got = store.claim("a", 10, NOW)
     assert [r.id for r in got] == [old.id, new.id]
     assert all(r.state is TaskState.LEASED and r.lease_owner == "a" for r in got)
-    assert store.claim("b", 10, NOW, NOW + 30) == []
+    assert store.claim("b", 10, NOW) == []
 
 
 def test_claim_respects_limit(store: Store) -> None:
     store.apply(Changes(inserts=[rec() for _ in range(5)]))
-    assert len(store.claim("a", 2, NOW, NOW + 30)) == 2
-    assert len(store.claim("a", 10, NOW, NOW + 30)) == 3
+    assert len(store.claim("a", 2, NOW)) == 2
+    assert len(store.claim("a", 10, NOW)) == 3
 
 
 def test_expired_lease_is_claimed_by_another_runner(store: Store) -> None:
-    r = rec(TaskState.RUNNING, owner="dead", lease_until=NOW - 1)
-    fresh = rec(TaskState.RUNNING, owner="alive", lease_until=NOW + 10)
+    clock = store.lease_clock()  # lease times are on the store's clock, not the caller's
+    r = rec(TaskState.RUNNING, owner="dead", lease_until=clock - 1)
+    fresh = rec(TaskState.RUNNING, owner="alive", lease_until=clock + 10)
     store.apply(Changes(inserts=[r, fresh]))
-    got = store.claim("b", 10, NOW, NOW + 30)
+    got = store.claim("b", 10, NOW)
     assert [g.id for g in got] == [r.id]
 
 
 def test_runner_that_lost_its_lease_cannot_complete_or_fail(store: Store) -> None:
-    r = rec(TaskState.RUNNING, owner="old", lease_until=NOW - 1)
+    r = rec(TaskState.RUNNING, owner="old", lease_until=store.lease_clock() - 1)
     store.apply(Changes(inserts=[r]))
-    store.claim("new", 1, NOW, NOW + 30)
+    store.claim("new", 1, NOW)
     store.apply(Changes(succeeded=[Outcome(r.id, "old", NOW)]))
     store.apply(Changes(failed=[Outcome(r.id, "old", NOW, "x")]))
     assert state_of(store, r.id) is TaskState.LEASED
@@ -88,10 +89,10 @@ def test_chain_waits_for_its_predecessor_then_unblocks(store: Store) -> None:
     first = rec()
     second = rec(waiting_on=first.id)
     store.apply(Changes(inserts=[first, second]))
-    assert [r.id for r in store.claim("a", 10, NOW, NOW + 30)] == [first.id]
+    assert [r.id for r in store.claim("a", 10, NOW)] == [first.id]
     store.apply(Changes(started=[Outcome(first.id, "a", NOW)]))
     store.apply(Changes(succeeded=[Outcome(first.id, "a", NOW)]))
-    assert [r.id for r in store.claim("a", 10, NOW, NOW + 30)] == [second.id]
+    assert [r.id for r in store.claim("a", 10, NOW)] == [second.id]
 
 
 def test_final_failure_cancels_the_rest_of_its_chain_with_the_reason(store: Store) -> None:
@@ -118,25 +119,59 @@ def test_retry_requeues_at_its_time_and_keeps_the_error(store: Store) -> None:
     got = store.get(r.id)
     assert got is not None and got.state is TaskState.QUEUED and got.last_error == "flaky"
     assert got.lease_owner is None
-    assert store.claim("a", 1, NOW + 4, NOW + 30) == []
-    assert len(store.claim("a", 1, NOW + 5, NOW + 30)) == 1
+    assert store.claim("a", 1, NOW + 4) == []
+    assert len(store.claim("a", 1, NOW + 5)) == 1
 
 
 def test_released_task_is_claimable_at_once(store: Store) -> None:
     r = rec(TaskState.RUNNING, owner="a", lease_until=NOW + 30)
     store.apply(Changes(inserts=[r]))
     store.apply(Changes(released=[Outcome(r.id, "a", NOW)]))
-    assert [g.id for g in store.claim("b", 1, NOW, NOW + 30)] == [r.id]
+    assert [g.id for g in store.claim("b", 1, NOW)] == [r.id]
 
 
-def test_heartbeat_extends_only_the_owners_leases(store: Store) -> None:
-    mine = rec(TaskState.RUNNING, owner="a", lease_until=NOW + 1)
-    theirs = rec(TaskState.RUNNING, owner="b", lease_until=NOW + 1)
+def test_heartbeat_extends_only_the_owners_leases_on_the_stores_clock(store: Store) -> None:
+    clock = store.lease_clock()
+    mine = rec(TaskState.RUNNING, owner="a", lease_until=clock - 1)
+    theirs = rec(TaskState.RUNNING, owner="b", lease_until=clock - 1)
     store.apply(Changes(inserts=[mine, theirs]))
-    store.apply(Changes(heartbeat=Heartbeat("a", NOW + 100, NOW)))
-    assert store.claim("c", 10, NOW + 50, NOW + 80)[0].id == theirs.id
+    store.lease_seconds = 100.0
+    store.apply(Changes(heartbeat=Heartbeat("a", NOW)))  # the wall time `at` plays no part
+    assert [r.id for r in store.claim("c", 10, NOW)] == [theirs.id]
     m = store.get(mine.id)
-    assert m is not None and m.lease_until == NOW + 100
+    assert m is not None and m.lease_until is not None
+    assert clock + 100 <= m.lease_until <= store.lease_clock() + 100
+
+
+def test_claim_leases_on_the_stores_clock_whatever_now_the_caller_passes(store: Store) -> None:
+    """A claimer whose wall clock is an hour ahead (or behind) neither takes a live lease nor
+    writes a lease that expires early: `now` only decides which queued tasks are due."""
+    store.lease_seconds = 30.0
+    r = rec(run_at=NOW)
+    store.apply(Changes(inserts=[r]))
+    before = store.lease_clock()
+    [got] = store.claim("a", 1, NOW)
+    assert got.lease_until is not None and before + 30 <= got.lease_until <= store.lease_clock() + 30
+    assert store.claim("ahead", 10, NOW + 3600) == []
+    assert store.claim("behind", 10, NOW - 3600) == []
+
+
+def test_a_runner_never_claims_back_a_task_it_holds_even_with_its_lease_expired(store: Store) -> None:
+    r = rec(TaskState.RUNNING, owner="a", lease_until=store.lease_clock() - 1)
+    store.apply(Changes(inserts=[r]))
+    assert store.claim("a", 10, NOW + 3600) == []
+    assert [g.id for g in store.claim("b", 10, NOW)] == [r.id]
+
+
+def test_a_handed_over_row_gets_its_lease_from_the_store(store: Store) -> None:
+    store.lease_seconds = 30.0
+    before = store.lease_clock()
+    r = rec(TaskState.LEASED, owner="a")  # no lease time: the store starts it
+    store.apply(Changes(inserts=[r]))
+    got = store.get(r.id)
+    assert got is not None and got.lease_until is not None
+    assert before + 30 <= got.lease_until <= store.lease_clock() + 30
+    assert store.claim("b", 10, NOW) == []
 
 
 def test_expiring_an_owner_frees_its_tasks_and_lists_owners(store: Store) -> None:
@@ -144,7 +179,7 @@ def test_expiring_an_owner_frees_its_tasks_and_lists_owners(store: Store) -> Non
     store.apply(Changes(inserts=[r]))
     assert store.lease_owners() == ["dead"]
     store.apply(Changes(expire_owners=["dead"]))
-    assert [g.id for g in store.claim("b", 1, NOW, NOW + 30)] == [r.id]
+    assert [g.id for g in store.claim("b", 1, NOW)] == [r.id]
 
 
 def test_apply_is_all_or_nothing(store: Store) -> None:
@@ -180,7 +215,7 @@ def test_operator_requeue_brings_back_a_failed_task_and_the_chain_it_cancelled(s
     again = store.get(first.id)
     assert again is not None and again.state is TaskState.QUEUED and again.attempts == 0
     assert state_of(store, second.id) is TaskState.QUEUED
-    assert [r.id for r in store.claim("b", 10, NOW + 1, NOW + 30)] == [first.id]
+    assert [r.id for r in store.claim("b", 10, NOW + 1)] == [first.id]
 
 
 def test_operator_cancel_stops_a_queued_task_and_its_chain_but_not_a_running_one(store: Store) -> None:
@@ -206,8 +241,8 @@ def test_purge_deletes_old_finished_tasks_only(store: Store) -> None:
 
 
 def test_runners_report_by_heartbeat_and_leave_when_stopped(store: Store) -> None:
-    store.apply(Changes(heartbeat=Heartbeat("r1", NOW + 30, NOW, "worker")))
-    store.apply(Changes(heartbeat=Heartbeat("r1", NOW + 40, NOW + 10, "worker")))
+    store.apply(Changes(heartbeat=Heartbeat("r1", NOW, "worker")))
+    store.apply(Changes(heartbeat=Heartbeat("r1", NOW + 10, "worker")))
     [info] = store.runners()
     assert (info.owner, info.kind, info.started_at, info.heartbeat_at) == ("r1", "worker", NOW, NOW + 10)
     store.apply(Changes(stopped_runners=["r1"]))
@@ -218,33 +253,33 @@ def test_claim_takes_higher_priority_first_then_oldest(store: Store) -> None:
     low = rec(run_at=NOW - 10)
     high = dataclasses.replace(rec(run_at=NOW - 1), priority=5)
     store.apply(Changes(inserts=[low, high]))
-    assert [r.id for r in store.claim("a", 1, NOW, NOW + 30)] == [high.id]
+    assert [r.id for r in store.claim("a", 1, NOW)] == [high.id]
 
 
 def test_claim_only_from_the_runners_queues(store: Store) -> None:
     a, b = dataclasses.replace(rec(), queue="a"), dataclasses.replace(rec(), queue="b")
     store.apply(Changes(inserts=[a, b]))
-    assert [r.id for r in store.claim("w", 10, NOW, NOW + 30, ClaimSpec(queues=("b",)))] == [b.id]
-    assert store.claim("w", 10, NOW, NOW + 30, ClaimSpec(queues=())) == []
+    assert [r.id for r in store.claim("w", 10, NOW, ClaimSpec(queues=("b",)))] == [b.id]
+    assert store.claim("w", 10, NOW, ClaimSpec(queues=())) == []
 
 
 def test_queue_limit_counts_tasks_leased_by_every_runner(store: Store) -> None:
     tasks = [dataclasses.replace(rec(), queue="hooks") for _ in range(5)]
     store.apply(Changes(inserts=tasks))
     spec = ClaimSpec(queue_limits={"hooks": 2})
-    assert len(store.claim("a", 10, NOW, NOW + 30, spec)) == 2
-    assert store.claim("b", 10, NOW, NOW + 30, spec) == []  # another runner: still full
+    assert len(store.claim("a", 10, NOW, spec)) == 2
+    assert store.claim("b", 10, NOW, spec) == []  # another runner: still full
 
 
 def test_rate_limit_counts_recent_starts_of_that_task(store: Store) -> None:
     named = [dataclasses.replace(rec(), name="m:limited", rate_key="m:limited") for _ in range(4)]
     store.apply(Changes(inserts=[*named, rec()]))
     spec = ClaimSpec(rate_limits={"m:limited": (2, 1.0)})
-    first = store.claim("a", 10, NOW, NOW + 30, spec)
+    first = store.claim("a", 10, NOW, spec)
     assert sorted(r.name for r in first) == ["m:f", "m:limited", "m:limited"]
-    assert store.claim("b", 10, NOW + 0.5, NOW + 30, spec) == []
+    assert store.claim("b", 10, NOW + 0.5, spec) == []
     store.apply(Changes(started=[Outcome(r.id, "a", NOW) for r in first]))
-    assert len(store.claim("b", 10, NOW + 1.5, NOW + 30, spec)) == 2  # the window moved on
+    assert len(store.claim("b", 10, NOW + 1.5, spec)) == 2  # the window moved on
 
 
 def test_insert_if_absent_skips_a_known_id_or_an_active_key(store: Store) -> None:
@@ -261,7 +296,7 @@ def test_a_rate_limited_task_in_a_limited_queue_still_runs_under_its_rate(store:
     both = [dataclasses.replace(rec(), name="m:r", rate_key="m:r", queue="q") for _ in range(3)]
     store.apply(Changes(inserts=both))
     spec = ClaimSpec(queue_limits={"q": 5}, rate_limits={"m:r": (1, 10.0)})
-    assert len(store.claim("a", 10, NOW, NOW + 30, spec)) == 1
+    assert len(store.claim("a", 10, NOW, spec)) == 1
 
 
 def test_the_migrated_schema_has_exactly_the_columns_the_code_uses(store: Store) -> None:

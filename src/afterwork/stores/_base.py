@@ -20,6 +20,12 @@ class Store(abc.ABC):
 
     durable: bool = True
     url: str = ""
+    timeout_seconds: float = 5.0
+    """The longest a write waits for a lock held elsewhere (Afterwork's
+    `store_timeout_seconds`); then it fails with StoreUnavailableError."""
+    lease_seconds: float = 30.0
+    """How long a lease taken or renewed through this store object lasts (Afterwork sets it
+    to its `lease_seconds`). Lease times are on the store's clock (`lease_clock`)."""
 
     @abc.abstractmethod
     def open(self) -> None:
@@ -29,14 +35,22 @@ class Store(abc.ABC):
     def close(self) -> None: ...
 
     @abc.abstractmethod
-    def apply(self, changes: Changes) -> None: ...
+    def apply(self, changes: Changes, timeout_seconds: float | None = None) -> None:
+        """Write `changes` in one transaction, waiting for locks at most `timeout_seconds`
+        (None: `self.timeout_seconds`)."""
 
     @abc.abstractmethod
-    def claim(self, owner: str, limit: int, now: float, lease_until: float,
+    def claim(self, owner: str, limit: int, now: float,
               spec: ClaimSpec = ANY_TASK) -> list[TaskRecord]:
-        """Lease up to `limit` tasks that are ready (queued, due, not waiting on another task)
-        or whose lease expired before `now`: highest priority, then oldest run time, first;
-        within the queues and limits of `spec`."""
+        """Lease up to `limit` tasks for `lease_seconds`: ready ones (queued, due by `now`,
+        not waiting on another task), or ones whose lease expired on the store's clock and
+        that `owner` does not hold itself; highest priority, then oldest run time, first;
+        within the queues and limits of `spec`. `now` is the caller's wall clock, used only
+        for run times (delays, retries, schedules), never for leases."""
+
+    @abc.abstractmethod
+    def lease_clock(self) -> float:
+        """Now, on the clock every lease time of this store is written and judged on."""
 
     @abc.abstractmethod
     def get(self, task_id: str) -> TaskRecord | None: ...

@@ -28,6 +28,8 @@ from ._statements import (
     HEARTBEAT,
     INSERT,
     INSERT_IF_ABSENT,
+    INSERT_LEASED,
+    LEASE_NOW,
     OWNERS,
     PURGE,
     READY_WHERE,
@@ -66,9 +68,12 @@ def _filter(queues: Sequence[str] | None, *, exclude_queues: Sequence[str] = (),
     return "".join(parts), params
 
 
-def to_row(r: TaskRecord) -> tuple[Any, ...]:
+def to_row(r: TaskRecord, lease: float | None = None) -> tuple[Any, ...]:
+    """The row's values in COLUMNS order; `lease` (seconds) stands for lease_until in
+    INSERT_LEASED, where the store's clock adds it to its now."""
     return (r.id, r.name, r.payload, r.state.value, r.attempts, r.max_attempts, r.timeout_seconds,
-            r.batch_id, r.seq, r.waiting_on, r.lease_owner, r.lease_until, r.run_at, r.created_at,
+            r.batch_id, r.seq, r.waiting_on, r.lease_owner, r.lease_until if lease is None else lease,
+            r.run_at, r.created_at,
             r.started_at, r.finished_at, r.last_error, r.history, r.meta, r.queue, r.priority,
             r.dedup_key, r.rate_key, r.tick_key)
 
@@ -101,29 +106,34 @@ class SqlStore(Store):
     @abc.abstractmethod
     def _connect(self) -> Any: ...
 
+    _generation = 0  # bumped when the store's file was replaced: readers reconnect
+
     def _reader(self) -> Any:
         readers = self.__dict__.setdefault("_readers", {})
-        conn = readers.get(threading.get_ident())
-        if conn is None:
-            conn = readers[threading.get_ident()] = self._connect()
-        return conn
+        found = readers.get(threading.get_ident())
+        if found is None or found[1] != self._generation:
+            if found is not None:
+                found[0].close()
+            found = readers[threading.get_ident()] = (self._connect(), self._generation)
+        return found[0]
 
     def _drop_reader(self) -> None:
-        conn = self.__dict__.get("_readers", {}).pop(threading.get_ident(), None)
-        if conn is not None:
-            conn.close()
+        found = self.__dict__.get("_readers", {}).pop(threading.get_ident(), None)
+        if found is not None:
+            found[0].close()
 
     def _close_readers(self) -> None:
         readers = self.__dict__.get("_readers", {})
         while readers:
-            _, conn = readers.popitem()
+            _, (conn, _) = readers.popitem()
             conn.close()
 
     @abc.abstractmethod
     @contextmanager
-    def _write(self) -> Iterator[Cursor]:
+    def _write(self, timeout_seconds: float | None = None) -> Iterator[Cursor]:
         """A cursor inside one write transaction; commits on exit, rolls back on error, and
-        translates driver errors into afterwork's."""
+        translates driver errors into afterwork's. Waits for locks at most `timeout_seconds`
+        (None: the store's `timeout_seconds`)."""
 
     @abc.abstractmethod
     @contextmanager
@@ -151,8 +161,8 @@ class SqlStore(Store):
                 self._write_conn = None
         self._close_readers()
 
-    def apply(self, changes: Changes) -> None:
-        with self._write() as cur:
+    def apply(self, changes: Changes, timeout_seconds: float | None = None) -> None:
+        with self._write(timeout_seconds) as cur:
             if self._apply_in(cur, changes):
                 self._notify(cur)
 
@@ -166,7 +176,16 @@ class SqlStore(Store):
             changes.retried or changes.released or changes.expire_owners
         )
         if changes.inserts:
-            cur.executemany(q(INSERT), [to_row(r) for r in changes.inserts])
+            # A row handed to this process's runner comes with no lease time: it starts now,
+            # on the store's clock. Rows given one (a restore, a test) keep it.
+            leased = [r for r in changes.inserts if r.lease_owner is not None and r.lease_until is None]
+            if leased:
+                cur.executemany(q(INSERT_LEASED), [to_row(r, self.lease_seconds) for r in leased])
+                if len(leased) < len(changes.inserts):
+                    cur.executemany(q(INSERT), [to_row(r) for r in changes.inserts
+                                                if r.lease_owner is None or r.lease_until is not None])
+            else:
+                cur.executemany(q(INSERT), [to_row(r) for r in changes.inserts])
         if changes.inserts_if_absent:
             cur.executemany(q(INSERT_IF_ABSENT), [to_row(r) for r in changes.inserts_if_absent])
             ready = True
@@ -204,21 +223,20 @@ class SqlStore(Store):
                                           o.task_id))
         if changes.heartbeat is not None:
             beat = changes.heartbeat
-            cur.execute(q(HEARTBEAT), (beat.lease_until, beat.owner))
+            cur.execute(q(HEARTBEAT), (self.lease_seconds, beat.owner))
             cur.execute(q(RUNNER_SEEN), (beat.owner, beat.kind, beat.at, beat.at))
         for owner in changes.stopped_runners:
             cur.execute(q(RUNNER_GONE), (owner,))
         return ready or bool(changes.requeued)
 
-    def claim(self, owner: str, limit: int, now: float, lease_until: float,
+    def claim(self, owner: str, limit: int, now: float,
               spec: ClaimSpec = ANY_TASK) -> list[TaskRecord]:
         claimed: list[TaskRecord] = []
         with self._write() as cur:
             for sql_filter, params, allowance in self._claim_passes(cur, spec, now):
                 room = min(allowance, limit - len(claimed))
                 if room > 0:
-                    claimed.extend(self._claim_pass(cur, owner, lease_until, now, room,
-                                                    sql_filter, params))
+                    claimed.extend(self._claim_pass(cur, owner, now, room, sql_filter, params))
         return sorted(claimed, key=lambda r: (-r.priority, r.run_at))
 
     def _claim_passes(self, cur: Cursor, spec: ClaimSpec, now: float
@@ -233,12 +251,12 @@ class SqlStore(Store):
         base, params = _filter(spec.queues, exclude_queues=limited_queues, exclude_names=rated)
         yield base, params, 1 << 30
         for queue in limited_queues:
-            cur.execute(q(ACTIVE_IN_QUEUE), (queue, now))
+            cur.execute(q(ACTIVE_IN_QUEUE), (queue,))
             room = spec.queue_limits[queue] - int(cur.fetchone()[0])
             sql, params = _filter((queue,), exclude_names=rated)
             yield sql, params, room
         for name, (count, per) in spec.rate_limits.items():
-            cur.execute(q(RECENT_STARTS), (name, now - per, now))
+            cur.execute(q(RECENT_STARTS), (name, now - per))
             room = count - int(cur.fetchone()[0])
             sql, params = _filter(spec.queues, names=(name,))  # its own limit, even in a limited queue
             yield sql, params, room
@@ -247,13 +265,18 @@ class SqlStore(Store):
         """Keys to serialize limited claims on; SQLite's write lock already does."""
         return []
 
-    def _claim_pass(self, cur: Cursor, owner: str, lease_until: float, now: float, limit: int,
+    def _claim_pass(self, cur: Cursor, owner: str, now: float, limit: int,
                     sql_filter: str, params: list[Any]) -> list[TaskRecord]:
-        sql = (f"UPDATE {_T} SET state = 'leased', lease_owner = ?, lease_until = ? WHERE id IN "
-               f"(SELECT id FROM {_T} WHERE {READY_WHERE}{sql_filter} "
+        sql = (f"UPDATE {_T} SET state = 'leased', lease_owner = ?, lease_until = {LEASE_NOW} + ? "
+               f"WHERE id IN (SELECT id FROM {_T} WHERE {READY_WHERE}{sql_filter} "
                f"ORDER BY priority DESC, run_at LIMIT ?) RETURNING {_COLS}")
-        cur.execute(self._sql(sql), (owner, lease_until, now, now, *params, limit))
+        cur.execute(self._sql(sql), (owner, self.lease_seconds, now, owner, *params, limit))
         return [from_row(r) for r in cur.fetchall()]
+
+    def lease_clock(self) -> float:
+        with self._read() as cur:
+            cur.execute(self._sql(f"SELECT {LEASE_NOW}"))
+            return float(cur.fetchone()[0])
 
     def get(self, task_id: str) -> TaskRecord | None:
         with self._read() as cur:

@@ -1,5 +1,9 @@
 """The SQL the stores share, in what SQLite and PostgreSQL have in common (`?` marks become
-`%s` for psycopg). Every update of a leased task names its owner: the fencing."""
+`%s` for psycopg). Every update of a leased task names its owner: the fencing.
+
+Lease times (`lease_until`) are on the store's clock, `LEASE_NOW`: a function the SQLite
+store registers on its connections (the machine's boot clock, see `_clock.py`), PostgreSQL's
+`clock_timestamp()` on PostgreSQL. No runner's wall clock is ever compared with a lease."""
 
 from __future__ import annotations
 
@@ -13,9 +17,15 @@ _COLS = ", ".join(COLUMNS)
 _T = "afterwork_tasks"
 _LEASED = "state IN ('leased', 'running')"
 
+LEASE_NOW = "afterwork_lease_now()"
 _NOTE = "history = COALESCE(history, '') || ?"
 INSERT = f"INSERT INTO {_T} ({_COLS}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 INSERT_IF_ABSENT = f"{INSERT} ON CONFLICT DO NOTHING"
+# Rows handed to this process's runner with their request: the lease starts on the store's clock.
+_LEASE_MARK = len(COLUMNS) - 1 - COLUMNS.index("lease_until")
+INSERT_LEASED = (f"INSERT INTO {_T} ({_COLS}) VALUES "
+                 f"({', '.join('?' for _ in COLUMNS[:-_LEASE_MARK - 1])}, {LEASE_NOW} + ?, "
+                 f"{', '.join('?' for _ in range(_LEASE_MARK))})")
 STARTED = (f"UPDATE {_T} SET state = 'running', attempts = attempts + 1, started_at = ?, {_NOTE} "
            f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
 SUCCEEDED = (f"UPDATE {_T} SET state = 'succeeded', finished_at = ?, lease_owner = NULL, "
@@ -43,13 +53,17 @@ RETRIED = (f"UPDATE {_T} SET state = 'queued', run_at = ?, last_error = ?, lease
 RELEASED = (f"UPDATE {_T} SET state = 'queued', lease_owner = NULL, lease_until = NULL "
             f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
 EXPIRE = f"UPDATE {_T} SET lease_until = 0 WHERE lease_owner = ? AND {_LEASED}"
-HEARTBEAT = f"UPDATE {_T} SET lease_until = ? WHERE lease_owner = ? AND {_LEASED}"
-# Ready: queued, due and not waiting on another task; or leased with its lease expired.
+HEARTBEAT = f"UPDATE {_T} SET lease_until = {LEASE_NOW} + ? WHERE lease_owner = ? AND {_LEASED}"
+# Ready: queued, due and not waiting on another task; or leased with its lease expired on the
+# store's clock, and not to the claimer itself (a runner never takes back what it runs).
+# Parameters: now (for run_at, the enqueuing machine's clock), the claiming owner.
 READY_WHERE = ("waiting_on IS NULL AND ((state = 'queued' AND run_at <= ?) OR "
-               "(state IN ('leased', 'running') AND lease_until < ?))")
-ACTIVE_IN_QUEUE = f"SELECT COUNT(*) FROM {_T} WHERE queue = ? AND {_LEASED} AND lease_until >= ?"
+               f"(state IN ('leased', 'running') AND lease_until < {LEASE_NOW} "
+               "AND lease_owner <> ?))")
+ACTIVE_IN_QUEUE = (f"SELECT COUNT(*) FROM {_T} WHERE queue = ? AND {_LEASED} "
+                   f"AND lease_until >= {LEASE_NOW}")
 RECENT_STARTS = (f"SELECT COUNT(*) FROM {_T} WHERE rate_key = ? AND "
-                 f"(started_at >= ? OR (state = 'leased' AND lease_until >= ?))")
+                 f"(started_at >= ? OR (state = 'leased' AND lease_until >= {LEASE_NOW}))")
 GET = f"SELECT {_COLS} FROM {_T} WHERE id = ?"
 WITH_KEY = (f"SELECT {_COLS} FROM {_T} WHERE dedup_key = ? "
             f"AND state IN ('queued', 'leased', 'running')")

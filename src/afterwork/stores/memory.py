@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Sequence
 
 from .._models import (
@@ -38,7 +39,10 @@ class MemoryStore(Store):
     def close(self) -> None:
         pass
 
-    def apply(self, changes: Changes) -> None:
+    def lease_clock(self) -> float:
+        return time.monotonic()  # one process: its own monotonic clock is the store's
+
+    def apply(self, changes: Changes, timeout_seconds: float | None = None) -> None:
         with self._lock:
             rows = dict(self._rows)  # all or nothing: work on a copy, swap at the end
             self._apply(rows, changes)
@@ -55,6 +59,8 @@ class MemoryStore(Store):
         for new in c.inserts:
             if new.id in rows or self._key_taken(rows, new):
                 raise ValueError(f"task id {new.id} or its key exists already")
+            if new.lease_owner is not None and new.lease_until is None:
+                new = dataclasses.replace(new, lease_until=self.lease_clock() + self.lease_seconds)
             rows[new.id] = new
         ticks = {r.tick_key for r in rows.values() if r.tick_key} if c.inserts_if_absent else set()
         for new in c.inserts_if_absent:
@@ -105,7 +111,8 @@ class MemoryStore(Store):
         if c.heartbeat is not None:
             beat = c.heartbeat
             for r in [r for r in rows.values() if r.lease_owner == beat.owner and r.state in leased]:
-                rows[r.id] = dataclasses.replace(r, lease_until=beat.lease_until)
+                rows[r.id] = dataclasses.replace(
+                    r, lease_until=self.lease_clock() + self.lease_seconds)
             known = self._runners.get(beat.owner)
             self._runners[beat.owner] = RunnerInfo(
                 beat.owner, beat.kind, known.started_at if known else beat.at, beat.at)
@@ -135,18 +142,21 @@ class MemoryStore(Store):
                 rows[nxt.id] = dataclasses.replace(nxt, **change)  # type: ignore[arg-type]
             current = nxt.id
 
-    def claim(self, owner: str, limit: int, now: float, lease_until: float,
+    def claim(self, owner: str, limit: int, now: float,
               spec: ClaimSpec = ANY_TASK) -> list[TaskRecord]:
         with self._lock:
+            clock = self.lease_clock()
+            lease_until = clock + self.lease_seconds
             ready = [
                 r for r in self._rows.values()
                 if r.waiting_on is None and (spec.queues is None or r.queue in spec.queues) and (
                     (r.state is _S.QUEUED and r.run_at <= now)
-                    or (r.state in (_S.LEASED, _S.RUNNING) and (r.lease_until or 0.0) < now)
+                    or (r.state in (_S.LEASED, _S.RUNNING) and (r.lease_until or 0.0) < clock
+                        and r.lease_owner != owner)
                 )
             ]
             ready.sort(key=lambda r: (-r.priority, r.run_at))
-            room = self._room(spec, now)
+            room = self._room(spec, now, clock)
             out: list[TaskRecord] = []
             for r in ready:
                 if len(out) == limit:
@@ -162,18 +172,18 @@ class MemoryStore(Store):
                 out.append(new)
             return out
 
-    def _room(self, spec: ClaimSpec, now: float) -> dict[str, int]:
+    def _room(self, spec: ClaimSpec, now: float, clock: float) -> dict[str, int]:
         """What each limited queue and rate-limited name may still start (as the SQL stores)."""
         rows = self._rows.values()
         room = {}
         for queue, most in spec.queue_limits.items():
             active = sum(1 for r in rows if r.queue == queue and r.state in (_S.LEASED, _S.RUNNING)
-                         and (r.lease_until or 0.0) >= now)
+                         and (r.lease_until or 0.0) >= clock)
             room[queue] = most - active
         for name, (count, per) in spec.rate_limits.items():
             recent = sum(1 for r in rows if r.rate_key == name and (
                 (r.started_at or 0.0) >= now - per
-                or (r.state is _S.LEASED and (r.lease_until or 0.0) >= now)))
+                or (r.state is _S.LEASED and (r.lease_until or 0.0) >= clock)))
             room[name] = count - recent
         return room
 

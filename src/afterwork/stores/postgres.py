@@ -1,6 +1,11 @@
 """PostgreSQL: many machines on one database. Claims with FOR UPDATE SKIP LOCKED; runners are
 woken by LISTEN/NOTIFY when tasks become ready elsewhere (polling stays as a safety net).
 
+Leases are judged on the server's clock (`clock_timestamp()` in the SQL), never on a
+runner's: machines whose clocks disagree, or jump, cannot take each other's live tasks. Every
+connection carries `lock_timeout` and `statement_timeout` (the store timeout), so a held lock
+or a hung query fails a request with a 503 instead of holding it.
+
 psycopg 3 rather than asyncpg: the store runs on afterwork's writer thread (blocking calls,
 like the SQLite store), and psycopg's sync API, server-side binding and error classes fit that
 without a second event loop; it is also what SQLAlchemy users already have installed.
@@ -8,6 +13,7 @@ without a second event loop; it is also what SQLAlchemy users already have insta
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -18,16 +24,20 @@ from typing import Any
 from .._errors import ConfigurationError, StoreError, StoreUnavailableError
 from .._models import ClaimSpec, TaskRecord
 from ._sql import Cursor, SqlStore, from_row
-from ._statements import COLUMNS, READY_WHERE
+from ._statements import COLUMNS, LEASE_NOW, READY_WHERE
 
 CHANNEL = "afterwork"
 MIGRATION_LOCK = 0x61667477  # pg_advisory_xact_lock key: one migrator at a time
 LISTEN_RETRY_SECONDS = 2.0
+SERVER_NOW = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
+TIMEOUT_STEP = 0.9  # tighten a transaction's timeouts only below 90% of the connection's
+_SET_TIMEOUTS = ("SELECT set_config('lock_timeout', %s, {local}), "
+                 "set_config('statement_timeout', %s, {local})")
 
 _CLAIM = (
     "WITH ready AS (SELECT id FROM afterwork_tasks WHERE {where}{filter} "
     "ORDER BY priority DESC, run_at LIMIT %s FOR UPDATE SKIP LOCKED) "
-    "UPDATE afterwork_tasks t SET state = 'leased', lease_owner = %s, lease_until = %s "
+    f"UPDATE afterwork_tasks t SET state = 'leased', lease_owner = %s, lease_until = {LEASE_NOW} + %s "
     f"FROM ready WHERE t.id = ready.id RETURNING {', '.join('t.' + c for c in COLUMNS)}"
 )
 
@@ -52,9 +62,15 @@ class PostgresStore(SqlStore):
         self._write_conn: Any = None
         self._write_lock = threading.Lock()
         self._listeners: list[threading.Event] = []
+        self._translated: dict[str, str] = {}
 
     def _sql(self, statement: str) -> str:
-        return statement.replace("?", "%s")
+        found = self._translated.get(statement)
+        if found is None:
+            found = statement.replace("?", "%s").replace(LEASE_NOW, SERVER_NOW)
+            if len(self._translated) < 1000:  # statements are few; filters vary a little
+                self._translated[statement] = found
+        return found
 
     def _translate(self, exc: Exception) -> StoreError:
         where = self.url.split("@")[-1]  # never echo a password
@@ -66,16 +82,23 @@ class PostgresStore(SqlStore):
         return StoreError(f"PostgreSQL store {where} refused the write ({exc}); nothing was written")
 
     def _connect(self) -> Any:
+        extra = {} if "connect_timeout" in self.url else {
+            "connect_timeout": max(2, math.ceil(self.timeout_seconds))}
         try:
-            return self._psycopg.connect(self.url, autocommit=True)
+            conn = self._psycopg.connect(self.url, autocommit=True, **extra)
+            ms = _ms(self.timeout_seconds)
+            conn.execute(_SET_TIMEOUTS.format(local="false"), (ms, ms))
         except self._psycopg.Error as exc:
             raise self._translate(exc) from exc
+        return conn
 
     def open(self) -> None:
         if self._write_conn is not None:
             return
         self._write_conn = self._connect()
         with self._write() as cur:
+            # Migrations may wait for another process's, and may take long on a big table.
+            cur.execute(_SET_TIMEOUTS.format(local="true"), ("0", "0"))
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             cur.execute("CREATE TABLE IF NOT EXISTS afterwork_migrations "
                         "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
@@ -96,12 +119,16 @@ class PostgresStore(SqlStore):
         super().close()
 
     @contextmanager
-    def _write(self) -> Iterator[Cursor]:
+    def _write(self, timeout_seconds: float | None = None) -> Iterator[Cursor]:
         with self._write_lock:
             if self._write_conn is None or self._write_conn.closed:
                 self._write_conn = self._connect()
             try:
                 with self._write_conn.transaction(), self._write_conn.cursor() as cur:
+                    if timeout_seconds is not None and (
+                            timeout_seconds < self.timeout_seconds * TIMEOUT_STEP):
+                        ms = _ms(timeout_seconds)
+                        cur.execute(_SET_TIMEOUTS.format(local="true"), (ms, ms))
                     yield cur
             except self._psycopg.Error as exc:
                 if self._write_conn.broken:
@@ -128,10 +155,10 @@ class PostgresStore(SqlStore):
         return sorted([f"afterwork-queue:{q}" for q in spec.queue_limits]
                       + [f"afterwork-rate:{n}" for n in spec.rate_limits])
 
-    def _claim_pass(self, cur: Cursor, owner: str, lease_until: float, now: float, limit: int,
+    def _claim_pass(self, cur: Cursor, owner: str, now: float, limit: int,
                     sql_filter: str, params: list[Any]) -> list[TaskRecord]:
         sql = _CLAIM.format(where=READY_WHERE, filter=sql_filter)
-        cur.execute(self._sql(sql), (now, now, *params, limit, owner, lease_until))
+        cur.execute(self._sql(sql), (now, owner, *params, limit, owner, self.lease_seconds))
         return [from_row(r) for r in cur.fetchall()]
 
     def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
@@ -153,3 +180,8 @@ class PostgresStore(SqlStore):
 
         threading.Thread(target=run, name="afterwork-listen", daemon=True).start()
         return stop.set
+
+
+def _ms(seconds: float) -> str:
+    """A PostgreSQL timeout setting: whole milliseconds, at least 1 (0 would mean none)."""
+    return f"{max(1, int(seconds * 1000))}ms"

@@ -1,19 +1,30 @@
-"""The embedded default: one SQLite file in WAL mode, shared by any number of processes."""
+"""The embedded default: one SQLite file in WAL mode, shared by any number of processes.
+
+Two faults of a file that a server would not have are handled here. Leases are on the
+machine's boot clock (`_clock.py`), so no wall-clock jump or skew can expire a live lease.
+A file deleted or replaced under the running app (its path now names another file, or
+none) is noticed after each commit by comparing the path's (device, inode) with the file the
+connection writes: the write is reported as failed (StoreReplacedError, a 503 for a request)
+instead of succeeding into a file nobody will read, and the next write reopens the path.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from .._errors import ConfigurationError, StoreError, StoreUnavailableError
+from .._errors import ConfigurationError, StoreError, StoreReplacedError, StoreUnavailableError
+from ._clock import LEASE_CLOCK, lease_now
 from ._sql import Cursor, SqlStore
 
-BUSY_TIMEOUT_SECONDS = 5.0
+BUSY_TIMEOUT_STEP = 0.9  # reset the busy timeout only when a write's bound is below 90% of it
 _SYNCHRONOUS = ("full", "normal", "extra")
 
 
@@ -21,8 +32,8 @@ def _translate(path: str, exc: sqlite3.Error) -> StoreError:
     text = str(exc)
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
         return StoreUnavailableError(
-            f"SQLite store {path} stayed locked past the busy timeout ({text}); another "
-            "process holds a long write transaction: retry, or raise ?busy_timeout= in the URL"
+            f"SQLite store {path} stayed locked past the store timeout ({text}); another "
+            "process holds a long write transaction: retry, or raise store_timeout_seconds"
         )
     if isinstance(exc, sqlite3.OperationalError):
         return StoreUnavailableError(
@@ -52,7 +63,8 @@ class SqliteStore(SqlStore):
             raise ConfigurationError(
                 f"synchronous={self.synchronous!r} in {url!r}: use one of {', '.join(_SYNCHRONOUS)}"
             )
-        self.busy_timeout = float(options.pop("busy_timeout", BUSY_TIMEOUT_SECONDS))
+        busy = options.pop("busy_timeout", None)
+        self._busy_timeout = float(busy) if busy is not None else None
         if options:
             raise ConfigurationError(
                 f"unknown option(s) {', '.join(options)} in {url!r}: "
@@ -60,6 +72,14 @@ class SqliteStore(SqlStore):
             )
         self._write_conn: sqlite3.Connection | None = None
         self._write_lock = threading.Lock()
+        self._file_id: tuple[int, int] | None = None  # (st_dev, st_ino) the writer writes
+        self._busy_seconds = 0.0  # the write connection's busy timeout now
+
+    @property
+    def busy_timeout(self) -> float:
+        """How long a write waits for another process's lock: `?busy_timeout=` in the URL,
+        else the store timeout (`Afterwork(store_timeout_seconds=...)`)."""
+        return self._busy_timeout if self._busy_timeout is not None else self.timeout_seconds
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -71,6 +91,7 @@ class SqliteStore(SqlStore):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            conn.create_function("afterwork_lease_now", 0, lease_now)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailableError(
                 f"cannot open SQLite store {self.path} ({exc}): check the path, its "
@@ -79,45 +100,110 @@ class SqliteStore(SqlStore):
         return conn
 
     def open(self) -> None:
-        if self._write_conn is not None:
-            return
-        self._write_conn = self._connect()
-        self._migrate()
-
-    def _migrate(self) -> None:
-        with self._write() as cur:
-            cur.execute("CREATE TABLE IF NOT EXISTS afterwork_migrations "
-                        "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
-            cur.execute("SELECT version FROM afterwork_migrations")
-            done = {row[0] for row in cur.fetchall()}
-            for version, script in self.migrations():
-                if version in done:
-                    continue
-                for statement in _statements(script):
-                    cur.execute(statement)
-                cur.execute("INSERT INTO afterwork_migrations VALUES (?, ?)", (version, time.time()))
-
-    @contextmanager
-    def _write(self) -> Iterator[Cursor]:
         with self._write_lock:
             if self._write_conn is None:
-                self._write_conn = self._connect()
-            conn = self._write_conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _translate(self.path, exc) from exc
-            try:
-                yield conn.cursor()
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise _translate(self.path, exc) from exc
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                self._open_writer()
+
+    def _open_writer(self) -> sqlite3.Connection:
+        """Connect the writer, note which file it writes, create/migrate the schema."""
+        conn = self._connect()
+        try:
+            self._file_id = _identity(os.stat(self.path))
+            self._busy_seconds = self.busy_timeout
+            self._in_transaction(conn, self._migrate)
+        except BaseException:
+            conn.close()
+            raise
+        self._write_conn = conn
+        return conn
+
+    def _migrate(self, cur: Cursor) -> None:
+        cur.execute("CREATE TABLE IF NOT EXISTS afterwork_migrations "
+                    "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+        cur.execute("SELECT version FROM afterwork_migrations")
+        done = {row[0] for row in cur.fetchall()}
+        for version, script in self.migrations():
+            if version in done:
+                continue
+            for statement in _statements(script):
+                cur.execute(statement)
+            cur.execute("INSERT INTO afterwork_migrations VALUES (?, ?)", (version, time.time()))
+        # Lease times of another boot of this machine (or of another machine, for a copied
+        # file) are meaningless on this boot's clock: their runners are gone, expire them.
+        cur.execute("SELECT value FROM afterwork_clock WHERE name = 'lease_clock'")
+        row = cur.fetchone()
+        if row is None or row[0] != LEASE_CLOCK:
+            cur.execute("UPDATE afterwork_tasks SET lease_until = 0 "
+                        "WHERE state IN ('leased', 'running')")
+            cur.execute("INSERT INTO afterwork_clock VALUES ('lease_clock', ?) ON CONFLICT (name) "
+                        "DO UPDATE SET value = excluded.value", (LEASE_CLOCK,))
+
+    def _in_transaction(self, conn: sqlite3.Connection, work: Callable[[Cursor], None]) -> None:
+        with self._transaction(conn) as cur:
+            work(cur)
+
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[Cursor]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _translate(self.path, exc) from exc
+        try:
+            yield conn.cursor()
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if "full" in str(exc):  # SQLITE_FULL (its code is on errors from Python 3.11 only)
+                _reclaim(conn)
+            raise _translate(self.path, exc) from exc
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _write(self, timeout_seconds: float | None = None) -> Iterator[Cursor]:
+        with self._write_lock:
+            conn = self._write_conn or self._open_writer()
+            self._bound_wait(conn, timeout_seconds)
+            with self._transaction(conn) as cur:
+                yield cur
+            self._check_file()
+
+    def _bound_wait(self, conn: sqlite3.Connection, timeout_seconds: float | None) -> None:
+        """A write waits for other processes' locks at most `timeout_seconds` (what is left
+        of its requests' store timeout); the pragma is set again only when that changes much."""
+        wanted = self.busy_timeout if timeout_seconds is None else max(0.0, timeout_seconds)
+        if wanted < self._busy_seconds * BUSY_TIMEOUT_STEP or wanted > self._busy_seconds:
+            conn.execute(f"PRAGMA busy_timeout={int(wanted * 1000)}")
+            self._busy_seconds = wanted
+
+    def _check_file(self) -> None:
+        """After a commit: does the path still name the file it went to? One stat a commit
+        group (about a microsecond); no: the commit is lost with that file, say so."""
+        try:
+            now = _identity(os.stat(self.path))
+        except OSError:
+            now = None
+        if now == self._file_id:
+            return
+        self._abandon_file()
+        raise StoreReplacedError(
+            f"SQLite store {self.path} was deleted or replaced while in use: the last write "
+            "went to the old file and is lost. afterwork reopens the path at the next write "
+            "(a new, empty store if nothing is there); restore the file to get its tasks back"
+        )
+
+    def _abandon_file(self) -> None:
+        """Close every connection to the old file before anything opens the path again:
+        the last connection of a file removes the -wal next to its path when it closes, which
+        must not happen once a new file's -wal is there."""
+        if self._write_conn is not None:
+            self._write_conn.close()
+            self._write_conn = None
+        self._generation += 1
+        self._close_readers()
 
     @contextmanager
     def _read(self) -> Iterator[Cursor]:
@@ -125,6 +211,18 @@ class SqliteStore(SqlStore):
             yield self._reader().cursor()
         except sqlite3.Error as exc:
             raise _translate(self.path, exc) from exc
+
+
+def _reclaim(conn: sqlite3.Connection) -> None:
+    """The disk is full: copy the -wal into the database and truncate it. The -wal holds many
+    versions of the same pages and grows to about 4 MB before SQLite checkpoints on its own,
+    so this often frees enough for the next writes."""
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return (st.st_dev, st.st_ino)
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -1,0 +1,127 @@
+"""Faults of the store and of threads, at the level of one process (the fault suite in
+tests/faults makes them with real processes under load)."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from afterwork import BackgroundTasks, StoreReplacedError, TaskRecord, TaskState
+from afterwork._models import Changes
+from afterwork.stores import open_store
+from afterwork.testing import wait_for_tasks
+
+from .app_tasks import EVENTS
+from .test_reliability import app_on
+
+
+def _rec(**fields: object) -> TaskRecord:
+    values: dict[str, object] = {"state": TaskState.QUEUED, **fields}
+    return TaskRecord(id=str(uuid.uuid4()), name="m:f", payload="{}", **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def _clean() -> None:
+    EVENTS.clear()
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_deleted_or_replaced_sqlite_file_fails_the_write_and_the_next_write_reopens_it(
+    tmp_path: Path, how: str
+) -> None:
+    path = tmp_path / "afterwork.db"
+    store = open_store(f"sqlite:///{path}")
+    store.open()
+    try:
+        kept = _rec()
+        store.apply(Changes(inserts=[kept]))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        if how == "replaced":  # an empty SQLite file where the store was
+            sqlite3.connect(path).close()
+        lost = _rec()
+        with pytest.raises(StoreReplacedError, match="deleted or replaced"):
+            store.apply(Changes(inserts=[lost]))
+        again = _rec()
+        store.apply(Changes(inserts=[again]))  # reopened, migrated
+        assert store.get(again.id) is not None
+        assert store.get(lost.id) is None and store.get(kept.id) is None
+    finally:
+        store.close()
+    with sqlite3.connect(path) as conn:  # and it is the file at the path that holds it
+        assert [r[0] for r in conn.execute("SELECT id FROM afterwork_tasks")] == [again.id]
+
+
+def test_leases_written_under_another_boot_are_expired_when_the_store_opens(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/afterwork.db"
+    store = open_store(url)
+    store.open()
+    held = _rec(state=TaskState.RUNNING, lease_owner="before-reboot", lease_until=1e12)
+    store.apply(Changes(inserts=[held]))
+    store.close()
+    with sqlite3.connect(f"{tmp_path}/afterwork.db") as conn:  # as if written by another boot
+        conn.execute("UPDATE afterwork_clock SET value = 'boottime:another-boot'")
+    store = open_store(url)
+    store.open()
+    try:
+        assert [r.id for r in store.claim("after-reboot", 10, 0.0)] == [held.id]
+    finally:
+        store.close()
+
+
+def test_a_store_opened_again_on_the_same_boot_keeps_live_leases(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/afterwork.db"
+    first = open_store(url)
+    first.open()
+    held = _rec(state=TaskState.RUNNING, lease_owner="alive", lease_until=first.lease_clock() + 60)
+    first.apply(Changes(inserts=[held]))
+    second = open_store(url)  # another process starting on this machine
+    second.open()
+    try:
+        assert second.claim("other", 10, 0.0) == []
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_timed_out_def_tasks_retry_waits_for_its_thread(sqlite_url: str) -> None:
+    app, aw = app_on(sqlite_url, poll_seconds=0.05)
+
+    @app.get("/overrun")
+    def overrun(tasks: BackgroundTasks) -> dict[str, str]:
+        from .app_tasks import overruns
+
+        return {"id": tasks.add_task(overruns, "o", 1.0).id}
+
+    with TestClient(app) as client:
+        task_id = client.get("/overrun").json()["id"]
+        wait_for_tasks(app, timeout=20)
+    record = aw.store.get(task_id)
+    starts = [e for e in EVENTS if e[1] == "start"]
+    ends = [e for e in EVENTS if e[1] == "end"]
+    assert [e[2] for e in starts] == [1, 2]
+    assert starts[1][3] >= ends[0][3], "the retry started while the first attempt's thread ran"
+    assert record is not None and record.state is TaskState.FAILED
+    assert "timed out" in (record.last_error or "")
+
+
+
+def test_postgres_connections_carry_the_store_timeout_as_lock_and_statement_timeouts(
+    pg_url: str,
+) -> None:
+    from afterwork.stores.postgres import PostgresStore
+
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    store.timeout_seconds = 2.5
+    store.open()
+    try:
+        with store._read() as cur:
+            cur.execute("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
+            assert cur.fetchone() == ("2500ms", "2500ms")
+    finally:
+        store.close()
