@@ -32,6 +32,7 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PLUGIN_DIR = HERE / "plugin"
@@ -129,7 +130,9 @@ def unpack(archive: Path, into: Path, wanted: tuple[str, ...]) -> None:
 
 
 # -- running ---------------------------------------------------------------------------------
-def run_suite(suite: Suite, mode: str, work: Path, extra: list[str]) -> dict[str, dict[str, str]]:
+def run_suite(suite: Suite, mode: str, work: Path, extra: list[str]) -> dict[str, Any]:
+    """The plugin's report: each test's outcome (ids prefixed with the suite) and the apps and
+    TestClients it saw."""
     exact = version(suite.package)
     root = work / f"{suite.package}-{exact}"
     if not root.exists():
@@ -154,8 +157,9 @@ def run_suite(suite: Suite, mode: str, work: Path, extra: list[str]) -> dict[str
     if not report.exists():
         raise UpstreamChanged(f"pytest wrote no report (exit {done.returncode}):\n"
                               f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    tests: dict[str, dict[str, str]] = json.loads(report.read_text())["tests"]
-    return {f"{suite.package}/{node}": outcome for node, outcome in tests.items()}
+    found: dict[str, Any] = json.loads(report.read_text())
+    found["tests"] = {f"{suite.package}/{node}": result for node, result in found["tests"].items()}
+    return found
 
 
 # -- comparing -------------------------------------------------------------------------------
@@ -229,8 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for mode in modes:
             results: dict[str, dict[str, str]] = {}
+            clients, uncovered = 0, []
             for suite in SUITES:
-                results.update(run_suite(suite, mode, work, args.pytest_args))
+                found = run_suite(suite, mode, work, args.pytest_args)
+                results.update(found["tests"])
+                clients += found["test_clients"]
+                uncovered += [f"{suite.package}/{t}" for t in found["test_clients_without_afterwork"]]
             title = "with Afterwork(app)" if mode == "on" else "baseline, without Afterwork"
             print_results(title, results, expected)
             summary[mode] = results
@@ -244,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             verdict = compare(results, expected)
             summary["comparison"] = verdict
+            summary["test_clients"] = clients
+            print(f"\n{clients} TestClients made, each on an app with Afterwork(app) installed"
+                  if clients and not uncovered else
+                  f"\n{clients} TestClients made; on an app WITHOUT Afterwork: {uncovered}")
+            if not clients or uncovered:
+                status = EXIT_DIFFERENT  # the run would prove nothing
             print(f"\n{len(verdict['expected_differences'])} expected differences")
             for key, heading in (
                 ("unexpected_failures", "Failing, and not in expected-differences.txt"),

@@ -49,6 +49,9 @@ class _State:
         self.warnings: dict[str, list[str]] = {}
         self.installed: list[Any] = []  # Afterwork instances, closed at the end
         self.wrapped_raw_apps = 0
+        self.clients = 0  # TestClients made
+        self.uncovered: list[str] = []  # tests whose TestClient's app had no Afterwork
+        self.current = "<collection>"  # the test running now
         self.tmp: Path | None = None
         self.counter = itertools.count(1)
         self.undo: list[Callable[[], None]] = []
@@ -141,15 +144,15 @@ def _is_asgi3(app: Any) -> bool:
     return is_async_callable(app)
 
 
-def _has_app_inside(app: Any, starlette: type) -> bool:
-    """A middleware object wrapping an app (`.app` chain) that already has Afterwork."""
+def _app_inside(app: Any, starlette: type) -> Any:
+    """The Starlette app itself, or inside middleware objects (their `.app` chain)."""
     for _ in range(20):
         if isinstance(app, starlette):
-            return True
+            return app
         app = getattr(app, "app", None)
         if app is None:
-            return False
-    return False
+            return None
+    return None
 
 
 def _wrap_test_client(state: _State) -> None:
@@ -161,7 +164,7 @@ def _wrap_test_client(state: _State) -> None:
 
     @functools.wraps(original)
     def __init__(self: Any, app: Any, *args: Any, **kwargs: Any) -> None:
-        if not _has_app_inside(app, Starlette):
+        if _app_inside(app, Starlette) is None:
             state.wrapped_raw_apps += 1
             inner = app
             if not _is_asgi3(inner):  # ASGI2: app(scope) returns the coroutine to await
@@ -170,6 +173,10 @@ def _wrap_test_client(state: _State) -> None:
                     await asgi2(scope)(receive, send)
 
             app = Starlette(routes=[Mount("", app=inner)])  # the __init__ hook installs Afterwork
+        # The proof that the run tested something: every client talks to an app with Afterwork.
+        state.clients += 1
+        if getattr(_app_inside(app, Starlette).state, "afterwork", None) is None:
+            state.uncovered.append(state.current)
         original(self, app, *args, **kwargs)
 
     TestClient.__init__ = __init__  # type: ignore[method-assign]
@@ -204,6 +211,12 @@ def _message(report: pytest.TestReport | pytest.CollectReport) -> str:
     text = crash.message if crash is not None else str(report.longrepr)
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[0][:300] if lines else ""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if _STATE is not None:
+        _STATE.current = item.nodeid
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -244,4 +257,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "afterwork_warnings": state.warnings,
         "apps_with_afterwork": len(state.installed),
         "bare_asgi_apps_mounted": state.wrapped_raw_apps,
+        "test_clients": state.clients,
+        "test_clients_without_afterwork": state.uncovered,
     }, indent=2, sort_keys=True))
