@@ -2,6 +2,7 @@
 
     ./scripts/upstream-tests                # baseline, then with Afterwork; compare; exit 0/1
     ./scripts/upstream-tests --mode on      # only with Afterwork (--mode off: only the baseline)
+    ./scripts/upstream-tests --repeat 3     # with Afterwork 3 times: a failure in any counts
     ./scripts/upstream-tests -- -x -vv      # after `--`: more pytest arguments
 
 Nothing of upstream lives in this repository: the test files come from the sdists on PyPI of
@@ -58,6 +59,7 @@ SUITES = (
         "tests/test_background.py",       # BackgroundTask(s) on a Response
         "tests/middleware/test_base.py",  # background tasks behind BaseHTTPMiddleware
         "tests/test_testclient.py",       # TestClient itself, on apps with Afterwork
+        "tests/test_responses.py",        # background on streaming and file responses
     )),
     Suite("fastapi", (
         "tests/test_tutorial/test_background_tasks",  # the docs' background_tasks examples
@@ -204,7 +206,22 @@ def compare(results: dict[str, dict[str, str]], expected: dict[str, str]) -> dic
     return verdict
 
 
-def print_results(title: str, results: dict[str, dict[str, str]], expected: dict[str, str]) -> None:
+def merge(runs: list[dict[str, dict[str, str]]]) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """One result per test over repeated runs: a failure in any run wins (with its message);
+    and the tests whose outcome changed from run to run."""
+    merged: dict[str, dict[str, str]] = {}
+    flaky: set[str] = set()
+    for results in runs:
+        for test, result in results.items():
+            seen = merged.setdefault(test, result)
+            if seen["outcome"] != result["outcome"]:
+                flaky.add(test)
+                if result["outcome"] in FAILING and seen["outcome"] not in FAILING:
+                    merged[test] = result
+    return merged, sorted(flaky)
+
+
+def print_results(title: str, results: dict[str, dict[str, str]]) -> None:
     counts: dict[str, int] = {}
     print(f"\n-- {title}")
     for test, result in sorted(results.items()):
@@ -215,59 +232,88 @@ def print_results(title: str, results: dict[str, dict[str, str]], expected: dict
     print(f"-- {title}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
 
 
+def run_mode(mode: str, work: Path, extra: list[str]) -> dict[str, Any]:
+    """Every suite once in this mode: the tests' results and what the plugin saw."""
+    seen: dict[str, Any] = {"tests": {}, "test_clients": 0, "uncovered": [], "in_memory": []}
+    for suite in SUITES:
+        found = run_suite(suite, mode, work, extra)
+        seen["tests"].update(found["tests"])
+        seen["test_clients"] += found["test_clients"]
+        seen["uncovered"] += [f"{suite.package}/{t}" for t in found["test_clients_without_afterwork"]]
+        seen["in_memory"] += [f"{suite.package}/{t}" for t in found["afterwork_warnings"]]
+    return seen
+
+
+def check_baseline(work: Path, extra: list[str], summary: dict[str, Any]) -> int:
+    results = run_mode("off", work, extra)["tests"]
+    print_results("baseline, without Afterwork", results)
+    broken = sorted(t for t, r in results.items() if r["outcome"] in FAILING)
+    summary["off"], summary["baseline_failures"] = results, broken
+    if broken:
+        print("\nThe baseline fails without Afterwork (a missing test dependency?):")
+        print("\n".join(f"  {t}" for t in broken))
+        return EXIT_DIFFERENT
+    return EXIT_OK
+
+
+def check_with_afterwork(work: Path, extra: list[str], repeat: int, expected: dict[str, str],
+                         summary: dict[str, Any]) -> int:
+    status = EXIT_OK
+    runs = [run_mode("on", work, extra) for _ in range(repeat)]
+    results, flaky = merge([run["tests"] for run in runs])
+    title = "with Afterwork(app)" + (f", {repeat} runs (a failure in any counts)" if repeat > 1 else "")
+    print_results(title, results)
+    verdict = compare(results, expected)
+    clients = sum(run["test_clients"] for run in runs)
+    uncovered = sorted({test for run in runs for test in run["uncovered"]})
+    in_memory = sorted({test for run in runs for test in run["in_memory"]})
+    summary.update({"on": results, "comparison": verdict, "flaky": flaky, "test_clients": clients,
+                    "tests_with_in_memory_tasks": in_memory})
+    print(f"\n{len(in_memory)} tests added tasks afterwork cannot store (closures, bound methods):"
+          " they ran in memory, with afterwork's warning")
+    if clients and not uncovered:
+        print(f"{clients} TestClients made, each on an app with Afterwork(app) installed")
+    else:
+        status = EXIT_DIFFERENT  # such a run proves nothing
+        print(f"{clients} TestClients made; on an app WITHOUT Afterwork in: {uncovered}")
+    if flaky:
+        print(f"\nOutcome changed between runs ({len(flaky)}):")
+        print("\n".join(f"  {test}" for test in flaky))
+    print(f"\n{len(verdict['expected_differences'])} expected differences")
+    for key, heading in (
+        ("unexpected_failures", "Failing, and not in expected-differences.txt"),
+        ("now_passing", "Passing, but listed in expected-differences.txt: remove them"),
+        ("not_run", "Listed in expected-differences.txt, but no such test ran"),
+    ):
+        if verdict[key]:
+            status = EXIT_DIFFERENT
+            print(f"\n{heading} ({len(verdict[key])}):")
+            print("\n".join(f"  {test}" for test in verdict[key]))
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--mode", choices=("both", "on", "off"), default="both")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the with-Afterwork suites N times; a failure in any run counts")
     parser.add_argument("--summary", type=Path, help="write the outcome and comparison as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the unpacked upstream files")
     parser.add_argument("pytest_args", nargs="*", help="after --: more pytest arguments")
     args = parser.parse_args(argv)
-    modes = ("off", "on") if args.mode == "both" else (args.mode,)
     expected = read_expected()
     work = Path(tempfile.mkdtemp(prefix="afterwork-upstream-run-"))
-    summary: dict[str, object] = {
+    summary: dict[str, Any] = {
         "versions": {suite.package: version(suite.package) for suite in SUITES},
         "expected": expected,
     }
     status = EXIT_OK
     try:
-        for mode in modes:
-            results: dict[str, dict[str, str]] = {}
-            clients, uncovered = 0, []
-            for suite in SUITES:
-                found = run_suite(suite, mode, work, args.pytest_args)
-                results.update(found["tests"])
-                clients += found["test_clients"]
-                uncovered += [f"{suite.package}/{t}" for t in found["test_clients_without_afterwork"]]
-            title = "with Afterwork(app)" if mode == "on" else "baseline, without Afterwork"
-            print_results(title, results, expected)
-            summary[mode] = results
-            if mode == "off":
-                broken = sorted(t for t, r in results.items() if r["outcome"] in FAILING)
-                summary["baseline_failures"] = broken
-                if broken:
-                    status = EXIT_DIFFERENT
-                    print("\nThe baseline fails without Afterwork (a missing test dependency?):")
-                    print("\n".join(f"  {t}" for t in broken))
-                continue
-            verdict = compare(results, expected)
-            summary["comparison"] = verdict
-            summary["test_clients"] = clients
-            print(f"\n{clients} TestClients made, each on an app with Afterwork(app) installed"
-                  if clients and not uncovered else
-                  f"\n{clients} TestClients made; on an app WITHOUT Afterwork: {uncovered}")
-            if not clients or uncovered:
-                status = EXIT_DIFFERENT  # the run would prove nothing
-            print(f"\n{len(verdict['expected_differences'])} expected differences")
-            for key, heading in (
-                ("unexpected_failures", "Failing, and not in expected-differences.txt"),
-                ("now_passing", "Passing, but listed in expected-differences.txt: remove them"),
-                ("not_run", "Listed in expected-differences.txt, but no such test ran"),
-            ):
-                if verdict[key]:
-                    status = EXIT_DIFFERENT
-                    print(f"\n{heading}:")
-                    print("\n".join(f"  {test}" for test in verdict[key]))
+        if args.mode in ("both", "off"):
+            status = max(status, check_baseline(work, args.pytest_args, summary))
+        if args.mode in ("both", "on"):
+            status = max(status, check_with_afterwork(work, args.pytest_args, max(1, args.repeat),
+                                                      expected, summary))
     except RegistryUnreachable as exc:
         print(f"registry unreachable: {exc}", file=sys.stderr)
         status = EXIT_NO_REGISTRY

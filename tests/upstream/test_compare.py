@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.upstream.run import EXPECTED_FILE, compare, read_expected
+from tests.upstream.run import EXPECTED_FILE, compare, merge, read_expected
 
 
 def outcome(kind: str) -> dict[str, str]:
@@ -57,3 +57,13 @@ def test_line_without_reason_is_refused_with_its_line_number(tmp_path: Path) -> 
 def test_committed_list_reads_and_names_suites() -> None:
     for test in read_expected(EXPECTED_FILE):
         assert test.split("/", 1)[0] in ("starlette", "fastapi"), test
+
+
+def test_a_failure_in_any_repeated_run_counts_and_the_test_is_named_flaky() -> None:
+    first = {"f/t.py::a": outcome("passed"), "f/t.py::b": outcome("passed")}
+    second = {"f/t.py::a": {"outcome": "failed", "message": "call: assert '' == 'x'"},
+              "f/t.py::b": outcome("passed")}
+    merged, flaky = merge([first, second, first])
+    assert merged["f/t.py::a"] == {"outcome": "failed", "message": "call: assert '' == 'x'"}
+    assert merged["f/t.py::b"]["outcome"] == "passed"
+    assert flaky == ["f/t.py::a"]
