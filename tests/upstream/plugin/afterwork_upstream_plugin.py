@@ -37,7 +37,6 @@ from typing import Any
 
 import pytest
 
-_HERE = Path(__file__).resolve()
 _FRAMEWORK_PREFIXES = ("starlette.", "fastapi.", "afterwork.", "afterwork_upstream_plugin")
 
 
