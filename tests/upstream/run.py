@@ -3,7 +3,7 @@
     ./scripts/upstream-tests                # baseline, then with Afterwork; compare; exit 0/1
     ./scripts/upstream-tests --mode on      # only with Afterwork (--mode off: only the baseline)
     ./scripts/upstream-tests --repeat 3     # with Afterwork 3 times: a failure in any counts
-    ./scripts/upstream-tests -- -x -vv      # after `--`: more pytest arguments
+    ./scripts/upstream-tests --keep -- --tb=long   # keep the files and pytest's output
 
 Nothing of upstream lives in this repository: the test files come from the sdists on PyPI of
 exactly the installed starlette and fastapi (`pip download --no-binary :all:`), cached in
@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -146,7 +147,8 @@ def run_suite(suite: Suite, mode: str, work: Path, extra: list[str]) -> dict[str
     report = work / f"{suite.package}-{mode}.json"
     command = [sys.executable, "-m", "pytest", *suite.paths, "-p", "afterwork_upstream_plugin",
                f"--afterwork={mode}", f"--afterwork-report={report}", "-p", "no:cacheprovider",
-               "-q", "--no-header", "-rN"]
+               "-q", "--no-header", "-rN",
+               "--tb=line"]  # the report keeps each failure's message; full tracebacks cost seconds
     for node in suite.deselect:
         command += ["--deselect", node]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -154,8 +156,11 @@ def run_suite(suite: Suite, mode: str, work: Path, extra: list[str]) -> dict[str
     env.pop("AFTERWORK_URL", None)  # each app gets its own SQLite file from the plugin
     print(f"== {suite.package} {exact}, Afterwork {mode}: pytest {' '.join(suite.paths)}",
           flush=True)
+    started = time.monotonic()
     done = subprocess.run([*command, *extra], cwd=root, env=env, capture_output=True, text=True,
                           timeout=SUITE_TIMEOUT_SECONDS, check=False)
+    print(f"   {time.monotonic() - started:.0f} s", flush=True)
+    (work / f"{suite.package}-{mode}.log").write_text(done.stdout + done.stderr)  # kept by --keep
     if not report.exists():
         raise UpstreamChanged(f"pytest wrote no report (exit {done.returncode}):\n"
                               f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -298,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the with-Afterwork suites N times; a failure in any run counts")
     parser.add_argument("--summary", type=Path, help="write the outcome and comparison as JSON")
-    parser.add_argument("--keep", action="store_true", help="keep the unpacked upstream files")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the unpacked upstream files and pytest's output")
     parser.add_argument("pytest_args", nargs="*", help="after --: more pytest arguments")
     args = parser.parse_args(argv)
     expected = read_expected()
