@@ -273,6 +273,7 @@ def check_with_afterwork(work: Path, extra: list[str], repeat: int, expected: di
     uncovered = sorted({test for run in runs for test in run["uncovered"]})
     in_memory = sorted({test for run in runs for test in run["in_memory"]})
     summary.update({"on": results, "comparison": verdict, "flaky": flaky, "test_clients": clients,
+                    "test_clients_without_afterwork": uncovered,
                     "tests_with_in_memory_tasks": in_memory})
     print(f"\n{len(in_memory)} tests added tasks afterwork cannot store (closures, bound methods):"
           " they ran in memory, with afterwork's warning")
