@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.upstream.run import EXPECTED_FILE, compare, merge, read_expected
+from tests.upstream.run import EXPECTED_FILE, MAY_PASS, compare, merge, read_expected
 
 
 def outcome(kind: str) -> dict[str, str]:
@@ -45,6 +45,22 @@ def test_star_matches_any_text_while_brackets_stay_literal() -> None:
     verdict = compare(results, {"s/t.py::*[trio]": "refused on trio"})
     assert verdict["expected_differences"] == ["s/t.py::a[trio]"]
     assert verdict["unexpected_failures"] == ["s/t.py::a[asyncio]", "s/t.py::at"]
+
+
+def test_pattern_stays_while_one_test_it_matches_fails_and_goes_when_none_does() -> None:
+    results = {"s/t.py::a[trio]": outcome("failed"), "s/t.py::b[trio]": outcome("passed")}
+    assert compare(results, {"s/*[trio*": "refused on trio"})["now_passing"] == []
+    results["s/t.py::a[trio]"] = outcome("passed")
+    assert compare(results, {"s/*[trio*": "refused on trio"})["now_passing"] == ["s/*[trio*"]
+
+
+def test_a_timing_line_is_read_and_never_reported_as_passing(tmp_path: Path) -> None:
+    listed = tmp_path / "expected.txt"
+    listed.write_text("s/t.py::a[asyncio] |? two requests interleave differently\n")
+    expected = read_expected(listed)
+    assert expected == {"s/t.py::a[asyncio]": MAY_PASS + "two requests interleave differently"}
+    assert compare({"s/t.py::a[asyncio]": outcome("passed")}, expected)["now_passing"] == []
+    assert compare({"s/t.py::a[asyncio]": outcome("failed")}, expected)["unexpected_failures"] == []
 
 
 def test_line_without_reason_is_refused_with_its_line_number(tmp_path: Path) -> None:

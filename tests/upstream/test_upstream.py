@@ -60,9 +60,6 @@ def test_upstream_tests_pass_without_afterwork_and_every_client_meets_afterwork_
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_SECONDS + 60)
-@pytest.mark.xfail(strict=True, reason=(
-    "until Starlette's and FastAPI's own classes join the request's batch and TestClient "
-    "requests see their tasks' effects; strict, so this marker goes when that lands"))
 def test_upstream_tests_pass_with_afterwork_except_the_listed_differences(
     upstream: dict[str, Any],
 ) -> None:
