@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, Router
 
 from ._errors import AfterworkError, TaskNotFoundError, TaskStateError
-from ._models import FINAL_STATES, TaskRecord, TaskState
+from ._models import FINAL_STATES, TaskRecord, TaskState, iso
 from .dashboard._auth import cross_site, deny
 from .dashboard._redact import arguments
 
@@ -35,17 +35,8 @@ WATCH_EVERY_SECONDS = 0.25
 STREAM_SECONDS_MAX = 300.0  # an SSE stream ends by then; EventSource reconnects by itself
 
 
-def iso(epoch: Any) -> str | None:
-    if epoch is None:
-        return None
-    return dt.datetime.fromtimestamp(float(epoch), dt.timezone.utc).isoformat()
-
-
 def task_json(record: TaskRecord) -> dict[str, Any]:
-    data = record.to_json()
-    for key in ("created_at", "run_at", "started_at", "finished_at"):
-        data[key] = iso(data[key])
-    return data
+    return record.to_json()  # times in ISO 8601 UTC, history's too: as the CLI prints them
 
 
 def states_from(raw: str | None) -> list[TaskState]:
