@@ -28,6 +28,10 @@ td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}.succeeded{c
 padding:8px;overflow:auto;max-width:1000px}button{margin-right:8px}.counts td{font-size:18px}"""
 
 
+def _absent(value: Any) -> str:
+    return "-" if value is None else str(value)  # never the word None on the page
+
+
 def error_summary(error: str | None) -> str:
     """The exception line of a traceback (its last "Name: message" line), else its last line."""
     lines = (error or "").strip().splitlines()
@@ -104,16 +108,18 @@ def build_pages(aw: Afterwork) -> list[BaseRoute]:
         from .._api import task_json
 
         info = task_json(record)
-        history = "".join(f"<tr><td>{h.get('attempt')}</td><td>{escape(str(h.get('outcome')))}</td>"
+        history = "".join(f"<tr><td>{escape(_absent(h.get('attempt')))}</td>"
+                          f"<td>{escape(_absent(h.get('outcome')))}</td>"
                           f"<td>{escape(str(h.get('error', '')))}</td></tr>" for h in info["history"])
         csrf = new_csrf()
         shown = arguments(record.name, record.payload)
+        applies = {"failed": "retry", "cancelled": "retry", "queued": "cancel"}  # as steer() allows
         buttons = "".join(
             f"<form method='post' action='{base}/tasks/{record.id}/{action}' style='display:inline'>"
             f"<input type='hidden' name='csrf' value='{csrf}'>"
             f"<button id='{action}'>{action}</button></form>"
-            for action in ("retry", "cancel"))
-        fields = "".join(f"<tr><th>{k}</th><td class='{escape(str(v))}'>{escape(str(v))}</td></tr>"
+            for action in ("retry", "cancel") if applies.get(record.state.public) == action)
+        fields = "".join(f"<tr><th>{k}</th><td class='{escape(str(v))}'>{escape(_absent(v))}</td></tr>"
                          for k, v in info.items() if k not in ("history", "last_error"))
         body = (f"<p><a href='{base}/'>afterwork</a></p><h1>{escape(record.name)}</h1>"
                 f"<table id='task'>{fields}</table><p>{buttons}</p>"
