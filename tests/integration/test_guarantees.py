@@ -1,4 +1,4 @@
-"""DESIGN.md's guarantees on a real SQLite file, in process (the e2e tier adds uvicorn)."""
+"""The README's guarantees on a real SQLite file, in process (the e2e tier adds uvicorn)."""
 
 from __future__ import annotations
 

@@ -38,3 +38,22 @@ def test_passwords_are_masked_in_store_urls() -> None:
         "postgresql://app:***@db:5432/x?sslmode=require")
     assert masked("postgresql://app@db/x") == "postgresql://app@db/x"
     assert masked("sqlite:///./afterwork.db") == "sqlite:///./afterwork.db"
+
+
+
+def test_the_oldest_constraints_pin_every_declared_floor() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "pyproject.toml").read_text()
+    runtime = text.split("dependencies = [", 1)[1].split("test = [", 1)[0]  # runtime + extras
+    floors = {name.lower(): version for name, version in
+              re.findall(r'"([A-Za-z][\w-]*)(?:\[[\w,]+\])?>=([\w.]+)"', runtime)}
+    pins = dict(line.split("==") for line in (root / ".ci/oldest-constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    def same(a: str | None, b: str) -> bool:  # 2.7 == 2.7.0
+        return a is not None and (
+            (a.split(".") + ["0"] * 3)[:3] == (b.split(".") + ["0"] * 3)[:3])
+
+    assert floors and all(same(pins.get(name), version) for name, version in floors.items()), (floors, pins)
