@@ -16,6 +16,7 @@ import json
 import os
 import sqlite3
 import time
+from contextlib import closing
 
 from fastapi import FastAPI, HTTPException
 
@@ -87,7 +88,8 @@ DB = aw.url.removeprefix("sqlite:///") if aw.url.startswith("sqlite:///") else "
 def order(item: str, fail: bool = False) -> dict[str, str]:
     """The order row and its receipt task commit together, or neither exists."""
     try:
-        with sqlite3.connect(DB) as conn:  # the store's own database: one transaction
+        # closing(): sqlite3's own `with` only commits; this also closes the connection
+        with closing(sqlite3.connect(DB)) as conn, conn:  # the store's own database: one transaction
             conn.execute("CREATE TABLE IF NOT EXISTS orders (item TEXT, at REAL)")
             conn.execute("INSERT INTO orders VALUES (?, ?)", (item, time.time()))
             receipt = in_transaction(conn).add_task(send_email, "shop@example.com", template=item)

@@ -1,4 +1,4 @@
-"""The question's service, done right: register a server, notify in the background.
+"""An example service: register a server, notify in the background.
 
 `POST /abcd` takes server details; a `ServerDetails` helper decides the status code and
 schedules the notification by creating `BackgroundTasks()` itself (nothing passed down, nothing
@@ -44,7 +44,7 @@ Afterwork(app, dashboard=bool(os.environ.get("AFTERWORK_DASHBOARD_TOKEN")),
 WEBHOOK_TIMEOUT_SECONDS = 5.0
 
 
-class serverModel(BaseModel):  # the question's names
+class serverModel(BaseModel):  # names kept from the service this example reworks
     hostname: str = Field(min_length=1, max_length=253)
     ip: IPv4Address | IPv6Address
     cpus: int = Field(gt=0)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -97,7 +98,7 @@ def memory() -> tuple[float, float, int]:
             deadline = time.monotonic() + 120
             queued = 0
             while time.monotonic() < deadline:
-                with sqlite3.connect(f"{tmp}/aw.db") as conn:
+                with closing(sqlite3.connect(f"{tmp}/aw.db")) as conn:
                     queued = conn.execute("SELECT COUNT(*) FROM afterwork_tasks WHERE state IN "
                                           "('queued', 'leased')").fetchone()[0]
                 if queued >= QUEUED:

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +52,7 @@ tasks.aw.store.close()
 def succeeded(url: str) -> int:
     sql = "SELECT COUNT(*) FROM afterwork_tasks WHERE state = 'succeeded'"
     if url.startswith("sqlite"):
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
             return int(conn.execute(sql).fetchone()[0])
     import psycopg
 

@@ -12,29 +12,37 @@
         return {"task": handle.id}
 """
 
-from ._app import Afterwork, AfterworkWarning
-from ._background import BackgroundTask, BackgroundTasks, TaskHandle, defer
-from ._context import TaskContext, current_task
-from ._errors import (
-    AfterworkError,
-    ArgumentsDecodeError,
-    ConfigurationError,
-    NotInstalledError,
-    NotStorableError,
-    Retry,
-    StoreError,
-    StoreReplacedError,
-    StoreUnavailableError,
-    TaskNotFoundError,
-    TaskStateError,
-    TaskTooLargeError,
-    UnknownTaskError,
-)
-from ._events import EventKind, TaskEvent
-from ._models import TaskRecord, TaskState
-from ._registry import Task, task
-from ._schedule import periodic
-from ._transaction import InTransaction, in_transaction
+# Names are imported on first use (PEP 562): `afterwork --help` and `afterwork list` need
+# neither FastAPI nor the runner, and importing them would triple the command's start-up.
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._app import Afterwork, AfterworkWarning
+    from ._background import BackgroundTask, BackgroundTasks, TaskHandle, defer
+    from ._context import TaskContext, current_task
+    from ._errors import (
+        AfterworkError,
+        ArgumentsDecodeError,
+        ConfigurationError,
+        NotInstalledError,
+        NotStorableError,
+        Retry,
+        StoreError,
+        StoreReplacedError,
+        StoreUnavailableError,
+        TaskNotFoundError,
+        TaskStateError,
+        TaskTooLargeError,
+        UnknownTaskError,
+    )
+    from ._events import EventKind, TaskEvent
+    from ._models import TaskRecord, TaskState
+    from ._registry import Task, task
+    from ._schedule import periodic
+    from ._transaction import InTransaction, in_transaction
 
 __all__ = [
     "Afterwork",
@@ -68,3 +76,33 @@ __all__ = [
     "periodic",
     "task",
 ]
+
+_WHERE = {
+    "Afterwork": "_app", "AfterworkWarning": "_app",
+    "BackgroundTask": "_background", "BackgroundTasks": "_background", "TaskHandle": "_background",
+    "defer": "_background",
+    "TaskContext": "_context", "current_task": "_context",
+    "EventKind": "_events", "TaskEvent": "_events",
+    "TaskRecord": "_models", "TaskState": "_models",
+    "Task": "_registry", "task": "_registry",
+    "periodic": "_schedule",
+    "InTransaction": "_transaction", "in_transaction": "_transaction",
+    **dict.fromkeys(["AfterworkError", "ArgumentsDecodeError", "ConfigurationError", "NotInstalledError",
+                     "NotStorableError", "Retry", "StoreError", "StoreReplacedError",
+                     "StoreUnavailableError",
+                     "TaskNotFoundError", "TaskStateError", "TaskTooLargeError", "UnknownTaskError"],
+                    "_errors"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'afterwork' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

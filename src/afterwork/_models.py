@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class TaskState(str, enum.Enum):
@@ -25,6 +27,13 @@ class TaskState(str, enum.Enum):
     @property
     def public(self) -> str:
         return "queued" if self is TaskState.LEASED else self.value
+
+
+def iso(epoch: Any) -> str | None:
+    """Epoch seconds as ISO 8601 in UTC: the one time format of the API, the CLI and the page."""
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(float(epoch), dt.timezone.utc).isoformat()
 
 
 RUNNER_ALIVE_SECONDS = 90.0  # three heartbeats of the default 30 s lease, and then some
@@ -74,18 +83,21 @@ class TaskRecord:
         return [json.loads(line) for line in (self.history or "").splitlines() if line]
 
     def to_json(self) -> dict[str, object]:
+        """The public form (status API, CLI, dashboard): times ISO 8601 UTC, history too."""
+        history = [{k: iso(v) if k.endswith("_at") else v for k, v in h.items()}
+                   for h in self.attempt_history()]
         return {
             "id": self.id,
             "name": self.name,
             "state": self.state.public,
             "attempts": self.attempts,
             "max_attempts": self.max_attempts,
-            "created_at": self.created_at,
-            "run_at": self.run_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
+            "created_at": iso(self.created_at),
+            "run_at": iso(self.run_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
             "last_error": self.last_error,
-            "history": self.attempt_history(),
+            "history": history,
             "queue": self.queue,
             "priority": self.priority,
             "key": self.dedup_key,

@@ -106,6 +106,15 @@ class Runner:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = False
+        # Record this runner now, not at the writer's first tick (a third of a lease away):
+        # `afterwork check` run right after start-up must see it alive.
+        beat = self.heartbeat()
+        if beat is not None:
+            try:
+                await asyncio.wrap_future(self.aw.writer.submit(beat))
+            except AfterworkError as exc:
+                log.warning("afterwork: recording this runner failed (%s); the next heartbeat "
+                            "will", exc)
         self._stop_listening = self.aw.store.listen(self.wake_threadsafe)
         self._main = [
             asyncio.create_task(self._dispatch(), name="afterwork-dispatch"),

@@ -1,10 +1,11 @@
 """Transactional enqueue: tasks written through the application's own database connection,
 inside its transaction, so they commit or roll back with the application's data.
 
-    with sqlite3.connect("app.db") as conn:          # the store's own database file
+    with closing(sqlite3.connect("app.db")) as conn, conn:  # the store's own database file
         conn.execute("INSERT INTO orders ...")
         in_transaction(conn).add_task(send_receipt, order_id)
     # committed together; had the block raised, neither the order nor the task would exist
+    # (sqlite3's own `with conn` only commits or rolls back; contextlib.closing closes it)
 
 Works with a sqlite3 or psycopg 3 connection and a SQLAlchemy Session or Connection, on the
 same database as the store (afterwork cannot check that: a different database would just get

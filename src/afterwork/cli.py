@@ -2,66 +2,72 @@
 
     afterwork worker examples.server_details:app --concurrency 16
     afterwork list --state failed
-    afterwork retry 3f0c...
+    afterwork retry 3f0c5a        # a full id, or a unique start of one
+
+Every command imports what it needs when it runs (FastAPI, rich, the runner), so `--help`
+and `list` start in a fraction of a second. Commands other than `worker` and `migrate` never
+create a store: a wrong URL is an error that names it (exit 4).
 """
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import json
-import logging
 import os
+import sys
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
-from ._api import task_json
-from ._app import DEFAULT_URL
-from ._errors import AfterworkError
-from ._models import TaskState
-from ._operations import steer
-from .stores import Store, open_store
+from ._cli_store import DEFAULT_URL
+
+if TYPE_CHECKING:
+    from .stores import Store
 
 app = typer.Typer(help="Durable background tasks for FastAPI: run workers, inspect and steer tasks.",
                   no_args_is_help=True, add_completion=False)
-out = Console()
-err = Console(stderr=True)
 
 UrlOption = Annotated[str | None, typer.Option(
     "--url", envvar="AFTERWORK_URL", help=f"Store URL [default: {DEFAULT_URL}]", show_default=False)]
 AppOption = Annotated[str | None, typer.Option(
     "--app", help="Take the store from an app's Afterwork: MODULE:ATTR")]
+JsonOption = Annotated[bool, typer.Option("--json", help="JSON lines: one compact object a line")]
 PURGE_BATCH = 1000  # rows per purge transaction: short write locks, a moving progress bar
+EXIT_REFUSED = 1  # retry/cancel: some task was not in a state the action applies to
+EXIT_BAD_INPUT = 2  # as click's usage errors: unknown state, no such task, bad age
+EXIT_NO_STORE = 4  # no store at the URL, or it cannot be reached
+EXIT_SCHEMA_BEHIND = 5
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(2)
+def _say_error(message: str) -> None:
+    # Plain text, never rich markup: the message may quote the store ("[/]" in an error).
+    sys.stderr.write(f"error: {message}\n")
 
 
-def _store(url: str | None, app_target: str | None) -> Store:
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    _say_error(message)
+    return typer.Exit(code)
+
+
+def _store(url: str | None, app_target: str | None, *, current: bool = True) -> Store:
+    from ._cli_store import SchemaBehindError, existing_store
+    from ._errors import AfterworkError
+
     try:
-        if app_target:
-            from ._worker import load
+        return existing_store(url, app_target, current=current)
+    except SchemaBehindError as exc:
+        raise _fail(str(exc), EXIT_SCHEMA_BEHIND) from exc
+    except AfterworkError as exc:
+        raise _fail(str(exc), EXIT_NO_STORE) from exc
 
-            store = load(app_target)[1].store
-        else:
-            store = open_store(url or DEFAULT_URL)
-        store.open()
+
+def _full_id(store: Store, text: str) -> str:
+    from ._cli_store import full_id
+    from ._errors import AfterworkError
+
+    try:
+        return full_id(store, text)
     except AfterworkError as exc:
         raise _fail(str(exc)) from exc
-    return store
-
-
-def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return "-"
-    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @app.command()
@@ -75,6 +81,10 @@ def worker(
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Run tasks in this process (pair with Afterwork(app, run_in_app=False) in the web app)."""
+    import asyncio
+    import logging
+
+    from ._errors import AfterworkError
     from ._worker import load, run_worker
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
@@ -100,9 +110,12 @@ def list_tasks(
                                                                "cancelled")] = None,
     name: Annotated[str | None, typer.Option(help="Task name, module:function")] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """List tasks, newest first."""
+    """List tasks, newest first (full ids: show, retry and cancel also take a unique prefix)."""
+    from ._cli_output import json_line, print_table
+    from ._models import TaskState
+
     wanted = set(state or [])
     unknown = wanted - {s.public for s in TaskState}
     if unknown:
@@ -112,57 +125,57 @@ def list_tasks(
     records = store.query(states=[s for s in TaskState if s.public in wanted], name=name, limit=limit)
     if as_json:
         for r in records:
-            out.print_json(json.dumps(task_json(r)))
-        return
-    table = Table("id", "name", "state", "attempts", "created", "finished", "last error")
-    colors = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan"}
-    for r in records:
-        public = r.state.public
-        error = (r.last_error or "").strip().splitlines()[-1:] or [""]
-        table.add_row(r.id, r.name, f"[{colors.get(public, 'white')}]{public}[/]",
-                      f"{r.attempts}/{r.max_attempts}", _when(r.created_at), _when(r.finished_at),
-                      error[0][:60])
-    out.print(table)
+            json_line(r.to_json())
+    else:
+        print_table(records)
 
 
 @app.command()
-def show(task_id: str, url: UrlOption = None, app_target: AppOption = None) -> None:
-    """One task with its arguments and its last error's traceback."""
-    record = _store(url, app_target).get(task_id)
-    if record is None:
+def show(
+    task_id: Annotated[str, typer.Argument(help="A task id, or a unique start of one")],
+    url: UrlOption = None, app_target: AppOption = None, as_json: JsonOption = False,
+    reveal: Annotated[bool, typer.Option(
+        "--reveal", help="Show argument values whose names look like secrets")] = False,
+) -> None:
+    """One task: state, times (ISO 8601, UTC), arguments, history, last error's traceback.
+    Argument values whose names look like secrets show as [redacted] unless --reveal."""
+    from ._cli_output import print_task
+
+    store = _store(url, app_target)
+    record = store.get(_full_id(store, task_id))
+    if record is None:  # purged between the two reads
         raise _fail(f"no task {task_id}")
-    data = task_json(record)
-    data["arguments"] = json.loads(record.payload)
-    error = data.pop("last_error")
-    out.print_json(json.dumps(data))
-    if error:
-        out.print("[bold]last error[/bold]")
-        out.print(error, markup=False, highlight=False)
+    print_task(record, reveal=reveal, as_json=as_json)
 
 
 def _steer(task_ids: list[str], url: str | None, app_target: str | None, action: str) -> None:
+    from ._errors import AfterworkError
+    from ._operations import steer
+
     store = _store(url, app_target)
     failed = False
     for t in task_ids:
         try:
-            before, after = steer(store, t, action)
+            before, after = steer(store, _full_id(store, t), action)
         except AfterworkError as exc:
-            err.print(str(exc))
+            _say_error(str(exc))
             failed = True
         else:
-            out.print(f"{t}: {before.state.public} -> {after.state.public}")
+            print(f"{after.id}: {before.state.public} -> {after.state.public}")
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_REFUSED)
 
 
 @app.command()
-def retry(task_ids: list[str], url: UrlOption = None, app_target: AppOption = None) -> None:
+def retry(task_ids: Annotated[list[str], typer.Argument(help="Task ids or unique starts of them")],
+          url: UrlOption = None, app_target: AppOption = None) -> None:
     """Run failed or cancelled tasks again (with fresh attempts)."""
     _steer(task_ids, url, app_target, "retry")
 
 
 @app.command()
-def cancel(task_ids: list[str], url: UrlOption = None, app_target: AppOption = None) -> None:
+def cancel(task_ids: Annotated[list[str], typer.Argument(help="Task ids or unique starts of them")],
+           url: UrlOption = None, app_target: AppOption = None) -> None:
     """Cancel queued tasks (and the tasks after them in their response)."""
     _steer(task_ids, url, app_target, "cancel")
 
@@ -181,10 +194,15 @@ def purge(
     url: UrlOption = None, app_target: AppOption = None,
 ) -> None:
     """Delete finished tasks (succeeded, failed, cancelled) older than --older-than."""
+    from rich.progress import Progress
+
+    from ._cli_output import console
+
     cutoff = time.time() - _age(older_than)
     store = _store(url, app_target)
     total = store.count_purgeable(cutoff)
     deleted = 0
+    err = console(stderr=True)
     with Progress(console=err, transient=not err.is_terminal) as progress:
         bar = progress.add_task("purging", total=total)
         while deleted < total:
@@ -193,39 +211,43 @@ def purge(
                 break
             deleted += step
             progress.update(bar, completed=deleted)
-    out.print(f"deleted {deleted} finished task(s) older than {older_than}")
+    print(f"deleted {deleted} finished task(s) older than {older_than}")
 
 
 @app.command()
 def migrate(url: UrlOption = None, app_target: AppOption = None) -> None:
-    """Create or upgrade the store's schema (also done on first use)."""
-    applied, newest = _store(url, app_target).schema_version()
-    out.print(f"schema at version {applied} (newest {newest})")
+    """Create or upgrade the store's schema (the app also does this when it starts)."""
+    from ._errors import AfterworkError
+    from .stores import open_store
+
+    try:
+        if app_target:
+            from ._worker import load
+
+            store = load(app_target)[1].store
+        else:
+            store = open_store(url or DEFAULT_URL)
+        store.open()
+        applied, newest = store.schema_version()
+    except AfterworkError as exc:
+        raise _fail(str(exc), EXIT_NO_STORE) from exc
+    print(f"schema at version {applied} (newest {newest})")
 
 
 @app.command()
-def check(url: UrlOption = None, app_target: AppOption = None) -> None:
-    """Is the store reachable, its schema current, and is any runner alive? Exit 1 if not."""
-    store = _store(url, app_target)
-    problems = []
-    applied, newest = store.schema_version()
-    out.print(f"store      {store.url.split('@')[-1]}: reachable")
-    out.print(f"schema     version {applied} of {newest}")
-    if applied < newest:
-        problems.append("schema behind: run `afterwork migrate`")
-    now = time.time()
-    runners = store.runners()
-    alive = [r for r in runners if r.alive(now)]
-    for r in runners:
-        status = "alive" if r in alive else "[red]silent[/red]"
-        out.print(f"runner     {r.owner} ({r.kind}) {status}, last seen {now - r.heartbeat_at:.0f}s ago")
-    if not alive:
-        problems.append("no runner alive: start the app or `afterwork worker MODULE:ATTR`")
-    pending = store.count_pending(now)
-    out.print(f"pending    {pending} task(s)")
-    for p in problems:
-        err.print(f"[red]problem:[/red] {p}")
-    raise typer.Exit(1 if problems else 0)
+def check(url: UrlOption = None, app_target: AppOption = None, as_json: JsonOption = False) -> None:
+    """Is the store there, its schema current, a runner alive? Exit 0 ready, 1 runners dead,
+    3 no runner yet (starting), 4 no store or unreachable, 5 schema behind."""
+    from ._cli_output import Health, json_line
+    from ._cli_output import check as run_check
+
+    try:
+        store = _store(url, app_target, current=False)
+    except typer.Exit:
+        if as_json:
+            json_line({"state": "no_store", "exit_code": int(Health.NO_STORE)})
+        raise
+    raise typer.Exit(int(run_check(store, as_json)))
 
 
 def main() -> None:

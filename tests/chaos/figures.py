@@ -65,8 +65,9 @@ def unfinished(url: str) -> set[str]:
     sql = "SELECT id FROM afterwork_tasks WHERE state IN ('leased', 'running')"
     if url.startswith("sqlite"):
         import sqlite3
+        from contextlib import closing
 
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
             return {row[0] for row in conn.execute(sql)}
     import psycopg
 

@@ -6,6 +6,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -110,7 +111,7 @@ def test_a_raising_endpoint_schedules_nothing(threads_app: tuple[Server, Path, P
     wait_for_lines(log, 2)
     time.sleep(0.3)
     assert {e["label"] for e in lines(log)} == {"async", "sync"}
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT COUNT(*) FROM afterwork_tasks").fetchone()[0] == 2
 
 
@@ -128,7 +129,7 @@ def test_two_hundred_tasks_survive_sigkill_with_a_backlog(tmp_path: Path) -> Non
             assert r.status_code == 200
             accepted.add(f"param: m{n}")
     server.kill()
-    with sqlite3.connect(tmp_path / "aw.db") as conn:
+    with closing(sqlite3.connect(tmp_path / "aw.db")) as conn:
         done, = conn.execute("SELECT COUNT(*) FROM afterwork_tasks WHERE state = 'succeeded'").fetchone()
         total, = conn.execute("SELECT COUNT(*) FROM afterwork_tasks").fetchone()
     assert total == 200

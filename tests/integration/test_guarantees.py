@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ def db_rows(url: str) -> list[tuple[str, str, str | None]]:
 def refuse_payloads_containing(url: str, marker: str) -> None:
     """Make the real database itself refuse some inserts (as a full disk would: an error)."""
     if url.startswith("sqlite"):
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn, conn:
             conn.execute(
                 "CREATE TRIGGER refuse BEFORE INSERT ON afterwork_tasks "
                 f"WHEN NEW.payload LIKE '%{marker}%' BEGIN SELECT RAISE(ABORT, 'disk says no'); END"

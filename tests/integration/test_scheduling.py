@@ -7,6 +7,7 @@ import datetime as dt
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import closing
 
 import pytest
 from fastapi import FastAPI
@@ -155,7 +156,7 @@ def test_enqueue_in_the_apps_sqlite_transaction_commits_and_rolls_back_with_it(t
 
     @app.post("/orders/{n}")
     def order(n: int, fail: bool = False) -> dict[str, str]:
-        with sqlite3.connect(path) as conn:  # the app's own connection and transaction
+        with closing(sqlite3.connect(path)) as conn, conn:  # the app's own connection and transaction
             conn.execute("CREATE TABLE IF NOT EXISTS orders (n INTEGER)")
             conn.execute("INSERT INTO orders VALUES (?)", (n,))
             handle = in_transaction(conn).add_task(app_tasks.stamp, f"receipt-{n}")

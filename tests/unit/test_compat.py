@@ -1,4 +1,5 @@
-"""COMPAT.md's checklist, item by item, for the behaviours afterwork keeps (numbers in names)."""
+"""The compatibility checklist of docs/compat.md, item by item, for the behaviours afterwork keeps
+(its item numbers are in the test names)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import fastapi
 import pytest
 import starlette.background
 from fastapi import Depends, FastAPI, HTTPException, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.testclient import TestClient
 
 from afterwork import BackgroundTask, BackgroundTasks
@@ -231,8 +232,6 @@ def test_22_websocket_injected_tasks_never_run(serve: Serve) -> None:
 
 def test_23_streaming_response_tasks_run_after_the_last_chunk(serve: Serve) -> None:
     import asyncio
-
-    from fastapi.responses import StreamingResponse
 
     app = FastAPI()
 

@@ -36,6 +36,10 @@ td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}.succeeded{c
 padding:8px;overflow:auto;max-width:1000px}button{margin-right:8px}.counts td{font-size:18px}"""
 
 
+def _absent(value: Any) -> str:
+    return "-" if value is None else str(value)  # never the word None on the page
+
+
 def error_summary(error: str | None) -> str:
     """The exception line of a traceback (its last "Name: message" line), else its last line."""
     lines = (error or "").strip().splitlines()
@@ -131,18 +135,19 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
             return _unavailable(exc)
         if record is None or info is None:
             return HTMLResponse(f"<p>No task {escape(task_id[:200])}.</p>", status_code=404)
-        history = "".join(f"<tr><td>{escape(str(h.get('attempt')))}</td>"
-                          f"<td>{escape(str(h.get('outcome')))}</td>"
+        history = "".join(f"<tr><td>{escape(_absent(h.get('attempt')))}</td>"
+                          f"<td>{escape(_absent(h.get('outcome')))}</td>"
                           f"<td>{escape(str(h.get('error', '')))}</td></tr>"
                           for h in info["history"] if isinstance(h, dict))
         csrf = new_csrf()
+        applies = {"failed": "retry", "cancelled": "retry", "queued": "cancel"}  # as steer() allows
         buttons = "".join(
             f"<form method='post' action='{task_href(record.id, action)}' style='display:inline'>"
             f"<input type='hidden' name='csrf' value='{escape(csrf)}'>"
             f"<button id='{action}'>{action}</button></form>"
-            for action in ("retry", "cancel"))
-        fields = "".join(f"<tr><th>{escape(k)}</th><td class='{escape(str(v))}'>{escape(str(v))}</td></tr>"
-                         for k, v in info.items() if k not in ("history", "last_error", "arguments"))
+            for action in ("retry", "cancel") if applies.get(record.state.public) == action)
+        fields = "".join(f"<tr><th>{escape(k)}</th><td class='{escape(str(v))}'>"
+                         f"{escape(_absent(v))}</td></tr>" for k, v in info.items() if k not in ("history", "last_error", "arguments"))
         body = (f"<p><a href='{home}'>afterwork</a></p>{logout()}<h1>{escape(record.name)}</h1>"
                 f"<table id='task'>{fields}</table><p>{buttons}</p>"
                 f"<h2>Arguments</h2><pre>{escape(json.dumps(info['arguments'], indent=2))}</pre>"

@@ -34,6 +34,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def exists(self) -> bool:
+        """Does the store hold afterwork's schema? Creates nothing (no file, folder or table):
+        the CLI's read-only commands ask before they touch a store."""
+        return True
+
+    @abc.abstractmethod
+    def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` task ids that start with `prefix` (the CLI accepts unique prefixes)."""
+
     @abc.abstractmethod
     def apply(self, changes: Changes, timeout_seconds: float | None = None) -> None:
         """Write `changes` in one transaction, waiting for locks at most `timeout_seconds`

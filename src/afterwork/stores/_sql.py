@@ -295,6 +295,13 @@ class SqlStore(Store):
                 found.update((r.id, r) for r in map(from_row, cur.fetchall()))
         return found
 
+    def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
+        # substr, not LIKE: exact and case-sensitive in both dialects, no escaping of % and _
+        sql = f"SELECT id FROM {_T} WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?"
+        with self._read() as cur:
+            cur.execute(self._sql(sql), (len(prefix), prefix, limit))
+            return [r[0] for r in cur.fetchall()]
+
     def active_with_key(self, key: str) -> TaskRecord | None:
         with self._read() as cur:
             cur.execute(self._sql(WITH_KEY), (key,))

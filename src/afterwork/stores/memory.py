@@ -190,6 +190,9 @@ class MemoryStore(Store):
     def get(self, task_id: str) -> TaskRecord | None:
         return self._rows.get(task_id)
 
+    def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
+        return sorted(i for i in list(self._rows) if i.startswith(prefix))[:limit]
+
     def active_with_key(self, key: str) -> TaskRecord | None:
         return next((r for r in list(self._rows.values())
                      if r.dedup_key == key and r.state in ACTIVE_STATES), None)

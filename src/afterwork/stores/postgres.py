@@ -110,6 +110,11 @@ class PostgresStore(SqlStore):
                     cur.execute("INSERT INTO afterwork_migrations VALUES (%s, %s)",
                                 (version, time.time()))
 
+    def exists(self) -> bool:
+        with self._read() as cur:  # to_regclass follows the URL's search_path
+            cur.execute("SELECT to_regclass('afterwork_migrations') IS NOT NULL")
+            return bool(cur.fetchone()[0])
+
     def dialect_sql(self, script: str) -> str:
         return re.sub(r"\bREAL\b", "DOUBLE PRECISION", script)
 

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -98,6 +98,21 @@ class SqliteStore(SqlStore):
                 "permissions and the free disk space"
             ) from exc
         return conn
+
+    def exists(self) -> bool:
+        if not Path(self.path).is_file():
+            return False
+        try:  # mode=rw: never creates the file (should it vanish meanwhile); no pragmas run
+            uri = f"{Path(self.path).resolve().as_uri()}?mode=rw"
+            with closing(sqlite3.connect(uri, uri=True, timeout=self.busy_timeout)) as conn:
+                found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                     "AND name = 'afterwork_migrations'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            if "not a database" not in str(exc):
+                raise _translate(self.path, exc) from exc
+            raise StoreUnavailableError(
+                f"{self.path} is not a SQLite database ({exc}): check the store URL") from exc
+        return found is not None
 
     def open(self) -> None:
         with self._write_lock:
