@@ -147,7 +147,8 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
             f"<button id='{action}'>{action}</button></form>"
             for action in ("retry", "cancel") if applies.get(record.state.public) == action)
         fields = "".join(f"<tr><th>{escape(k)}</th><td class='{escape(str(v))}'>"
-                         f"{escape(_absent(v))}</td></tr>" for k, v in info.items() if k not in ("history", "last_error", "arguments"))
+                         f"{escape(_absent(v))}</td></tr>" for k, v in info.items()
+                         if k not in ("history", "last_error", "arguments"))
         body = (f"<p><a href='{home}'>afterwork</a></p>{logout()}<h1>{escape(record.name)}</h1>"
                 f"<table id='task'>{fields}</table><p>{buttons}</p>"
                 f"<h2>Arguments</h2><pre>{escape(json.dumps(info['arguments'], indent=2))}</pre>"
