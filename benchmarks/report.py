@@ -27,6 +27,11 @@ PACKAGES = (
     "pgqueuer",
     "asyncpg",
     "redis",
+    "celery",
+    "kombu",
+    "dramatiq",
+    "procrastinate",
+    "psycopg",
 )
 
 
