@@ -39,16 +39,18 @@ def generator(choice: str) -> str:
     return choice
 
 
-def drive(tool: str, port: int, connections: int, duration: int, cpu: int) -> Load:
-    """Run one bounded load against 127.0.0.1:port and return its summary."""
+def drive(tool: str, port: int, connections: int, duration: int, cpu: int, nice: int = 0) -> Load:
+    """Run one bounded load against 127.0.0.1:port and return its summary. ``nice`` below 0
+    puts the load generator ahead of what shares its core (the workers, in the split placement)."""
     if tool == "wrk":
         script, url = HERE / "post.lua", f"http://127.0.0.1:{port}"
         argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout=10s", f"-s{script}", url]
     else:
         argv = [sys.executable, "-m", "benchmarks.pyclient", f"--port={port}"]
         argv += [f"--connections={connections}", f"--duration={duration}"]
+    priority = ["nice", "-n", str(nice)] if nice else []
     done = subprocess.run(
-        ["taskset", "-c", str(cpu), *argv],
+        [*priority, "taskset", "-c", str(cpu), *argv],
         cwd=HERE.parent,
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks import load, procs
@@ -30,6 +30,26 @@ class Settings:
     load_cpu: int
     redis_url: str
     pg_url: str
+    placement: str = "shared"  # see PLACEMENTS
+    load_nice: int = 0  # the load generator's niceness (below 0: ahead of the workers)
+
+
+# Where the processes go on a 2-core machine: (server core, workers' core, load core, load nice).
+PLACEMENTS: dict[str, tuple[int, int, int, int]] = {
+    # one core for the web process and whatever runs its tasks (in-app runner, or a worker
+    # pinned beside it); the load generator on the other core
+    "shared": (0, 0, 1, 0),
+    # the web process alone on core 0, workers on core 1; the load generator also on core 1
+    # (there is no third core), ahead of the workers (nice -10) so that it keeps the load up
+    # and the workers catch up with what it leaves
+    "split": (0, 1, 1, -10),
+}
+
+
+def placed(settings: Settings, placement: str) -> Settings:
+    server, worker, load_cpu, nice = PLACEMENTS[placement]
+    return replace(settings, placement=placement, server_cpu=server, worker_cpu=worker,
+                   load_cpu=load_cpu, load_nice=nice)
 
 
 @dataclass(frozen=True)
@@ -50,6 +70,7 @@ class Measurement:
     start_delay_p99_ms: float | None
     cpu_ms_per_request: float  # app and worker CPU, load start to drain end, per request
     peak_rss_mb: float  # VmHWM of the app server process
+    placement: str = "shared"
 
 
 def records(path: Path, skip: int = 0) -> list[float]:
@@ -104,7 +125,7 @@ def measure(system: System, round_no: int, settings: Settings, logs: Path) -> Me
             "BENCH_PG_URL": settings.pg_url,
             "AFTERWORK_URL": f"sqlite:///{tmp}/afterwork.db",
         }
-        log = logs / f"{system.name}-round{round_no}.log"
+        log = logs / f"{system.name}-{settings.placement}-round{round_no}.log"
         if system.prepare:
             procs.run(system.prepare.split(), env, log, ROOT, timeout=60)
         worker = None
@@ -140,11 +161,13 @@ def _load_and_drain(
 
     per_request = int(system.schedules_tasks)  # tasks each accepted request schedules
     if settings.warmup > 0:
-        warm = load.drive(settings.load_tool, port, settings.connections, settings.warmup, settings.load_cpu)
+        warm = load.drive(settings.load_tool, port, settings.connections, settings.warmup,
+                          settings.load_cpu, settings.load_nice)
         wait_until(count, warm.ok * per_request, settings.drain_timeout)
         settle(count)  # tasks of requests still in flight when the warm-up stopped
     offset, cpu_before = count(), cpu()
-    result = load.drive(settings.load_tool, port, settings.connections, settings.duration, settings.load_cpu)
+    result = load.drive(settings.load_tool, port, settings.connections, settings.duration,
+                        settings.load_cpu, settings.load_nice)
     accepted = result.ok * per_request
     backlog = max(0, offset + accepted - count())
     drain_s = wait_until(count, offset + accepted, settings.drain_timeout)
@@ -167,4 +190,5 @@ def _load_and_drain(
         start_delay_p99_ms=percentile(delays, 0.99) * 1000 if delays else None,
         cpu_ms_per_request=cpu_used * 1000 / max(1, result.requests),
         peak_rss_mb=procs.peak_rss_mb(server_pid),
+        placement=settings.placement,
     )

@@ -13,6 +13,15 @@ from pathlib import Path
 from benchmarks.measure import Measurement
 from benchmarks.systems import BASELINE, System
 
+PLACEMENT_TEXT = {
+    "shared": "one core (0) for the web process and whatever runs its tasks (in-app runner, or "
+    "a worker process pinned beside it); the load generator on core 1",
+    "split": "the web process alone on core 0; worker processes on core 1 with the load "
+    "generator, which runs at a higher priority (nice -10) so that it keeps the load up and the "
+    "workers take what is left; only the systems with a worker process, and the baseline, "
+    "are measured here (the others are placed as in `shared`)",
+}
+
 PACKAGES = (
     "afterwork",
     "fastapi",
@@ -27,6 +36,11 @@ PACKAGES = (
     "pgqueuer",
     "asyncpg",
     "redis",
+    "celery",
+    "kombu",
+    "dramatiq",
+    "procrastinate",
+    "psycopg",
 )
 
 
@@ -35,6 +49,7 @@ class Outcome:
     """Everything one system produced in a run."""
 
     system: System
+    placement: str = "shared"  # measure.PLACEMENTS
     measurements: list[Measurement] = field(default_factory=list)
     not_run: str | None = None  # why it was skipped (not installed, no server)
     errors: list[str] = field(default_factory=list)  # measurements that failed
@@ -43,6 +58,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Row:
     name: str
+    placement: str
     rps: float
     rps_ratio: float | None
     p50_ms: float
@@ -77,16 +93,23 @@ def _median_of(values: list[float | None]) -> float | None:
 
 
 def rows(outcomes: list[Outcome]) -> list[Row]:
-    base = {m.round: m for o in outcomes if o.system.name == BASELINE for m in o.measurements}
+    """One row per system and placement; ratios against the baseline in the same placement."""
     table = []
     for outcome in outcomes:
         ms = outcome.measurements
         if not ms:
             continue
+        base = {
+            m.round: m
+            for o in outcomes
+            if o.system.name == BASELINE and o.placement == outcome.placement
+            for m in o.measurements
+        }
         drains = [m.drain_s for m in ms]
         table.append(
             Row(
                 name=outcome.system.name,
+                placement=outcome.placement,
                 rps=statistics.median(m.rps for m in ms),
                 rps_ratio=_median_ratio(ms, base, "rps"),
                 p50_ms=statistics.median(m.p50_ms for m in ms),
@@ -163,23 +186,20 @@ def markdown(outcomes: list[Outcome], meta: dict[str, str], chart: Path | None, 
         f"over rounds, each ratio the median of per-round ratios against `{BASELINE}` "
         "(task counts are totals over rounds)",
         f"- packages: {meta['packages']}",
-        "",
-        f"| system | req/s | x {BASELINE} | p50 ms | p99 ms | p99 x {BASELINE} | "
-        "tasks run / accepted | drain s | enqueue-to-start p50 / p99 ms | CPU ms/req | peak RSS MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in rows(outcomes):
-        lines.append(
-            f"| {row.name} | {row.rps:,.0f} | {_num(row.rps_ratio, 2, 'x')} | "
-            f"{row.p50_ms:.1f} | {row.p99_ms:.1f} | {_num(row.p99_ratio, 2, 'x')} | "
-            f"{_tasks(row)} | {_drain(row, rounds, timeout)} | "
-            f"{_num(row.start_p50_ms)} / {_num(row.start_p99_ms)} | "
-            f"{row.cpu_ms_per_request:.2f} | {row.peak_rss_mb:.0f} |"
-        )
+    for placement in dict.fromkeys(o.placement for o in outcomes):
+        lines += ["", f"### Placement `{placement}`: {PLACEMENT_TEXT.get(placement, placement)}", ""]
+        lines += _table([row for row in rows(outcomes) if row.placement == placement], rounds, timeout)
     lines += ["", "Systems:", ""]
+    seen: set[str] = set()
     for outcome in outcomes:
+        if outcome.system.name in seen and not outcome.errors:
+            continue
+        seen.add(outcome.system.name)
         status = f" — **not run: {outcome.not_run}**" if outcome.not_run else ""
-        failures = f" — **{len(outcome.errors)} failed run(s)**: {'; '.join(outcome.errors)}"
+        failures = (
+            f" — **{len(outcome.errors)} failed run(s) ({outcome.placement})**: {'; '.join(outcome.errors)}"
+        )
         lines.append(
             f"- `{outcome.system.name}`: {outcome.system.description}{status}"
             + (failures if outcome.errors else "")
@@ -189,6 +209,23 @@ def markdown(outcomes: list[Outcome], meta: dict[str, str], chart: Path | None, 
     return "\n".join(lines) + "\n"
 
 
+def _table(table: list[Row], rounds: int, timeout: float) -> list[str]:
+    lines = [
+        f"| system | req/s | x {BASELINE} | p50 ms | p99 ms | p99 x {BASELINE} | "
+        "tasks run / accepted | drain s | enqueue-to-start p50 / p99 ms | CPU ms/req | peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in table:
+        lines.append(
+            f"| {row.name} | {row.rps:,.0f} | {_num(row.rps_ratio, 2, 'x')} | "
+            f"{row.p50_ms:.1f} | {row.p99_ms:.1f} | {_num(row.p99_ratio, 2, 'x')} | "
+            f"{_tasks(row)} | {_drain(row, rounds, timeout)} | "
+            f"{_num(row.start_p50_ms)} / {_num(row.start_p99_ms)} | "
+            f"{row.cpu_ms_per_request:.2f} | {row.peak_rss_mb:.0f} |"
+        )
+    return lines
+
+
 def write_chart(outcomes: list[Outcome], path: Path) -> None:
     import matplotlib
 
@@ -196,7 +233,8 @@ def write_chart(outcomes: list[Outcome], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     table = rows(outcomes)[::-1]  # first system on top
-    names = [row.name for row in table]
+    several = len({row.placement for row in table}) > 1
+    names = [f"{row.name} ({row.placement})" if several else row.name for row in table]
     colors = [
         "tab:orange"
         if row.name.startswith("afterwork")
@@ -235,7 +273,7 @@ def write_json(outcomes: list[Outcome], meta: dict[str, str], path: Path) -> Non
     data = {
         "meta": meta,
         "systems": {
-            o.system.name: {
+            f"{o.system.name}/{o.placement}": {
                 "description": o.system.description,
                 "not_run": o.not_run,
                 "errors": o.errors,

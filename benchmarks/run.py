@@ -5,8 +5,10 @@ One command, from the repository root, in a venv holding the package and the pee
     python benchmarks/run.py --rounds 3 --duration 10
 
 Each system (benchmarks/systems.py) serves POST /abcd from one uvicorn worker on core 0; wrk
-(or the Python fallback) loads it from core 1. Systems are interleaved in every round and the
-report takes medians. Writes docs/benchmarks.md, docs/benchmarks.png and a JSON file in
+(or the Python fallback) loads it from core 1. Peers' workers (and `afterwork worker`) run on
+core 0 beside the app (placement `shared`) or on core 1 (placement `split`); see
+measure.PLACEMENTS. Systems and placements are interleaved in every round and the report takes
+medians. Writes docs/benchmarks.md, docs/benchmarks.png and a JSON file in
 benchmarks/results/ (paths configurable, see --help).
 """
 
@@ -25,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make the ``benchmarks`` packag
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import load, report, systems
-from benchmarks.measure import ROOT, Settings, measure
+from benchmarks.measure import PLACEMENTS, ROOT, Settings, measure, placed
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,9 +40,12 @@ def parse_args() -> argparse.Namespace:
     add("--drain-timeout", type=float, default=30, help="max seconds to wait for tasks (default 30)")
     add("--systems", help="comma-separated names (default: all); see benchmarks/systems.py")
     add("--load", choices=("auto", "wrk", "python"), default="auto", help="load generator")
-    add("--server-cpu", type=int, default=0, help="core for the app server (default 0)")
-    add("--worker-cpu", type=int, default=0, help="core for peers' worker processes (default 0)")
-    add("--load-cpu", type=int, default=1, help="core for the load generator and harness")
+    add(
+        "--placement",
+        default="shared,split",
+        help="comma-separated: shared (app and its workers on core 0, load on core 1), split "
+        "(app alone on core 0; workers and load on core 1); default both",
+    )
     add("--redis-url", default="redis://127.0.0.1:6379/9", help="Redis for the peers (db flushed)")
     add(
         "--pg-url",
@@ -54,12 +59,13 @@ def parse_args() -> argparse.Namespace:
 
 
 def run_rounds(outcomes: list[report.Outcome], rounds: int, settings: Settings, logs: Path) -> None:
-    """Measure every available system once per round, in table order, round after round."""
+    """Measure every available system once per round and placement, in table order, round
+    after round."""
     for round_no in range(1, rounds + 1):
         for outcome in (o for o in outcomes if not o.not_run):
             started = time.monotonic()
             try:
-                m = measure(outcome.system, round_no, settings, logs)
+                m = measure(outcome.system, round_no, placed(settings, outcome.placement), logs)
             except Exception as error:  # one failed run is reported, the others go on
                 outcome.errors.append(f"round {round_no}: {error}")
                 traceback.print_exc()
@@ -67,7 +73,8 @@ def run_rounds(outcomes: list[report.Outcome], rounds: int, settings: Settings, 
             outcome.measurements.append(m)
             drain = "not drained" if m.drain_s is None else f"drained in {m.drain_s:.2f} s"
             print(
-                f"round {round_no} {m.system:<24} {m.rps:8,.0f} req/s  p99 {m.p99_ms:6.1f} ms  "
+                f"round {round_no} {m.placement:<6} {m.system:<24} {m.rps:8,.0f} req/s  "
+                f"p99 {m.p99_ms:6.1f} ms  "
                 f"tasks {m.executed:,}/{m.accepted:,} {drain}  ({time.monotonic() - started:.0f} s)",
                 flush=True,
             )
@@ -75,16 +82,19 @@ def run_rounds(outcomes: list[report.Outcome], rounds: int, settings: Settings, 
 
 def main() -> None:
     args = parse_args()
-    os.sched_setaffinity(0, {args.load_cpu})  # keep the harness off the server's core
+    placements = args.placement.split(",")
+    if unknown := [p for p in placements if p not in PLACEMENTS]:
+        raise SystemExit(f"unknown placement(s) {unknown}; known: {', '.join(PLACEMENTS)}")
+    os.sched_setaffinity(0, {1})  # keep the harness off the server's core (core 0)
     settings = Settings(
         load_tool=load.generator(args.load),
         connections=args.connections,
         duration=args.duration,
         warmup=args.warmup,
         drain_timeout=args.drain_timeout,
-        server_cpu=args.server_cpu,
-        worker_cpu=args.worker_cpu,
-        load_cpu=args.load_cpu,
+        server_cpu=0,
+        worker_cpu=0,
+        load_cpu=1,
         redis_url=args.redis_url,
         pg_url=args.pg_url,
     )
@@ -92,7 +102,14 @@ def main() -> None:
     logs = args.results_dir / f"logs-{stamp:%Y%m%d-%H%M%S}"
     logs.mkdir(parents=True, exist_ok=True)
     names = args.systems.split(",") if args.systems else None
-    outcomes = [report.Outcome(system) for system in systems.select(names)]
+    chosen = systems.select(names)
+    outcomes = [
+        report.Outcome(system, placement)
+        for placement in placements
+        for system in chosen
+        # split changes only where worker processes run: systems without one are as in shared
+        if placement != "split" or system.worker or system.name == systems.BASELINE
+    ]
     for outcome in outcomes:
         outcome.not_run = outcome.system.unavailable()
         if outcome.not_run:
@@ -104,8 +121,7 @@ def main() -> None:
         "rounds": str(args.rounds),
         "drain_timeout": f"{args.drain_timeout:g}",
         "load": f"{settings.load_tool}, {args.connections} connections, {args.duration:g} s per "
-        f"run after {args.warmup:g} s warm-up; app on core {args.server_cpu}, peers' workers on "
-        f"core {args.worker_cpu}, load generator on core {args.load_cpu}",
+        f"run after {args.warmup:g} s warm-up",
         **report.machine(),
     }
     report.write_json(outcomes, meta, args.results_dir / f"{stamp:%Y%m%d-%H%M%S}.json")

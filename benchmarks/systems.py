@@ -63,6 +63,14 @@ SYSTEMS: tuple[System, ...] = (
         prepare="benchmarks.apps.afterwork_pg prepare",
     ),
     System(
+        "afterwork_pg_worker",
+        "afterwork, PostgreSQL, one separate `afterwork worker` process",
+        modules=("afterwork.stores.postgres", "psycopg", "asyncpg", "afterwork.__main__"),
+        services=(POSTGRES,),
+        worker="afterwork worker benchmarks.apps.afterwork_pg_worker:app --log-level warning",
+        prepare="benchmarks.apps.afterwork_pg prepare",
+    ),
+    System(
         "pgqueuer_pg",
         "PgQueuer on PostgreSQL, one worker process",
         modules=("pgqueuer", "asyncpg"),
@@ -93,6 +101,14 @@ SYSTEMS: tuple[System, ...] = (
         services=(REDIS,),
         worker="celery -A benchmarks.apps.celery_redis:celery_app worker --concurrency 1 --loglevel WARNING",
         prepare="benchmarks.apps.celery_redis prepare",
+    ),
+    System(
+        "dramatiq_redis",
+        "Dramatiq on Redis, `.send()` from the endpoint, one worker process (8 threads)",
+        modules=("dramatiq", "redis"),
+        services=(REDIS,),
+        worker="dramatiq benchmarks.apps.dramatiq_redis --processes 1",
+        prepare="benchmarks.apps.dramatiq_redis prepare",
     ),
     System(
         "procrastinate_pg",

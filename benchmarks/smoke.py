@@ -1,0 +1,93 @@
+"""A short benchmark smoke for CI: afterwork (SQLite, in-app runner) against FastAPI's
+in-memory BackgroundTasks, a few seconds each, interleaved; it PRINTS the ratios and never
+judges them.
+
+    python benchmarks/smoke.py                  # 3 rounds of 3 s per system, about a minute
+
+Speed on a shared CI machine is noise, so nothing here is asserted: the exit status is 0
+whatever the figures, and non-zero only when no round measured both systems (the harness or
+an app is broken: that is a bug, not a slow run). Uses wrk when installed, else the Python
+load generator; app on core 0, load on core 1, as `benchmarks/run.py --placement shared`.
+Writes nothing into the repository (logs go to a temporary directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the ``benchmarks`` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import load, systems
+from benchmarks.measure import Measurement, Settings, measure, placed
+
+PAIR = (systems.BASELINE, "afterwork_sqlite")
+
+
+def server_stack() -> str:
+    """What uvicorn picks here: uvloop + httptools when installed, else asyncio + h11."""
+    import importlib.util
+
+    def have(module: str) -> bool:
+        return importlib.util.find_spec(module) is not None
+
+    loop = "uvloop" if have("uvloop") else "asyncio"
+    http = "httptools" if have("httptools") else "h11"
+    return f"--loop {loop} --http {http}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=3, help="seconds of load per run")
+    parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
+    args = parser.parse_args()
+    started = time.monotonic()
+    os.sched_setaffinity(0, {1} if (os.cpu_count() or 1) > 1 else {0})
+    cores = os.cpu_count() or 1
+    settings = placed(
+        Settings(load_tool=load.generator(args.load), connections=32, duration=args.duration,
+                 warmup=1, drain_timeout=20, server_cpu=0, worker_cpu=0, load_cpu=1,
+                 redis_url="", pg_url=""),
+        "shared",
+    )
+    if cores < 2:  # the pinning assumes two cores; on one, everything shares core 0
+        settings = replace(settings, load_cpu=0)
+    chosen = systems.select(list(PAIR))
+    print(f"benchmark smoke: {', '.join(PAIR)}; {args.rounds} rounds x {args.duration} s, "
+          f"{settings.load_tool} load, uvicorn {server_stack()}, {cores} cores", flush=True)
+    measured: dict[int, dict[str, Measurement]] = {}
+    with tempfile.TemporaryDirectory(prefix="afterwork-smoke-") as logs:
+        for round_no in range(1, args.rounds + 1):
+            for system in chosen:
+                try:
+                    m = measure(system, round_no, settings, Path(logs))
+                except Exception:  # reported, never fatal on its own
+                    traceback.print_exc()
+                    continue
+                measured.setdefault(round_no, {})[system.name] = m
+                print(f"round {round_no} {system.name:<18} {m.rps:8,.0f} req/s  p50 {m.p50_ms:5.1f} ms  "
+                      f"p99 {m.p99_ms:6.1f} ms  tasks {m.executed:,}/{m.accepted:,}", flush=True)
+    pairs = [(r[PAIR[1]], r[PAIR[0]]) for r in measured.values() if len(r) == 2]
+    if not pairs:
+        print("benchmark smoke: no round measured both systems (see the errors above)")
+        return 1
+    rps = statistics.median(aw.rps / base.rps for aw, base in pairs)
+    p99 = statistics.median(aw.p99_ms / base.p99_ms for aw, base in pairs)
+    lost = sum(max(0, aw.accepted - aw.executed) for aw, _ in pairs)
+    print(f"benchmark smoke: afterwork_sqlite / fastapi_async requests/s {rps:.2f}x, p99 {p99:.2f}x "
+          f"(median of {len(pairs)} per-round ratios; informational, not asserted; "
+          f"afterwork tasks accepted but not run: {lost}) in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
