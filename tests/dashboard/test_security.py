@@ -199,13 +199,13 @@ def test_every_value_put_into_html_is_escaped(tmp_path: Path) -> None:
         aw = app.state.afterwork
         now = time.time()
         aw.store.apply(Changes(inserts=[TaskRecord(
-            id=evil_id, name="<script>alert(2)</script>", state=TaskState.SUCCEEDED, run_at=now,
+            id=evil_id, name="<script>alert(2)</script>", state=TaskState.FAILED, run_at=now,
             created_at=now, finished_at=now,
             payload=json.dumps({"a": [], "k": {"html": "<img src=x onerror=alert(3)>"}}))]))
         client.post("/afterwork/login", data={"token": TOKEN})
         pages = [client.get("/afterwork/").text,
                  client.get(f"/afterwork/tasks/{quote(evil_id)}").text]
-        csrf = pages[1].split("name='csrf' value='")[1].split("'")[0]
+        csrf = pages[1].split("name='csrf' value='")[1].split("'")[0]  # the retry button's form
         refused = client.post(f"/afterwork/tasks/{quote(evil_id)}/cancel", data={"csrf": csrf})
         assert refused.status_code == 409
         pages.append(refused.text)
