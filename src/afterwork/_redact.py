@@ -142,9 +142,14 @@ def record_json(record: TaskRecord) -> dict[str, Any]:
     for line in (record.history or "").splitlines():
         if line:
             try:
-                history.append(json.loads(line))
+                entry = json.loads(line)
             except (ValueError, RecursionError):
                 history.append({"undecodable": line[:200]})
+                continue
+            if isinstance(entry, dict):  # times in ISO 8601 UTC, as everywhere else
+                entry = {k: iso(v) if k.endswith("_at") and isinstance(v, int | float) else v
+                         for k, v in entry.items()}
+            history.append(entry)
     return {
         "id": record.id, "name": record.name, "state": record.state.public,
         "attempts": record.attempts, "max_attempts": record.max_attempts,

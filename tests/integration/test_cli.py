@@ -146,7 +146,7 @@ def test_check_tells_ready_starting_dead_and_schema_behind(durable_url: str, tmp
     store = open_store(durable_url)
     store.open()
     long_ago = time.time() - 3600
-    store.apply(Changes(heartbeat=Heartbeat("gone-host:1:x", long_ago + 30, long_ago, "app")))
+    store.apply(Changes(heartbeat=Heartbeat("gone-host:1:x", long_ago, "app")))
     dead = cli("check", "--json", url=durable_url, check=False)
     assert dead.returncode == EXIT_DEAD
     verdict = json.loads(dead.stdout)
@@ -199,7 +199,10 @@ def test_text_from_the_store_is_printed_literally_never_as_markup(durable_url: s
 def test_show_redacts_secret_looking_arguments_unless_revealed(durable_url: str) -> None:
     ids = seed(durable_url, payload='{"a":["ann"],"k":{"password":"hunter2","theme":"dark"}}')
     shown = json.loads(cli("show", "--json", ids["queued"], url=durable_url).stdout)
-    assert shown["arguments"] == {"args": ["ann"], "kwargs": {"password": "[redacted]", "theme": "dark"}}
+    # a positional value is hidden where the function is unknown (its parameter's name could be
+    # a secret's): the CLI never imports the modules named in the store
+    hidden = "[redacted: the function is not known to this process]"
+    assert shown["arguments"] == {"args": [hidden], "kwargs": {"password": "[redacted]", "theme": "dark"}}
     assert "hunter2" not in cli("show", ids["queued"], url=durable_url).stdout
     revealed = json.loads(cli("show", "--json", "--reveal", ids["queued"], url=durable_url).stdout)
     assert revealed["arguments"] == {"args": ["ann"], "kwargs": {"password": "hunter2", "theme": "dark"}}
@@ -219,7 +222,7 @@ def test_cli_and_api_show_a_task_in_one_format(durable_url: str) -> None:
         from_api = client.get(f"/afterwork/api/tasks/{ids['failed']}",
                               headers={"Authorization": "Bearer tok"}).json()
     assert from_cli == from_api
-    assert from_cli["arguments"] == {"args": ["ann"], "kwargs": {"token": "[redacted]", "n": 2}}
+    assert from_cli["arguments"]["kwargs"] == {"token": "[redacted]", "n": 2}
     times = [from_cli["created_at"], from_cli["finished_at"], *from_cli["history"][0].values()]
     stamps = [dt.datetime.fromisoformat(t) for t in times if isinstance(t, str) and t[:2] == "20"]
     assert len(stamps) == 4 and all(s.utcoffset() == dt.timedelta(0) for s in stamps)
