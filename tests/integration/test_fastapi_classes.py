@@ -286,7 +286,10 @@ def test_in_memory_tasks_run_inside_the_response_call_with_yield_dependencies_op
 
     with TestClient(app) as client, pytest.warns(AfterworkWarning):
         client.get("/")
-    assert ft.SEEN == [("first", True), ("second", True)]
+    # FastAPI 0.106-0.117 closed `yield` dependencies before the response (so before any
+    # task, its own included); from 0.118 they stay open while the tasks run, as here.
+    still_open = tuple(int(x) for x in fastapi.__version__.split(".")[:2]) >= (0, 118)
+    assert ft.SEEN == [("first", still_open), ("second", still_open)]
     assert state["open"] is False
 
 
