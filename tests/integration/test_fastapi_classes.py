@@ -289,7 +289,8 @@ def test_in_memory_tasks_run_inside_the_response_call_with_yield_dependencies_op
     # FastAPI 0.106-0.117 closed `yield` dependencies before the response (so before any
     # task, its own included); from 0.118 they stay open while the tasks run, as here.
     still_open = tuple(int(x) for x in fastapi.__version__.split(".")[:2]) >= (0, 118)
-    assert ft.SEEN == [("first", still_open), ("second", still_open)]
+    seen = list(ft.SEEN)
+    assert seen == [("first", still_open), ("second", still_open)]
     assert state["open"] is False
 
 
