@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import anyio.to_thread
-from starlette._utils import is_async_callable
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import ASGIApp
@@ -54,22 +53,12 @@ class Afterwork:
         app = FastAPI()
         Afterwork(app)  # SQLite file ./afterwork.db; or url=..., or AFTERWORK_URL
 
-    Options: `run_in_app` (run tasks in this process; False for web-only processes),
-    `strict` (refuse tasks that cannot be stored instead of running them in memory),
-    `concurrency` (tasks run at once), `sync_threads` (threads for `def` tasks, apart from the
-    request thread pool), `max_attempts` and `timeout_seconds` (defaults per task),
-    `lease_seconds`, `poll_seconds`, `grace_seconds` (shutdown), `store_timeout_seconds` (the
-    longest a request waits for the store, a held lock say, before its 503), `max_arg_bytes`,
-    `api_prefix` (the status API; "" turns it off), `dashboard`, `dashboard_token`,
-    `dashboard_auth`, `dashboard_prefix` (the operator's page and API: off unless enabled, and
-    enabling needs a token or an auth check), `metrics` (Prometheus, at
-    `{dashboard_prefix}/metrics`, behind the same token or check), `redact` (more parameter
-    names, as case-insensitive substrings, whose values operators see masked), `max_streams`
-    (Server-Sent Event streams open at once; 429 above), `api_threads` (the status API's own
-    threads for store reads), `tracing` (OpenTelemetry spans), `packages` (more of the application's
-    own packages whose module-level functions may run after a restart), `queue_limits`
-    (queue -> most tasks running at once across every process), `run_queues` (the queues this
-    process's runner takes; None: all).
+    Options (each with its default and meaning in the README's options table): `run_in_app`,
+    `strict`, `concurrency`, `sync_threads`, `max_attempts`, `timeout_seconds`, `lease_seconds`,
+    `poll_seconds`, `grace_seconds`, `store_timeout_seconds`, `max_arg_bytes`, `api_prefix`,
+    `dashboard`, `dashboard_token`, `dashboard_auth`, `dashboard_prefix`, `metrics`, `redact`,
+    `max_streams`, `api_threads`, `tracing`, `packages`, `queue_limits`, `run_queues`,
+    `inline_in_tests` (under Starlette's TestClient a request's tasks run before it returns).
     """
 
     def __init__(
@@ -190,7 +179,7 @@ class Afterwork:
         def build_with_discarding_handlers() -> ASGIApp:
             for key, handler in list(app.exception_handlers.items()):
                 if key not in (500, Exception) and not getattr(handler, "_afterwork", False):
-                    app.exception_handlers[key] = _discarding(handler)
+                    app.exception_handlers[key] = _compat.discarding(handler)
             return build()
 
         app.build_middleware_stack = build_with_discarding_handlers  # type: ignore[method-assign]
@@ -215,7 +204,7 @@ class Afterwork:
 
     async def startup(self) -> None:
         """Open the store (created and migrated on first use) and start the runner."""
-        _require_asyncio()
+        _compat.require_asyncio()
         if not self._storage_started:
             await anyio.to_thread.run_sync(self._start_storage)
         if not self.run_in_app:
@@ -230,7 +219,7 @@ class Afterwork:
         await self.runner.start()
 
     async def ensure_started(self) -> None:
-        _require_asyncio()
+        _compat.require_asyncio()
         runner = self.runner
         if not self._storage_started or (
             self.run_in_app and (runner is None or runner._loop is not asyncio.get_running_loop())
@@ -352,25 +341,23 @@ class Afterwork:
                 f"task {label} cannot be stored: {reason}. Without strict=True such a task runs "
                 "in memory, as Starlette runs it"
             )
-        if label not in self._warned:
-            self._warned.add(label)
-            warnings.warn(
-                f"afterwork: task {label} cannot be stored ({reason}); it runs in memory after "
-                "the response, as in Starlette, and is lost if the process stops",
-                AfterworkWarning, stacklevel=5,
-            )
+        self._warn_once(label, f"afterwork: task {label} cannot be stored ({reason}); it runs "
+                        "in memory after the response, as in Starlette, and is lost if the "
+                        "process stops", stacklevel=6)
 
     def warn_not_covered(self, func: Callable[..., Any]) -> None:
         """A task object made outside the request it runs in: Starlette's, in memory."""
         label = getattr(func, "__qualname__", None) or repr(func)
-        if ("outside", label) not in self._warned:
-            self._warned.add(("outside", label))
-            warnings.warn(
-                f"afterwork: task {label} was made outside the request whose response runs it "
-                "(at import time, or in an earlier request), so it was not stored: it runs in "
-                "memory, as in Starlette. Make the BackgroundTask inside the endpoint or helper "
-                "to have it stored", AfterworkWarning, stacklevel=3,
-            )
+        self._warn_once(("outside", label), f"afterwork: task {label} was made outside the "
+                        "request whose response runs it (at import time, or in an earlier "
+                        "request), so it was not stored: it runs in memory, as in Starlette. Make "
+                        "the BackgroundTask inside the endpoint or helper to have it stored",
+                        stacklevel=4)
+
+    def _warn_once(self, key: object, message: str, stacklevel: int) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, AfterworkWarning, stacklevel=stacklevel)
 
     def records_for(self, planned: list[Planned], *, handover: bool
                     ) -> tuple[list[TaskRecord], list[TaskRecord], str | None]:
@@ -422,42 +409,3 @@ def afterwork_of(target: Starlette | Afterwork) -> Afterwork:
     if not isinstance(aw, Afterwork):
         raise ConfigurationError(f"{target!r} has no Afterwork installed: call Afterwork(app)")
     return aw
-
-
-def _require_asyncio() -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:  # trio, anyio's other backend
-        raise ConfigurationError(
-            "afterwork runs on asyncio, and this app is served on another event loop (trio?): its runner, "
-            "writer hand-offs and leases use asyncio's loop. Serve the app on asyncio (uvicorn "
-            "and hypercorn's default; TestClient(app, backend='asyncio')), or remove "
-            "Afterwork(app) to keep Starlette's in-memory tasks"
-        ) from None
-
-
-def _discarding(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap an exception handler: the request it answers failed, so its tasks are dropped."""
-
-    def discard() -> None:
-        batch = _compat.current_batch.get()
-        if batch is not None:
-            batch.discard()
-
-    if is_async_callable(handler):
-        async def async_handler(request: Any, exc: Exception) -> Any:
-            discard()
-            return await handler(request, exc)
-
-        wrapped: Callable[..., Any] = async_handler
-    else:
-        def sync_handler(request: Any, exc: Exception) -> Any:
-            discard()
-            return handler(request, exc)
-
-        wrapped = sync_handler
-    wrapped._afterwork = True  # type: ignore[attr-defined]
-    return wrapped
-
-
-

@@ -159,7 +159,7 @@ class RequestBatch:
                         self._memory_ok = await self._run_in_memory(planned)
                 elif record is not None:
                     left.remove(record)
-                    self._stored_ok = await runner.run_here(record, unblock_next=bool(left))
+                    self._stored_ok = await runner.execute(record, unblock_next=bool(left))
                     if not self._stored_ok:  # the store decides what becomes of the rest
                         runner.release_here(left)
                         left.clear()

@@ -21,6 +21,7 @@ afterwork's subclass so that `add_task` returns a handle there too.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from contextvars import ContextVar
@@ -30,6 +31,7 @@ import fastapi
 import fastapi.dependencies.utils
 import starlette
 import starlette.background
+from starlette._utils import is_async_callable
 
 from ._errors import ConfigurationError
 
@@ -141,3 +143,43 @@ def _check_internals() -> None:
             "changed. Pin the versions afterwork supports (see its pyproject.toml) or upgrade "
             "afterwork"
         )
+
+
+def require_asyncio() -> None:
+    """afterwork's runner lives on asyncio's loop: anything else is refused, saying so."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # trio, anyio's other backend
+        raise ConfigurationError(
+            "afterwork runs on asyncio, and this app is served on another event loop (trio?): its runner, "
+            "writer hand-offs and leases use asyncio's loop. Serve the app on asyncio (uvicorn "
+            "and hypercorn's default; TestClient(app, backend='asyncio')), or remove "
+            "Afterwork(app) to keep Starlette's in-memory tasks"
+        ) from None
+
+
+def discarding(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap an exception handler: the request it answers failed, so its tasks are dropped."""
+
+    def discard() -> None:
+        batch = current_batch.get()
+        if batch is not None:
+            batch.discard()
+
+    if is_async_callable(handler):
+        async def async_handler(request: Any, exc: Exception) -> Any:
+            discard()
+            return await handler(request, exc)
+
+        wrapped: Callable[..., Any] = async_handler
+    else:
+        def sync_handler(request: Any, exc: Exception) -> Any:
+            discard()
+            return handler(request, exc)
+
+        wrapped = sync_handler
+    wrapped._afterwork = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+

@@ -6,8 +6,10 @@ import json
 import os
 import random
 import socket
+import traceback
 import uuid
 
+from ._errors import Retry
 from ._registry import TaskOptions
 
 BACKOFF_BASE_SECONDS = 1.0
@@ -49,3 +51,22 @@ def owner_is_dead(owner: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def failure(exc: BaseException, attempt: int, timeout_seconds: float | None, started: float,
+            now: float, options: TaskOptions | None) -> tuple[str, str, float]:
+    """What a failed attempt records: (the error shown, the history note, when a retry would
+    start: `Retry(at=|delay=)` or the back-off)."""
+    timed_out = isinstance(exc, TimeoutError)
+    if timed_out:
+        error = f"timed out after {timeout_seconds}s (attempt {attempt})"
+    else:
+        error = "".join(traceback.format_exception(exc)).strip()
+    outcome = "timeout" if timed_out else "retry" if isinstance(exc, Retry) else "error"
+    note = attempt_note(attempt=attempt, started_at=started, finished_at=now, outcome=outcome,
+                        error=f"{type(exc).__name__}: {exc}"[:500])
+    if isinstance(exc, Retry) and (exc.at is not None or exc.delay is not None):
+        retry_at = exc.at if exc.at is not None else now + (exc.delay or 0.0)
+    else:
+        retry_at = now + backoff_seconds(attempt, options)
+    return error, note, retry_at

@@ -1,18 +1,13 @@
 """The runner: takes tasks (handed over after their request committed, or claimed from the
-store), runs them (`async def` on the event loop, `def` on afterwork's own bounded threads),
-and records each outcome. Leases are kept fresh by the writer thread, not the loop, so a task
-that blocks the loop cannot make its own lease expire.
-
-A `def` task's thread cannot be stopped. When its timeout or the shutdown's grace period ends
-while it still runs, the runner does not hand it back: it keeps the lease (renewed while the
-process lives) until the thread returns, then records what it came to. If the process exits
-first, the lease lapses and one other runner takes the task: never two at once.
+store), runs them (`async def` on the event loop, `def` on afterwork's own threads) and records
+each outcome. The writer thread keeps leases fresh, so a task blocking the loop keeps its own.
+A `def` task still running past its timeout or the shutdown's grace keeps its lease until its
+thread returns (a thread cannot be stopped); if the process exits first, the lease decides.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 import traceback
@@ -26,12 +21,12 @@ import anyio
 from starlette._utils import is_async_callable
 
 from . import _codec
-from ._batch import record_for
+from ._chores import expire_dead_owners, store_due_ticks
 from ._context import TaskContext, _current_task
-from ._errors import AfterworkError, Retry
+from ._errors import AfterworkError
 from ._events import EventKind, TaskEvent
 from ._models import Changes, Heartbeat, Outcome, TaskRecord
-from ._outcomes import attempt_note, backoff_seconds, new_owner, owner_is_dead
+from ._outcomes import attempt_note, backoff_seconds, failure, new_owner
 from ._registry import REGISTRY, Task, TaskOptions
 from ._schedule import Scheduler
 from ._threads import DaemonThreads
@@ -161,7 +156,7 @@ class Runner:
         while True:
             while self._ready and len(self._running) < limit:
                 record = self._ready.popleft()
-                task = asyncio.create_task(self._execute(record))
+                task = asyncio.create_task(self.execute(record))
                 self._running.add(task)
                 task.add_done_callback(self._finished)
             self._wake.clear()
@@ -177,9 +172,10 @@ class Runner:
         polls = 0
         while True:
             if polls % DEAD_OWNER_CHECK_EVERY == 0:
-                await self._expire_dead_owners()
+                await expire_dead_owners(self.aw.writer)
             polls += 1
-            await self._store_due_ticks()
+            if await store_due_ticks(self._scheduler, self.aw.writer, self.aw.plan):
+                self.store_has_more = True
             free = self.aw.concurrency - self.backlog
             if free > 0:
                 try:
@@ -203,52 +199,7 @@ class Runner:
         future = self.aw.writer.call(lambda store: store.claim(owner, limit, now, spec))
         return await asyncio.wrap_future(future)
 
-    async def _store_due_ticks(self) -> None:
-        """Periodic tasks: store each due tick under its unique tick key (a no-op if another
-        runner stored it first)."""
-        unknown = self._scheduler.unknown()
-        if unknown:
-            future = self.aw.writer.call(
-                lambda store: {n: bool(store.query(name=n, limit=1)) for n in unknown})
-            try:
-                history: dict[str, bool] = await asyncio.wrap_future(future)
-                self._scheduler.ran_before.update(history)
-            except AfterworkError as exc:
-                log.warning("afterwork: reading periodic tasks' history failed (%s)", exc)
-                return
-        now = time.time()
-        due = self._scheduler.due(now)
-        if not due:
-            return
-        records = []
-        for schedule, tick in due:
-            planned = self.aw.plan(schedule.task, (), schedule.kwargs)
-            record = record_for(planned, now)
-            records.append(dataclasses.replace(record, tick_key=schedule.tick_key(tick), run_at=tick))
-        try:
-            await asyncio.wrap_future(self.aw.writer.submit(Changes(inserts_if_absent=records)))
-        except AfterworkError as exc:
-            log.warning("afterwork: storing periodic ticks failed (%s); will retry", exc)
-            return
-        self.store_has_more = True
-
-    async def _expire_dead_owners(self) -> None:
-        try:
-            future = self.aw.writer.call(lambda store: store.lease_owners())
-            owners: list[str] = await asyncio.wrap_future(future)
-        except AfterworkError:
-            return
-        dead = [o for o in owners if owner_is_dead(o)]
-        if dead:
-            log.info("afterwork: taking over the tasks of stopped runners %s", ", ".join(dead))
-            await asyncio.wrap_future(self.aw.writer.submit(Changes(expire_owners=dead)))
-
     # -- a test client's request: its chain, run in the request's own call -------------------
-    async def run_here(self, record: TaskRecord, *, unblock_next: bool) -> bool:
-        """Run one task leased to this runner in the calling task; True if it succeeded.
-        `unblock_next`: the next task of its chain is in the store, waiting on this one."""
-        return await self._execute(record, unblock_next=unblock_next)
-
     def release_here(self, records: list[TaskRecord]) -> None:
         """Hand back tasks leased to this runner that will not run here; the store decides
         (a chain after a failure is cancelled already, after a retry it waits)."""
@@ -261,7 +212,9 @@ class Runner:
         await asyncio.wrap_future(self.aw.writer.call(lambda store: None))
 
     # -- one task -------------------------------------------------------------------------
-    async def _execute(self, record: TaskRecord, *, unblock_next: bool = False) -> bool:
+    async def execute(self, record: TaskRecord, *, unblock_next: bool = False) -> bool:
+        """Run one task leased to this runner; True if it succeeded. `unblock_next`: the next
+        task of its chain waits in the store on this one (a test client's chain, run inline)."""
         attempt = record.attempts + 1
         try:
             func = REGISTRY.resolve(record.name)
@@ -374,19 +327,8 @@ class Runner:
                      options: TaskOptions | None) -> None:
         self._claimed.discard(record.id)
         now = time.time()
-        if isinstance(exc, TimeoutError):
-            error = f"timed out after {record.timeout_seconds}s (attempt {attempt})"
-        else:
-            error = "".join(traceback.format_exception(exc)).strip()
-        outcome = ("timeout" if isinstance(exc, TimeoutError)
-                   else "retry" if isinstance(exc, Retry) else "error")
-        note = attempt_note(attempt=attempt, started_at=started, finished_at=now, outcome=outcome,
-                     error=f"{type(exc).__name__}: {exc}"[:500])
+        error, note, retry_at = failure(exc, attempt, record.timeout_seconds, started, now, options)
         if attempt < record.max_attempts:
-            if isinstance(exc, Retry) and (exc.at is not None or exc.delay is not None):
-                retry_at = exc.at if exc.at is not None else now + (exc.delay or 0.0)
-            else:
-                retry_at = now + backoff_seconds(attempt, options)
             log.warning("afterwork: task %s (%s) failed on attempt %d/%d, retrying in %.1fs: %r",
                         record.id, record.name, attempt, record.max_attempts, retry_at - now, exc)
             self._release_chain(record.id)

@@ -1,0 +1,63 @@
+"""What a runner does between claims: store the periodic tasks' due ticks, and take over
+the leases of runners that died on this machine. Functions of the parts they use, so the
+runner stays about running tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._batch import Planned, record_for
+from ._errors import AfterworkError
+from ._models import Changes
+from ._outcomes import owner_is_dead
+from ._schedule import Scheduler
+from ._writer import Writer
+
+log = logging.getLogger("afterwork")
+
+
+async def store_due_ticks(scheduler: Scheduler, writer: Writer,
+                          plan: Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Planned]
+                          ) -> bool:
+    """Periodic tasks: store each due tick under its unique tick key (a no-op if another
+    runner stored it first). True when ticks were stored."""
+    unknown = scheduler.unknown()
+    if unknown:
+        future = writer.call(lambda store: {n: bool(store.query(name=n, limit=1)) for n in unknown})
+        try:
+            history: dict[str, bool] = await asyncio.wrap_future(future)
+            scheduler.ran_before.update(history)
+        except AfterworkError as exc:
+            log.warning("afterwork: reading periodic tasks' history failed (%s)", exc)
+            return False
+    now = time.time()
+    due = scheduler.due(now)
+    if not due:
+        return False
+    records = []
+    for schedule, tick in due:
+        record = record_for(plan(schedule.task, (), schedule.kwargs), now)
+        records.append(dataclasses.replace(record, tick_key=schedule.tick_key(tick), run_at=tick))
+    try:
+        await asyncio.wrap_future(writer.submit(Changes(inserts_if_absent=records)))
+    except AfterworkError as exc:
+        log.warning("afterwork: storing periodic ticks failed (%s); will retry", exc)
+        return False
+    return True
+
+
+async def expire_dead_owners(writer: Writer) -> None:
+    """Runners of this machine whose process is gone: their leases end now."""
+    try:
+        owners: list[str] = await asyncio.wrap_future(writer.call(lambda store: store.lease_owners()))
+    except AfterworkError:
+        return
+    dead = [o for o in owners if owner_is_dead(o)]
+    if dead:
+        log.info("afterwork: taking over the tasks of stopped runners %s", ", ".join(dead))
+        await asyncio.wrap_future(writer.submit(Changes(expire_owners=dead)))
