@@ -13,7 +13,6 @@ Every answer under the prefixes is JSON (or the dashboard's HTML): a client's mi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
@@ -27,6 +26,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._aio import wait_event
 from ._errors import AfterworkError, StoreError, TaskNotFoundError, TaskStateError, public_detail
 from ._models import FINAL_STATES, TaskRecord, TaskState
 from ._redact import TIMESTAMPS, iso, record_json
@@ -189,9 +189,7 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
         with watch.follow(task_id) as changed:
             while (record is not None and record.state not in FINAL_STATES
                    and (left := deadline - time.monotonic()) > 0):
-                try:
-                    await asyncio.wait_for(changed.wait(), left)
-                except asyncio.TimeoutError:
+                if not await wait_event(changed, left):
                     break
                 changed.clear()
                 record = watch.latest.get(task_id, record)
@@ -224,9 +222,7 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return
-                    try:
-                        await asyncio.wait_for(changed.wait(), min(left, KEEPALIVE_SECONDS))
-                    except asyncio.TimeoutError:
+                    if not await wait_event(changed, min(left, KEEPALIVE_SECONDS)):
                         yield ": keep-alive\n\n"
                         continue
                     changed.clear()

@@ -21,6 +21,7 @@ import anyio
 from starlette._utils import is_async_callable
 
 from . import _codec
+from ._aio import wait_event
 from ._chores import expire_dead_owners, store_due_ticks
 from ._context import TaskContext, _current_task
 from ._errors import AfterworkError
@@ -125,7 +126,15 @@ class Runner:
         self._stop_listening()
         for main in self._main:
             main.cancel()
-        await asyncio.gather(*self._main, return_exceptions=True)
+        # Bounded even so: a loop that ignored its cancel must not hold the process forever
+        # (it would see `_stopping` at its next turn; the wake-ups make that turn now).
+        self._wake.set()
+        self._poll_now.set()
+        _, stuck = (await asyncio.wait(self._main, timeout=self.aw.store_timeout_seconds + 1.0)
+                    if self._main else (None, ()))
+        if stuck:
+            log.warning("afterwork: %s did not stop when cancelled; shutting down without it",
+                        ", ".join(t.get_name() for t in stuck))
         if self._running:
             _, late = await asyncio.wait(set(self._running), timeout=grace_seconds)
             for t in late:
@@ -153,7 +162,7 @@ class Runner:
     # -- the loops ------------------------------------------------------------------------
     async def _dispatch(self) -> None:
         limit = self.aw.concurrency
-        while True:
+        while not self._stopping:
             while self._ready and len(self._running) < limit:
                 record = self._ready.popleft()
                 task = asyncio.create_task(self.execute(record))
@@ -170,7 +179,7 @@ class Runner:
 
     async def _poll(self) -> None:
         polls = 0
-        while True:
+        while not self._stopping:
             if polls % DEAD_OWNER_CHECK_EVERY == 0:
                 await expire_dead_owners(self.aw.writer)
             polls += 1
@@ -189,8 +198,7 @@ class Runner:
                 if self.store_has_more:
                     continue
             self._poll_now.clear()
-            with suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._poll_now.wait(), self.aw.poll_seconds)
+            await wait_event(self._poll_now, self.aw.poll_seconds)
 
     async def _claim(self, limit: int) -> list[TaskRecord]:
         now = time.time()  # for run times only: the store judges leases on its own clock
