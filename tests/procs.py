@@ -110,3 +110,10 @@ def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"waited {seconds}s for {what}")
+
+
+def complete_lines(log: Path) -> list[str]:
+    """The lines of a log other processes are still appending to: a last line not yet ended
+    by its newline is left for the next read (it is half-written, not bad)."""
+    text = log.read_text()
+    return text[: text.rfind("\n") + 1].splitlines()

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
+from ..procs import complete_lines
+
 
 @dataclass
 class Figures:
@@ -35,7 +37,7 @@ class Figures:
 def read(log: Path, accepted: set[str]) -> Figures:
     starts: dict[str, list[dict[str, float]]] = defaultdict(list)
     ends: dict[tuple[str, int], float] = {}
-    for raw in log.read_text().splitlines():
+    for raw in complete_lines(log):
         e = json.loads(raw)
         if e["event"] == "start":
             starts[e["id"]].append(e)

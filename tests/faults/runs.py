@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from ..procs import complete_lines
 from .fault_app import TICK_SECONDS, boot_clock
 
 
@@ -32,7 +33,7 @@ def executions(log: Path) -> list[Execution]:
     found: dict[tuple[str, int, int], Execution] = {}
     if not log.exists():
         return []
-    for raw in log.read_text().splitlines():
+    for raw in complete_lines(log):
         e = json.loads(raw)
         key = (e["id"], e["pid"], e["attempt"])
         if e["event"] == "start":
