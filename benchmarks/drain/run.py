@@ -35,12 +35,12 @@ import os, sys
 sys.path.insert(0, {str(ROOT)!r})
 from benchmarks.drain import tasks
 from afterwork._models import Changes
-from afterwork._batch import record_for
+from afterwork._enqueue import record_for
 import time
-tasks.aw._start_storage()
+tasks.aw.open_storage()
 fn = getattr(tasks, {task!r})
 for start in range(0, {count}, {ENQUEUE_CHUNK}):
-    rows = [record_for(tasks.aw.plan(fn, (), {{}}), time.time())
+    rows = [record_for(tasks.aw.planner.plan(fn, (), {{}}), time.time())
             for _ in range(min({ENQUEUE_CHUNK}, {count} - start))]
     tasks.aw.store.apply(Changes(inserts=rows))
 tasks.aw.store.close()

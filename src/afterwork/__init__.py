@@ -20,11 +20,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._app import Afterwork, AfterworkWarning
-    from ._background import BackgroundTask, BackgroundTasks, TaskHandle, defer
+    from ._app import Afterwork
+    from ._background import BackgroundTask, BackgroundTasks, defer
     from ._context import TaskContext, current_task
     from ._errors import (
         AfterworkError,
+        AfterworkWarning,
         ArgumentsDecodeError,
         ConfigurationError,
         NotInstalledError,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
         UnknownTaskError,
     )
     from ._events import EventKind, TaskEvent
-    from ._models import TaskRecord, TaskState
+    from ._models import TaskHandle, TaskRecord, TaskState
     from ._registry import Task, task
     from ._schedule import periodic
     from ._transaction import InTransaction, in_transaction
@@ -78,8 +79,8 @@ __all__ = [
 ]
 
 _WHERE = {
-    "Afterwork": "_app", "AfterworkWarning": "_app",
-    "BackgroundTask": "_background", "BackgroundTasks": "_background", "TaskHandle": "_background",
+    "Afterwork": "_app", "AfterworkWarning": "_errors",
+    "BackgroundTask": "_background", "BackgroundTasks": "_background", "TaskHandle": "_models",
     "defer": "_background",
     "TaskContext": "_context", "current_task": "_context",
     "EventKind": "_events", "TaskEvent": "_events",

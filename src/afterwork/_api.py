@@ -156,11 +156,11 @@ class _SlotStream(StreamingResponse):
 
 
 def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
-    slots = StreamSlots(aw.max_streams)
+    slots = StreamSlots(aw.settings.max_streams)
     read = reads.run
 
     async def operator(request: Request) -> bool:
-        return bool(aw.dashboard) and await is_operator(aw, request)
+        return bool(aw.settings.dashboard) and await is_operator(aw, request)
 
     async def shown(record: TaskRecord, full: bool) -> dict[str, Any]:
         # The operator's view masks secrets, which may look the function up: off the loop.
@@ -313,7 +313,7 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
             return store_fault(exc)
         return JSONResponse(aw.redactor.task_view(after))
 
-    prefix = aw.api_prefix.rstrip("/")
+    prefix = aw.settings.api_prefix.rstrip("/")
     return [
         Route(f"{prefix}/tasks/{{task_id}}", one, methods=["GET"]),
         Route(f"{prefix}/tasks/{{task_id}}/events", events, methods=["GET"]),
@@ -378,14 +378,14 @@ class JsonErrors:
 
 
 def build_app(aw: Afterwork) -> ASGIApp:
-    reads = Reads(aw.api_threads)
+    reads = Reads(aw.settings.api_threads)
     watch = Watch(aw, reads)
     routes = build_api(aw, reads, watch)
-    if aw.dashboard:
+    if aw.settings.dashboard:
         from .dashboard._page import build_pages
 
         routes += build_pages(aw, reads)
-    if aw.metrics:
+    if aw.settings.metrics:
         from .dashboard._metrics import build_metrics
 
         routes += build_metrics(aw, reads)

@@ -10,26 +10,39 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import _intake
 from ._batch import RequestBatch
 from ._compat import current_batch
 from ._errors import StoreError, public_detail
-
-if TYPE_CHECKING:
-    from ._app import Afterwork
+from ._intake import Intake
+from ._settings import Settings
 
 log = logging.getLogger("afterwork")
 
 
+class Lifecycle(Protocol):
+    """What the middleware needs of `Afterwork`: its parts, and starting and stopping them."""
+
+    settings: Settings
+    intake: Intake
+
+    async def startup(self) -> None: ...
+    async def ensure_started(self) -> None: ...
+    async def shutdown(self) -> None: ...
+
+
 class AfterworkMiddleware:
-    def __init__(self, app: ASGIApp, afterwork: Afterwork) -> None:
+    def __init__(self, app: ASGIApp, afterwork: Lifecycle, api: ASGIApp | None = None,
+                 prefixes: Sequence[str] = ()) -> None:
         self.app = app
         self.aw = afterwork
-        self.prefixes = tuple(afterwork.mounted_prefixes())
-        self.api = afterwork.api_app()
+        self.prefixes = tuple(prefixes)
+        self.api = api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -41,11 +54,13 @@ class AfterworkMiddleware:
             return
         await self.aw.ensure_started()
         path: str = scope["path"]
-        for prefix in self.prefixes:
-            if path == prefix or path.startswith(prefix + "/"):
-                await self.api(scope, receive, send)
-                return
-        batch = RequestBatch(self.aw, inline=self.aw.inline_in_tests and _from_test_client(scope))
+        if self.api is not None:
+            for prefix in self.prefixes:
+                if path == prefix or path.startswith(prefix + "/"):
+                    await self.api(scope, receive, send)
+                    return
+        batch = RequestBatch(self.aw.intake,
+                             inline=self.aw.settings.inline_in_tests and _from_test_client(scope))
         token = current_batch.set(batch)
         refused: list[StoreError] = []
 
@@ -81,6 +96,7 @@ class AfterworkMiddleware:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self.aw.startup()
+                _intake.current.set(self.aw.intake)  # defer() in the app's lifespan code
             return message
 
         async def send_and_stop(message: Message) -> None:

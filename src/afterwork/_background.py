@@ -10,32 +10,18 @@ installed, the classes behave exactly as Starlette's.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec
+from typing import Any, ParamSpec
 
 import fastapi
 import starlette.background
 
+from . import _intake
 from ._compat import current_batch, handle_of
 from ._errors import NotInstalledError
 from ._ids import new_id
-
-if TYPE_CHECKING:
-    from ._app import Afterwork
+from ._models import TaskHandle
 
 P = ParamSpec("P")
-
-_installed: list[Afterwork] = []  # the most recent Afterwork(app) of this process, for defer()
-
-
-@dataclass(frozen=True, slots=True)
-class TaskHandle:
-    """What `add_task` and `defer` return. `id` is unguessable: a page may hold it."""
-
-    id: str
-    name: str
-    stored: bool
-    """False when the task runs in memory only (not storable, or no Afterwork installed)."""
 
 
 class BackgroundTask(starlette.background.BackgroundTask):
@@ -69,19 +55,23 @@ def defer(func: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> TaskHand
     """Schedule a task from anywhere.
 
     Inside a request it joins the request's batch (stored before the response starts, run
-    after it). Outside a request it is stored at once (this call returns once it is).
+    after it). Outside a request it is stored at once: from a thread without an event loop
+    this call returns once it is; in async code it never blocks the loop (the write is queued
+    to afterwork's writer thread and done within its next group). Outside a request, the
+    Afterwork meant is the one whose task or lifespan is running, else the one made last.
 
         defer(send_report, user_id=42)
     """
     batch = current_batch.get()
     if batch is not None:
         return batch.add(func, args, kwargs)
-    if not _installed:
+    intake = _intake.find()
+    if intake is None:
         raise NotInstalledError(
             "defer() needs afterwork installed: call Afterwork(app) at start-up (or use "
             "BackgroundTasks inside a request)"
         )
-    return _installed[-1].enqueue_now(func, args, kwargs)
+    return intake.enqueue_now(func, args, kwargs)
 
 
 def _unstored(func: Callable[..., Any]) -> TaskHandle:

@@ -5,40 +5,17 @@ from __future__ import annotations
 
 import enum
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
 
-from ._background import TaskHandle
-from ._models import Changes, TaskRecord, TaskState
-
-if TYPE_CHECKING:
-    from ._app import Afterwork
+from ._enqueue import Planned
+from ._intake import Intake
+from ._models import TaskHandle, TaskRecord
 
 log = logging.getLogger("afterwork")
-
-
-@dataclass(slots=True)
-class Planned:
-    """A task accepted by `add_task`: stored when `payload` is set, else run in memory."""
-
-    handle: TaskHandle
-    func: Callable[..., Any]
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    payload: str | None = None
-    max_attempts: int = 1
-    timeout_seconds: float | None = None
-    meta: str | None = None
-    run_at: float | None = None  # None: now
-    queue: str = "default"
-    priority: int = 0
-    key: str | None = None
-    rate_limited: bool = False
 
 
 class _Phase(enum.Enum):
@@ -51,8 +28,8 @@ class RequestBatch:
     every task runs in the request's own call, in order, before the request returns, as FastAPI
     runs them; otherwise stored tasks go to the runner and only in-memory ones run there."""
 
-    def __init__(self, aw: Afterwork, *, inline: bool = False) -> None:
-        self.aw = aw
+    def __init__(self, intake: Intake, *, inline: bool = False) -> None:
+        self.intake = intake
         self.inline = inline
         self.planned: list[Planned] = []
         self.phase = _Phase.OPEN
@@ -65,16 +42,16 @@ class RequestBatch:
         self.wake_after = False  # tasks went through the app's own transaction
 
     def add(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskHandle:
-        planned = self.aw.plan(func, args, kwargs)
+        planned = self.intake.planner.plan(func, args, kwargs)
         if planned.key is not None:
             twin = next((p for p in self.planned if p.key == planned.key), None)
-            existing = twin.handle if twin else self.aw.active_with_key(planned.key)
+            existing = twin.handle if twin else self.intake.active_with_key(planned.key)
             if existing is not None:
                 return existing
         if self.phase is _Phase.OPEN:
             self.planned.append(planned)
         elif planned.payload is not None:  # added after the response started: store it at once
-            self.aw.store_now([planned])
+            self.intake.store_now([planned])
         else:
             log.warning("afterwork: %s was added after its response was sent and cannot be "
                         "stored; it will not run", planned.handle.name)
@@ -90,14 +67,7 @@ class RequestBatch:
         """Store the batch (raises StoreError, leaving nothing written)."""
         stored = [p for p in self.planned if p.payload is not None]
         if stored:
-            runner = self.aw.runner
-            chained, keyed, owner = self.aw.records_for(stored, handover=True)
-            await self.aw.writer.submit_async(Changes(inserts=chained, inserts_if_absent=keyed))
-            self.records = chained + keyed
-            self.handed_over = owner is not None
-            self.aw.enqueued(self.records)
-            if (owner is None or keyed) and runner is not None:
-                runner.store_has_more = True
+            self.records, self.handed_over = await self.intake.commit(stored)
         self.phase = _Phase.COMMITTED
 
     def response_sent(self) -> None:
@@ -108,7 +78,7 @@ class RequestBatch:
     def hand_over(self) -> None:
         """Stored tasks go to the runner. Also runs when the app failed after the response
         started, so a committed task is never left leased to nobody; idempotent."""
-        runner = self.aw.runner
+        runner = self.intake.runner
         if runner is not None and self.wake_after:
             runner.wake_threadsafe()
         if self._given or self.phase is _Phase.OPEN or not self.records or runner is None:
@@ -130,7 +100,7 @@ class RequestBatch:
         them since the last body chunk."""
         if self.phase is _Phase.OPEN:
             return
-        runner = self.aw.runner
+        runner = self.intake.runner
         if self._inline_left is None and not self._given:
             if self.inline and self.handed_over and runner is not None:
                 self._given = True
@@ -182,31 +152,3 @@ class RequestBatch:
                           "this response are skipped", p.handle.name)
             return False
         return True
-
-
-def chain_records(
-    planned: list[Planned], owner: str | None, lease_until: float | None
-) -> list[TaskRecord]:
-    """Rows for one batch: each waits on the one before it, so they run in order."""
-    now = time.time()
-    batch_id = planned[0].handle.id if planned else None  # the batch is named by its first task
-    records = []
-    previous: str | None = None
-    for seq, p in enumerate(planned):
-        records.append(record_for(p, now, owner, lease_until, batch_id, seq, previous))
-        previous = p.handle.id
-    return records
-
-
-def record_for(p: Planned, now: float, owner: str | None = None, lease_until: float | None = None,
-               batch_id: str | None = None, seq: int = 0, waiting_on: str | None = None
-               ) -> TaskRecord:
-    return TaskRecord(
-        id=p.handle.id, name=p.handle.name, payload=p.payload or "",
-        state=TaskState.LEASED if owner else TaskState.QUEUED, max_attempts=p.max_attempts,
-        timeout_seconds=p.timeout_seconds, batch_id=batch_id, seq=seq, waiting_on=waiting_on,
-        lease_owner=owner, lease_until=lease_until if owner else None,
-        run_at=p.run_at if p.run_at is not None else now, created_at=now, meta=p.meta,
-        queue=p.queue, priority=p.priority, dedup_key=p.key,
-        rate_key=p.handle.name if p.rate_limited else None,
-    )

@@ -8,10 +8,8 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
 
-from ._batch import Planned, record_for
+from ._enqueue import Planner, record_for
 from ._errors import AfterworkError
 from ._models import Changes
 from ._outcomes import owner_is_dead
@@ -21,9 +19,7 @@ from ._writer import Writer
 log = logging.getLogger("afterwork")
 
 
-async def store_due_ticks(scheduler: Scheduler, writer: Writer,
-                          plan: Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Planned]
-                          ) -> bool:
+async def store_due_ticks(scheduler: Scheduler, writer: Writer, planner: Planner) -> bool:
     """Periodic tasks: store each due tick under its unique tick key (a no-op if another
     runner stored it first). True when ticks were stored."""
     unknown = scheduler.unknown()
@@ -41,7 +37,7 @@ async def store_due_ticks(scheduler: Scheduler, writer: Writer,
         return False
     records = []
     for schedule, tick in due:
-        record = record_for(plan(schedule.task, (), schedule.kwargs), now)
+        record = record_for(planner.plan(schedule.task, (), schedule.kwargs), now)
         records.append(dataclasses.replace(record, tick_key=schedule.tick_key(tick), run_at=tick))
     try:
         await asyncio.wrap_future(writer.submit(Changes(inserts_if_absent=records)))

@@ -8,9 +8,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 from ._errors import AfterworkError, TaskNotFoundError
+from ._settings import DEFAULT_URL
 from .stores import Store, open_store
 
-DEFAULT_URL = "sqlite:///./afterwork.db"  # as Afterwork(app)'s (a unit test keeps them equal)
 PREFIX_MATCHES_SHOWN = 5  # an ambiguous prefix lists this many of its matches
 
 

@@ -72,7 +72,7 @@ async def _task_call(self: Any) -> None:
         await batch.run_here(self.__dict__.get(HANDLE_ATTR))
         return
     if current is not None:  # made outside this request (at import, say): never silent
-        current.aw.warn_not_covered(self.func)
+        current.intake.planner.warn_not_covered(self.func)
     await _ORIGINAL_TASK_CALL(self)
 
 

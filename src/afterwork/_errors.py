@@ -18,6 +18,10 @@ def mask_passwords(text: str) -> str:
     return _PARAM_PASSWORD.sub(lambda m: m["keep"] + MASK, text)
 
 
+class AfterworkWarning(UserWarning):
+    """A task runs in memory only (it cannot be stored); named once per function."""
+
+
 class AfterworkError(Exception):
     """Root of every error afterwork raises; catch this to catch them all."""
 

@@ -42,6 +42,16 @@ FINAL_STATES = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED)
 
 
 @dataclass(frozen=True, slots=True)
+class TaskHandle:
+    """What `add_task` and `defer` return. `id` is unguessable: a page may hold it."""
+
+    id: str
+    name: str
+    stored: bool
+    """False when the task runs in memory only (not storable, or no Afterwork installed)."""
+
+
+@dataclass(frozen=True, slots=True)
 class TaskRecord:
     """One stored task, as the store returns it. Times are Unix epoch seconds."""
 

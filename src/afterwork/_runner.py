@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from contextlib import nullcontext, suppress
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from starlette._utils import is_async_callable
@@ -24,16 +24,17 @@ from . import _codec
 from ._aio import wait_event
 from ._chores import expire_dead_owners, store_due_ticks
 from ._context import TaskContext, _current_task
+from ._enqueue import Planner
 from ._errors import AfterworkError
-from ._events import EventKind, TaskEvent
-from ._models import Changes, Heartbeat, Outcome, TaskRecord
+from ._events import EventKind, Events, TaskEvent
+from ._models import Changes, ClaimSpec, Heartbeat, Outcome, TaskRecord
 from ._outcomes import attempt_note, backoff_seconds, failure, new_owner
 from ._registry import REGISTRY, Task, TaskOptions
 from ._schedule import Scheduler
+from ._settings import Settings
 from ._threads import DaemonThreads
-
-if TYPE_CHECKING:
-    from ._app import Afterwork
+from ._writer import Writer
+from .stores import Store
 
 log = logging.getLogger("afterwork")
 
@@ -43,10 +44,18 @@ _IS_ASYNC: dict[Any, bool] = {}  # function -> async def? (Starlette's test, cac
 
 
 class Runner:
-    def __init__(self, aw: Afterwork, kind: str = "app") -> None:
-        self.aw = aw
-        self.kind = kind
-        self.queues = aw.run_queues
+    """Runs the tasks of one process on one event loop. It reads the settings, and writes
+    only through the writer; the store itself serves it change notifications (`listen`)."""
+
+    def __init__(self, settings: Settings, writer: Writer, store: Store, events: Events,
+                 planner: Planner) -> None:
+        self.settings = settings
+        self.writer = writer
+        self.store = store
+        self.events = events
+        self.planner = planner
+        self.kind = settings.runner_kind
+        self.queues = settings.run_queues
         self.owner = new_owner()
         self._ready: deque[TaskRecord] = deque()
         self._waiting: dict[str, TaskRecord] = {}  # predecessor id -> the next task of its chain
@@ -55,10 +64,10 @@ class Runner:
         self._wake = asyncio.Event()
         self._poll_now = asyncio.Event()
         self._stopping = False
-        self.store_has_more = True  # the store may hold tasks ready for us: poll when free
+        self._store_has_more = True  # the store may hold tasks ready for us: poll when free
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: list[asyncio.Task[None]] = []
-        self._threads = DaemonThreads(aw.sync_threads)
+        self._threads = DaemonThreads(settings.sync_threads)
         self._in_thread: dict[str, Future[Any]] = {}  # task id -> its `def` call, while it runs
         self.held: dict[str, Future[Any]] = {}  # `def` tasks left running: leases kept, not handed back
         self._scheduler = Scheduler()
@@ -74,7 +83,7 @@ class Runner:
         return self.queues is None or queue in self.queues
 
     def accepts_handover(self) -> bool:
-        return not self._stopping and self._loop is not None and self.backlog < self.aw.local_backlog
+        return not self._stopping and self._loop is not None and self.backlog < self.settings.local_backlog
 
     def adopt(self, records: Iterable[TaskRecord]) -> None:
         """Take tasks already leased to this runner (call on the runner's loop)."""
@@ -85,11 +94,24 @@ class Runner:
                 self._waiting[record.waiting_on] = record
         self._wake.set()
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop this runner runs on, while it runs."""
+        return self._loop
+
+    def more_in_store(self) -> None:
+        """Tasks were stored for a claim (call on the runner's loop): claim when free."""
+        self._store_has_more = True
+
     def wake_threadsafe(self) -> None:
-        """Ask for a claim soon, from any thread (after tasks were queued elsewhere)."""
-        self.store_has_more = True
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._poll_now.set)
+        """Claim soon, from any thread (after tasks were queued elsewhere)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._claim_now)
+
+    def _claim_now(self) -> None:
+        self._store_has_more = True
+        self._poll_now.set()
 
     def heartbeat(self) -> Changes | None:
         """Called by the writer thread every tick: keep this runner's leases fresh (after it
@@ -107,11 +129,11 @@ class Runner:
         beat = self.heartbeat()
         if beat is not None:
             try:
-                await asyncio.wrap_future(self.aw.writer.submit(beat))
+                await asyncio.wrap_future(self.writer.submit(beat))
             except AfterworkError as exc:
                 log.warning("afterwork: recording this runner failed (%s); the next heartbeat "
                             "will", exc)
-        self._stop_listening = self.aw.store.listen(self.wake_threadsafe)
+        self._stop_listening = self.store.listen(self.wake_threadsafe)
         self._main = [
             asyncio.create_task(self._dispatch(), name="afterwork-dispatch"),
             asyncio.create_task(self._poll(), name="afterwork-poll"),
@@ -130,7 +152,7 @@ class Runner:
         # (it would see `_stopping` at its next turn; the wake-ups make that turn now).
         self._wake.set()
         self._poll_now.set()
-        _, stuck = (await asyncio.wait(self._main, timeout=self.aw.store_timeout_seconds + 1.0)
+        _, stuck = (await asyncio.wait(self._main, timeout=self.settings.store_timeout_seconds + 1.0)
                     if self._main else (None, ()))
         if stuck:
             log.warning("afterwork: %s did not stop when cancelled; shutting down without it",
@@ -152,16 +174,16 @@ class Runner:
                         "threads cannot be stopped, so they keep their leases until they return "
                         "or this process exits (another runner takes them after the lease)",
                         len(self.held), grace_seconds)
-            self.aw.writer.post(Changes(released=released))
+            self.writer.post(Changes(released=released))
         else:
             # and whatever a cancelled claim leased to us without our seeing it
-            self.aw.writer.post(Changes(released=released, expire_owners=[self.owner],
+            self.writer.post(Changes(released=released, expire_owners=[self.owner],
                                         stopped_runners=[self.owner]))
         self._loop = None
 
     # -- the loops ------------------------------------------------------------------------
     async def _dispatch(self) -> None:
-        limit = self.aw.concurrency
+        limit = self.settings.concurrency
         while not self._stopping:
             while self._ready and len(self._running) < limit:
                 record = self._ready.popleft()
@@ -174,18 +196,18 @@ class Runner:
     def _finished(self, task: asyncio.Task[bool]) -> None:
         self._running.discard(task)
         self._wake.set()
-        if self.store_has_more and self.backlog < self.aw.concurrency:
+        if self._store_has_more and self.backlog < self.settings.concurrency:
             self._poll_now.set()
 
     async def _poll(self) -> None:
         polls = 0
         while not self._stopping:
             if polls % DEAD_OWNER_CHECK_EVERY == 0:
-                await expire_dead_owners(self.aw.writer)
+                await expire_dead_owners(self.writer)
             polls += 1
-            if await store_due_ticks(self._scheduler, self.aw.writer, self.aw.plan):
-                self.store_has_more = True
-            free = self.aw.concurrency - self.backlog
+            if await store_due_ticks(self._scheduler, self.writer, self.planner):
+                self._store_has_more = True
+            free = self.settings.concurrency - self.backlog
             if free > 0:
                 try:
                     claimed = await self._claim(free)
@@ -194,17 +216,18 @@ class Runner:
                     claimed = []
                 self._claimed.update(r.id for r in claimed)
                 self.adopt(claimed)
-                self.store_has_more = len(claimed) == free
-                if self.store_has_more:
+                self._store_has_more = len(claimed) == free
+                if self._store_has_more:
                     continue
             self._poll_now.clear()
-            await wait_event(self._poll_now, self.aw.poll_seconds)
+            await wait_event(self._poll_now, self.settings.poll_seconds)
 
     async def _claim(self, limit: int) -> list[TaskRecord]:
         now = time.time()  # for run times only: the store judges leases on its own clock
         owner = self.owner
-        spec = self.aw.claim_spec(self.queues)
-        future = self.aw.writer.call(lambda store: store.claim(owner, limit, now, spec))
+        spec = ClaimSpec(queues=self.queues, queue_limits=dict(self.settings.queue_limits),
+                         rate_limits=REGISTRY.rate_limits())
+        future = self.writer.call(lambda store: store.claim(owner, limit, now, spec))
         return await asyncio.wrap_future(future)
 
     # -- a test client's request: its chain, run in the request's own call -------------------
@@ -217,7 +240,7 @@ class Runner:
     async def settle(self) -> None:
         """Return once every outcome so far is written (a test reads them next)."""
         self._flush()
-        await asyncio.wrap_future(self.aw.writer.call(lambda store: None))
+        await asyncio.wrap_future(self.writer.call(lambda store: None))
 
     # -- one task -------------------------------------------------------------------------
     async def execute(self, record: TaskRecord, *, unblock_next: bool = False) -> bool:
@@ -242,8 +265,8 @@ class Runner:
         self._emit(EventKind.STARTED, record, attempt)
         token = _current_task.set(TaskContext(record.id, record.name, attempt, record.max_attempts))
         try:
-            if self.aw.events.around_task:
-                with self.aw.events.around(record):
+            if self.events.around_task:
+                with self.events.around(record):
                     await self._call(record, func, args, kwargs, record.timeout_seconds)
             else:
                 await self._call(record, func, args, kwargs, record.timeout_seconds)
@@ -269,10 +292,10 @@ class Runner:
 
     def _emit(self, kind: EventKind, record: TaskRecord, attempt: int, started: float | None = None,
               error: str | None = None) -> None:
-        if self.aw.events.active:
+        if self.events.active:
             now = time.time()
             duration = now - started if started is not None else None
-            self.aw.events.emit(TaskEvent(kind, record, now, attempt, duration, error))
+            self.events.emit(TaskEvent(kind, record, now, attempt, duration, error))
 
     async def _call(
         self, record: TaskRecord, func: Any, args: list[Any], kwargs: dict[str, Any],
@@ -317,7 +340,7 @@ class Runner:
             self._claimed.discard(record.id)
             self._flush()
             success = Changes(succeeded=[done])
-            future = self.aw.writer.submit(success)
+            future = self.writer.submit(success)
             future.add_done_callback(lambda f: self._after_success_written(f, success))
         else:
             self._out().succeeded.append(done)
@@ -328,7 +351,7 @@ class Runner:
         not left running under a lease this runner keeps renewing."""
         if future.exception() is not None:
             with suppress(AfterworkError):
-                self.aw.writer.post(success)
+                self.writer.post(success)
         self.wake_threadsafe()
 
     def _after_error(self, record: TaskRecord, attempt: int, started: float, exc: BaseException,
@@ -363,10 +386,10 @@ class Runner:
     def _flush(self) -> None:
         outbox, self._outbox = self._outbox, None
         if outbox:
-            self.aw.writer.post(outbox)
+            self.writer.post(outbox)
 
     def _poll_soon(self, delay: float) -> None:
-        if self._loop is not None and delay < self.aw.poll_seconds:
+        if self._loop is not None and delay < self.settings.poll_seconds:
             self._loop.call_later(max(0.0, delay), self._poll_now.set)
 
     def _hold(self, record: TaskRecord, attempt: int, started: float, call: Future[Any]) -> None:
@@ -398,7 +421,7 @@ class Runner:
         if not self.held and self._loop is None:
             changes.stopped_runners.append(self.owner)
         with suppress(AfterworkError):  # the writer stopped: the lease decides
-            self.aw.writer.post(changes)
+            self.writer.post(changes)
 
     def _release(self, record: TaskRecord) -> None:
         self._claimed.discard(record.id)

@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec
+from typing import Any, ParamSpec
 
-from ._background import TaskHandle, _installed
-from ._batch import record_for
+from . import _intake
 from ._compat import current_batch
-from ._errors import ConfigurationError, NotInstalledError, NotStorableError
+from ._enqueue import record_for
+from ._errors import ConfigurationError, NotInstalledError
 from ._ids import new_id
+from ._intake import Intake
+from ._models import TaskHandle
 from .stores._sql import to_row
 from .stores._statements import INSERT, INSERT_IF_ABSENT
-
-if TYPE_CHECKING:
-    from ._app import Afterwork
 
 P = ParamSpec("P")
 Execute = Callable[[str, tuple[Any, ...]], object]
@@ -59,26 +58,22 @@ def _adapter(connection: Any) -> tuple[Execute, bool]:
 class InTransaction:
     """Tasks added here are INSERTed through the given connection, in its open transaction."""
 
-    def __init__(self, aw: Afterwork, connection: Any) -> None:
-        self.aw = aw
+    def __init__(self, intake: Intake, connection: Any) -> None:
+        self.intake = intake
         self._execute, self._postgres = _adapter(connection)
         self._batch_id = new_id()
         self._previous: str | None = None
         self._seq = 0
 
     def add_task(self, func: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> TaskHandle:
-        planned = self.aw.plan(func, args, kwargs)
-        if planned.payload is None:
-            raise NotStorableError(
-                f"in_transaction().add_task({planned.handle.name}) needs a storable task: a "
-                "module-level function with JSON or annotated arguments"
-            )
+        planned = self.intake.planner.storable(self.intake.planner.plan(func, args, kwargs),
+                                               "in_transaction().add_task")
         keyed = planned.key is not None
-        if planned.key is not None and (existing := self.aw.active_with_key(planned.key)):
+        if planned.key is not None and (existing := self.intake.active_with_key(planned.key)):
             return existing
         record = record_for(planned, time.time(), batch_id=self._batch_id, seq=self._seq,
                             waiting_on=None if keyed else self._previous)
-        self.aw._start_storage()  # the schema exists before the app's transaction writes to it
+        self.intake.open_storage()  # the schema exists before the app's transaction writes to it
         self._execute(INSERT_IF_ABSENT if keyed else INSERT, to_row(record))
         if self._postgres:
             self._execute("SELECT pg_notify('afterwork', '')", ())  # delivered at commit
@@ -95,6 +90,7 @@ class InTransaction:
 
 def in_transaction(connection: Any) -> InTransaction:
     """Add tasks inside the application's own transaction (see the module docstring)."""
-    if not _installed:
+    intake = _intake.find()
+    if intake is None:
         raise NotInstalledError("in_transaction() needs afterwork installed: call Afterwork(app)")
-    return InTransaction(_installed[-1], connection)
+    return InTransaction(intake, connection)

@@ -76,8 +76,7 @@ async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
 
 async def run_worker(app: Starlette | None, aw: Afterwork, *, lifespan: bool = True) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully (`grace_seconds`)."""
-    aw.run_in_app = True  # this process exists to run tasks
-    aw.runner_kind = "worker"
+    aw.configure(run_in_app=True, runner_kind="worker")  # this process exists to run tasks
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -88,7 +87,7 @@ async def run_worker(app: Starlette | None, aw: Afterwork, *, lifespan: bool = T
             log.info("afterwork worker %s running on %s", aw.runner and aw.runner.owner, aw.url)
             await stop.wait()
             log.info("afterwork worker stopping: finishing running tasks (up to %ss)",
-                     aw.grace_seconds)
+                     aw.settings.grace_seconds)
     else:
         await aw.startup()
         log.info("afterwork worker %s running on %s", aw.runner and aw.runner.owner, aw.url)

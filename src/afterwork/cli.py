@@ -92,14 +92,12 @@ def worker(
         web_app, aw = load(target)
     except AfterworkError as exc:
         raise _fail(str(exc)) from exc
-    if concurrency is not None:
-        aw.concurrency = concurrency
-    if sync_threads is not None:
-        aw.sync_threads = sync_threads
-    if grace is not None:
-        aw.grace_seconds = grace
-    if queue:
-        aw.run_queues = tuple(queue)
+    flags = {"concurrency": concurrency, "sync_threads": sync_threads, "grace_seconds": grace,
+             "run_queues": tuple(queue) if queue else None}
+    try:
+        aw.configure(**{name: value for name, value in flags.items() if value is not None})
+    except AfterworkError as exc:
+        raise _fail(str(exc)) from exc
     asyncio.run(run_worker(web_app, aw, lifespan=lifespan))
 
 

@@ -38,7 +38,7 @@ def wait_for_tasks(target: Starlette | Afterwork, timeout: float = 10.0) -> None
     aw = afterwork_of(target)
     deadline = time.monotonic() + timeout
     runner = aw.runner
-    if runner is None or runner._loop is None or not runner._loop.is_running():
+    if runner is None or runner.loop is None or not runner.loop.is_running():
         asyncio.run(drain(aw, timeout))
         return
     while (left := _pending(aw, deadline)) > 0:
@@ -51,11 +51,9 @@ async def drain(target: Starlette | Afterwork, timeout: float = 10.0) -> None:
     """In async tests: run (or wait for) every runnable task on this event loop."""
     aw = afterwork_of(target)
     deadline = time.monotonic() + timeout
-    own_runner = aw.runner is None or aw.runner._loop is not asyncio.get_running_loop()
+    own_runner = aw.runner is None or aw.runner.loop is not asyncio.get_running_loop()
     if own_runner:
-        run_in_app, aw.run_in_app = aw.run_in_app, True
-        await aw.startup()
-        aw.run_in_app = run_in_app
+        await aw.startup(run_tasks=True)
     try:
         while (left := _pending(aw, deadline)) > 0:
             if time.monotonic() > deadline:
@@ -64,6 +62,5 @@ async def drain(target: Starlette | Afterwork, timeout: float = 10.0) -> None:
             aw.runner.wake_threadsafe()
             await asyncio.sleep(POLL_SECONDS)
     finally:
-        if own_runner and aw.runner is not None:
-            runner, aw.runner = aw.runner, None
-            await runner.stop(aw.grace_seconds)
+        if own_runner:
+            await aw.stop_runner()

@@ -8,6 +8,7 @@ import logging
 import sqlite3
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -97,14 +98,16 @@ def test_reads_right_after_a_connection_drop_answer_503_or_200_never_500(
 ) -> None:
     import psycopg
 
-    url = pg_url + "&password=hunter2-in-the-url"  # trust auth ignores it; it must never show
+    name = f"aw-drop-{uuid.uuid4().hex[:8]}"  # only this app's connections are dropped
+    url = pg_url + f"&password=hunter2-in-the-url&application_name={name}"  # trust ignores it
     app = _app(url)
     with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.WARNING):
         task_id = client.post("/nap").json()["id"]
         for _ in range(3):
             with psycopg.connect(pg_url, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                dropped = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                        "WHERE application_name = %s", (name,)).fetchall()
+            assert dropped, "the app's connections were not found to drop"
             for path in ("/afterwork/api/tasks", "/afterwork/api/counts", f"/afterwork/api/tasks/{task_id}"):
                 answer = client.get(path, headers=BEARER)
                 assert answer.status_code in (200, 503), (path, answer.text)

@@ -249,7 +249,7 @@ def test_worker_runs_what_a_web_only_app_stored_and_check_sees_it(durable_url: s
 
     out = tmp_path / "lines.jsonl"
     producer = Afterwork(url=durable_url, run_in_app=False)
-    ids = [producer.enqueue_now(worker_app.write_line, (str(out), f"t{n}"), {}).id for n in range(20)]
+    ids = [producer.defer(worker_app.write_line, str(out), f"t{n}").id for n in range(20)]
     assert cli("check", url=durable_url, check=False).returncode == EXIT_STARTING  # no runner yet
     env = {**os.environ, "AFTERWORK_URL": durable_url, "AFTERWORK_TEST_LEASE": "3"}
     worker = subprocess.Popen(

@@ -24,11 +24,12 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
         afterwork.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
 
 
-def test_the_cli_default_store_is_the_apps() -> None:
-    from afterwork._app import DEFAULT_URL as APP_DEFAULT
+def test_the_cli_default_store_is_the_apps(monkeypatch: pytest.MonkeyPatch) -> None:
+    from afterwork import Afterwork
     from afterwork._cli_store import DEFAULT_URL as CLI_DEFAULT
 
-    assert CLI_DEFAULT == APP_DEFAULT
+    monkeypatch.delenv("AFTERWORK_URL", raising=False)
+    assert Afterwork().url == CLI_DEFAULT
 
 
 def test_passwords_are_masked_in_store_urls() -> None:

@@ -26,13 +26,13 @@ async def work() -> None:
 def enqueue(count: int) -> None:
     """N independent tasks (a batch made in one request would run in order, one at a time)."""
     try:  # 1,000 rows a transaction, through the store's writer: not public API, so a fallback
-        from afterwork._batch import record_for
+        from afterwork._enqueue import record_for
         from afterwork._models import Changes
 
-        aw._start_storage()
+        aw.open_storage()
         for size in chunks(count):
             now = time.time()
-            rows = [record_for(aw.plan(work, (), {}), now) for _ in range(size)]
+            rows = [record_for(aw.planner.plan(work, (), {}), now) for _ in range(size)]
             aw.writer.submit(Changes(inserts=rows)).result(timeout=120)
     except (ImportError, AttributeError, TypeError):
         with ThreadPoolExecutor(32) as pool:  # public: one task a call, commits grouped

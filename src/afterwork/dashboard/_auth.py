@@ -50,33 +50,33 @@ def session_value(token: str) -> str:
 
 
 def token_matches(aw: Afterwork, offered: str | None) -> bool:
-    return bool(aw.dashboard_token) and _same(offered, aw.dashboard_token)
+    return bool(aw.settings.dashboard_token) and _same(offered, aw.settings.dashboard_token)
 
 
 def set_session(response: Response, aw: Afterwork, request: Request) -> None:
-    assert aw.dashboard_token
-    response.set_cookie(SESSION_COOKIE, session_value(aw.dashboard_token), httponly=True,
+    assert aw.settings.dashboard_token
+    response.set_cookie(SESSION_COOKIE, session_value(aw.settings.dashboard_token), httponly=True,
                         samesite="strict", secure=request.url.scheme == "https",
-                        path=aw.dashboard_prefix or "/")
-    if aw.api_prefix and not aw.api_prefix.startswith(aw.dashboard_prefix or "/"):
-        response.set_cookie(SESSION_COOKIE, session_value(aw.dashboard_token), httponly=True,
+                        path=aw.settings.dashboard_prefix or "/")
+    if aw.settings.api_prefix and not aw.settings.api_prefix.startswith(aw.settings.dashboard_prefix or "/"):
+        response.set_cookie(SESSION_COOKIE, session_value(aw.settings.dashboard_token), httponly=True,
                             samesite="strict", secure=request.url.scheme == "https",
-                            path=aw.api_prefix)
+                            path=aw.settings.api_prefix)
 
 
 def end_session(response: Response, aw: Afterwork) -> None:
-    for path in {aw.dashboard_prefix or "/", aw.api_prefix or "/"}:
+    for path in {aw.settings.dashboard_prefix or "/", aw.settings.api_prefix or "/"}:
         response.delete_cookie(SESSION_COOKIE, path=path, httponly=True, samesite="strict")
 
 
 async def _check(aw: Afterwork, request: Request) -> Response | None:
-    token = aw.dashboard_token
+    token = aw.settings.dashboard_token
     if token and (_same(_bearer(request), token)
                   or _same(request.cookies.get(SESSION_COOKIE), session_value(token))):
         return None
-    if aw.dashboard_auth is not None:
+    if aw.settings.dashboard_auth is not None:
         try:
-            allowed = aw.dashboard_auth(request)
+            allowed = aw.settings.dashboard_auth(request)
             if inspect.isawaitable(allowed):
                 allowed = await allowed
         except HTTPException as exc:
@@ -96,7 +96,7 @@ async def deny(aw: Afterwork, request: Request, *, feature: str = "dashboard") -
     """None when the operator is allowed; else the 401, 403 or 404 to answer. `feature` is
     "dashboard" (the page and the operator API) or "metrics" (which `metrics=True` turns on
     alone, behind the same token or check)."""
-    if not (aw.dashboard or (feature == "metrics" and aw.metrics)):
+    if not (aw.settings.dashboard or (feature == "metrics" and aw.settings.metrics)):
         return JSONResponse({"detail": "the afterwork dashboard is off"}, status_code=404)
     return await _check(aw, request)
 
@@ -104,7 +104,7 @@ async def deny(aw: Afterwork, request: Request, *, feature: str = "dashboard") -
 async def is_operator(aw: Afterwork, request: Request) -> bool:
     """Whether the request carries the operator's auth; never raises (a public endpoint asks
     this, and a broken check must not break it)."""
-    if not aw.dashboard:
+    if not aw.settings.dashboard:
         return False
     try:
         return await _check(aw, request) is None

@@ -65,4 +65,4 @@ def build_metrics(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
         body = await reads.run(generate_latest, registry)
         return Response(body, media_type="text/plain; version=0.0.4")
 
-    return [Route(f"{aw.dashboard_prefix}/metrics", metrics, methods=["GET"])]
+    return [Route(f"{aw.settings.dashboard_prefix}/metrics", metrics, methods=["GET"])]

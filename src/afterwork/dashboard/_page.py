@@ -67,7 +67,7 @@ def _unavailable(exc: AfterworkError) -> HTMLResponse:
 
 
 def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
-    base = aw.dashboard_prefix
+    base = aw.settings.dashboard_prefix
     home = escape(f"{base}/")
 
     def task_href(task_id: str, action: str = "") -> str:
@@ -176,7 +176,7 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
         return RedirectResponse(f"{base}/tasks/{quote(task_id, safe='')}", 303)
 
     def logout() -> str:
-        if not aw.dashboard_token:
+        if not aw.settings.dashboard_token:
             return ""  # the app's own check decides; it has its own way out
         return (f"<form method='post' action='{escape(base)}/logout' style='float:right'>"
                 "<button id='logout'>log out</button></form>")
