@@ -12,7 +12,7 @@ import time
 from ._enqueue import Planner, record_for
 from ._errors import AfterworkError
 from ._models import Changes
-from ._outcomes import owner_is_dead
+from ._owners import owner_is_dead
 from ._schedule import Scheduler
 from ._writer import Writer
 

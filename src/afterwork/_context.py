@@ -16,7 +16,7 @@ class TaskContext:
     max_attempts: int
 
 
-_current_task: ContextVar[TaskContext | None] = ContextVar("afterwork_task", default=None)
+running_task: ContextVar[TaskContext | None] = ContextVar("afterwork_task", default=None)
 
 
 def current_task() -> TaskContext | None:
@@ -26,4 +26,4 @@ def current_task() -> TaskContext | None:
             ctx = current_task()
             await payments.charge(order_id, idempotency_key=f"{ctx.id}")
     """
-    return _current_task.get()
+    return running_task.get()

@@ -22,13 +22,14 @@ from starlette._utils import is_async_callable
 
 from . import _codec
 from ._aio import wait_event
+from ._attempts import attempt_note, backoff_seconds, failure
 from ._chores import expire_dead_owners, store_due_ticks
-from ._context import TaskContext, _current_task
+from ._context import TaskContext, running_task
 from ._enqueue import Planner
 from ._errors import AfterworkError
 from ._events import EventKind, Events, TaskEvent
 from ._models import Changes, ClaimSpec, Heartbeat, Outcome, TaskRecord
-from ._outcomes import attempt_note, backoff_seconds, failure, new_owner
+from ._owners import new_owner
 from ._registry import REGISTRY, Task, TaskOptions
 from ._schedule import Scheduler
 from ._settings import Settings
@@ -263,7 +264,7 @@ class Runner:
                          error="its runner stopped or lost its lease before it finished")
         self._out().started.append(Outcome(record.id, self.owner, started, note=lost))
         self._emit(EventKind.STARTED, record, attempt)
-        token = _current_task.set(TaskContext(record.id, record.name, attempt, record.max_attempts))
+        token = running_task.set(TaskContext(record.id, record.name, attempt, record.max_attempts))
         try:
             if self.events.around_task:
                 with self.events.around(record):
@@ -287,7 +288,7 @@ class Runner:
             self._emit(EventKind.SUCCEEDED, record, attempt, started)
             return True
         finally:
-            _current_task.reset(token)
+            running_task.reset(token)
             self._in_thread.pop(record.id, None)
 
     def _emit(self, kind: EventKind, record: TaskRecord, attempt: int, started: float | None = None,

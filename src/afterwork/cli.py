@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._cli_store import DEFAULT_URL
+from ._settings import DEFAULT_URL
 
 if TYPE_CHECKING:
     from .stores import Store

@@ -207,7 +207,7 @@ def test_arguments_over_the_size_limit_are_refused_when_strict(durable_url: str)
 def test_retry_with_backoff_then_success_and_task_knows_id_and_attempt(
     durable_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("afterwork._outcomes.BACKOFF_BASE_SECONDS", 0.01)
+    monkeypatch.setattr("afterwork._attempts.BACKOFF_BASE_SECONDS", 0.01)
     app, _aw = make_app(durable_url)
 
     @app.get("/")

@@ -72,7 +72,7 @@ def test_a_task_can_ask_for_a_retry_at_a_chosen_time_and_history_says_so(durable
 def test_every_failed_attempt_is_kept_with_start_end_and_error(
     durable_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("afterwork._outcomes.BACKOFF_BASE_SECONDS", 0.01)
+    monkeypatch.setattr("afterwork._attempts.BACKOFF_BASE_SECONDS", 0.01)
     app, _ = app_on(durable_url, max_attempts=3, dashboard=True, dashboard_token="t")
     with TestClient(app) as client:
         task_id = client.get("/add/fail?label=f").json()["id"]

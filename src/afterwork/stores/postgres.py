@@ -86,9 +86,13 @@ class PostgresStore(SqlStore):
             "connect_timeout": max(2, math.ceil(self.timeout_seconds))}
         try:
             conn = self._psycopg.connect(self.url, autocommit=True, **extra)
+        except self._psycopg.Error as exc:
+            raise self._translate(exc) from exc
+        try:
             ms = _ms(self.timeout_seconds)
             conn.execute(_SET_TIMEOUTS.format(local="false"), (ms, ms))
         except self._psycopg.Error as exc:
+            conn.close()
             raise self._translate(exc) from exc
         return conn
 
@@ -136,8 +140,9 @@ class PostgresStore(SqlStore):
                         cur.execute(_SET_TIMEOUTS.format(local="true"), (ms, ms))
                     yield cur
             except self._psycopg.Error as exc:
-                if self._write_conn.broken:
-                    self._write_conn = None
+                if self._write_conn.broken:  # closed, not just dropped: nothing left open
+                    broken, self._write_conn = self._write_conn, None
+                    broken.close()
                 raise self._translate(exc) from exc
 
     @contextmanager

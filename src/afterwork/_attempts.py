@@ -1,13 +1,11 @@
-"""Small policies of the runner: retry back-off, attempt notes, and who owns a lease."""
+"""What a failed attempt leaves behind: the error shown, a line of the task's history, and
+when it is tried again (the task's `Retry(at=|delay=)`, else exponential back-off)."""
 
 from __future__ import annotations
 
 import json
-import os
 import random
-import socket
 import traceback
-import uuid
 
 from ._errors import Retry
 from ._registry import TaskOptions
@@ -28,29 +26,6 @@ def backoff_seconds(attempt: int, options: TaskOptions | None = None) -> float:
 def attempt_note(**fields: object) -> str:
     """One line of a task's history: an attempt that did not succeed."""
     return json.dumps(fields, separators=(",", ":")) + "\n"
-
-
-def new_owner() -> str:
-    """A runner's name in leases: host, pid and a nonce (a restarted pid is a new owner)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def owner_is_dead(owner: str) -> bool:
-    """True only when the owner ran on this host and its process is gone."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False  # another machine's runner: only its lease expiry tells
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def failure(exc: BaseException, attempt: int, timeout_seconds: float | None, started: float,
