@@ -3,6 +3,11 @@ in-memory BackgroundTasks, a few seconds each, interleaved; it PRINTS the ratios
 judges them.
 
     python benchmarks/smoke.py                  # 3 rounds of 3 s per system, about a minute
+    python benchmarks/smoke.py --against ../before/src   # and afterwork from another tree
+
+`--against SRC` adds a third run per round: the same app with afterwork imported from SRC (the
+`src` folder of another checkout, e.g. `git worktree add ../before HEAD~1`), so a change's
+effect is a ratio measured in one interleaved run.
 
 Speed on a shared CI machine is noise, so nothing here is asserted: the exit status is 0
 whatever the figures, and non-zero only when no round measured both systems (the harness or
@@ -14,12 +19,14 @@ Writes nothing into the repository (logs go to a temporary directory).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,6 +56,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=3, help="seconds of load per run")
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--against", type=Path, help="another tree's src/: afterwork from there too")
     args = parser.parse_args()
     started = time.monotonic()
     os.sched_setaffinity(0, {1} if (os.cpu_count() or 1) > 1 else {0})
@@ -64,19 +72,35 @@ def main() -> int:
     chosen = systems.select(list(PAIR))
     print(f"benchmark smoke: {', '.join(PAIR)}; {args.rounds} rounds x {args.duration} s, "
           f"{settings.load_tool} load, uvicorn {server_stack()}, {cores} cores", flush=True)
+    runs = [(system.name, system, None) for system in chosen]
+    if args.against:
+        runs.append((f"{PAIR[1]}@against", chosen[-1], args.against.resolve()))
     measured: dict[int, dict[str, Measurement]] = {}
     with tempfile.TemporaryDirectory(prefix="afterwork-smoke-") as logs:
         for round_no in range(1, args.rounds + 1):
-            for system in chosen:
+            for label, system, source in runs:
+                where = Path(logs) / label
+                where.mkdir(exist_ok=True)
                 try:
-                    m = measure(system, round_no, settings, Path(logs))
+                    with _importing_from(source):
+                        m = measure(system, round_no, settings, where)
                 except Exception:  # reported, never fatal on its own
                     traceback.print_exc()
                     continue
-                measured.setdefault(round_no, {})[system.name] = m
-                print(f"round {round_no} {system.name:<18} {m.rps:8,.0f} req/s  p50 {m.p50_ms:5.1f} ms  "
+                measured.setdefault(round_no, {})[label] = m
+                print(f"round {round_no} {label:<26} {m.rps:8,.0f} req/s  p50 {m.p50_ms:5.1f} ms  "
                       f"p99 {m.p99_ms:6.1f} ms  tasks {m.executed:,}/{m.accepted:,}", flush=True)
-    pairs = [(r[PAIR[1]], r[PAIR[0]]) for r in measured.values() if len(r) == 2]
+    if args.against:
+        against = [(r[f"{PAIR[1]}@against"], r[PAIR[0]], r[PAIR[1]]) for r in measured.values()
+                   if len(r) == 3]
+        if against:
+            print(f"benchmark smoke: afterwork from {args.against} / fastapi_async requests/s "
+                  f"{statistics.median(a.rps / b.rps for a, b, _ in against):.2f}x, p99 "
+                  f"{statistics.median(a.p99_ms / b.p99_ms for a, b, _ in against):.2f}x; this "
+                  f"tree / that one requests/s "
+                  f"{statistics.median(t.rps / a.rps for a, _, t in against):.2f}x "
+                  f"(medians of {len(against)} per-round ratios)")
+    pairs = [(r[PAIR[1]], r[PAIR[0]]) for r in measured.values() if PAIR[1] in r and PAIR[0] in r]
     if not pairs:
         print("benchmark smoke: no round measured both systems (see the errors above)")
         return 1
@@ -87,6 +111,23 @@ def main() -> int:
           f"(median of {len(pairs)} per-round ratios; informational, not asserted; "
           f"afterwork tasks accepted but not run: {lost}) in {time.monotonic() - started:.0f} s")
     return 0
+
+
+@contextlib.contextmanager
+def _importing_from(source: Path | None) -> Iterator[None]:
+    """The app's processes import afterwork from `source` (None: this tree's install)."""
+    if source is None:
+        yield
+        return
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), before]))
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
 
 
 if __name__ == "__main__":
