@@ -263,3 +263,30 @@ def test_without_afterwork_installed_classes_behave_as_starlette() -> None:
         assert client.get("/").json() == {"stored": False}
     # Starlette ran it inside the request, before the client call returned.
     assert labels() == ["inline"]
+
+
+CHANGED_FASTAPI = """
+import fastapi, fastapi.dependencies.utils
+class Moved(fastapi.BackgroundTasks):  # a FastAPI that injects some other class
+    pass
+fastapi.dependencies.utils.BackgroundTasks = Moved
+from afterwork import Afterwork, ConfigurationError
+try:
+    Afterwork(fastapi.FastAPI(), url="memory://")
+except ConfigurationError as exc:
+    print(exc)
+    raise SystemExit(3)
+raise SystemExit(0)
+"""
+
+
+def test_a_fastapi_whose_internals_moved_is_refused_at_set_up_naming_the_versions() -> None:
+    # In its own interpreter: the patch is once per process, and this one is already patched.
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", CHANGED_FASTAPI], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"FastAPI {fastapi.__version__}" in done.stdout
+    assert "fastapi.dependencies.utils.BackgroundTasks" in done.stdout
