@@ -12,7 +12,6 @@ import asyncio
 import time
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future
 from contextvars import ContextVar
 from typing import Any
 
@@ -72,23 +71,17 @@ class Intake:
 
     def store_now(self, planned: list[Planned]) -> None:
         """Store tasks outside a request's batch. From a thread without an event loop this
-        returns once they are written; on an event loop's thread it never blocks the loop: the
-        write is queued (the writer's next group) and this returns at once."""
+        returns once they are written. On an event loop's thread it never blocks the loop: the
+        write is posted to the writer thread, which keeps and retries it until it lands (as
+        it does the runner's outcomes), and this returns at once."""
         self.open_storage()
         chained, keyed, _ = self.records_for(planned, handover=False)
         changes = Changes(inserts=chained, inserts_if_absent=keyed)
         if _on_event_loop():
-            def stored(future: Future[None]) -> None:
-                if future.exception() is None:
-                    self._stored(chained + keyed)
-
-            self.writer.submit(changes).add_done_callback(stored)
-            return
-        self.writer.submit(changes).result(timeout=DEFER_WAIT_SECONDS_MAX)
-        self._stored(chained + keyed)
-
-    def _stored(self, records: list[TaskRecord]) -> None:
-        self.enqueued(records)
+            self.writer.post(changes)  # a claim, also made by the writer, comes after it
+        else:
+            self.writer.submit(changes).result(timeout=DEFER_WAIT_SECONDS_MAX)
+        self.enqueued(chained + keyed)
         if self.runner is not None:
             self.runner.wake_threadsafe()
 

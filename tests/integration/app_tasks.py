@@ -124,3 +124,11 @@ def overruns(label: str, seconds: float) -> None:
     EVENTS.append((label, "start", ctx.attempt, time.monotonic()))
     time.sleep(seconds)
     EVENTS.append((label, "end", ctx.attempt, time.monotonic()))
+
+
+async def defers_a_follow_up(label: str) -> None:
+    """Defers another task from inside a task: it goes to the Afterwork running this one."""
+    from afterwork import defer
+
+    EVENTS.append((label,))
+    defer(record, f"{label}: follow-up")
