@@ -82,7 +82,7 @@ def test_there_is_no_import_circle() -> None:
         path.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == "open":
-                circle = path[path.index(nxt):] + [nxt]
+                circle = [*path[path.index(nxt):], nxt]
                 pytest.fail("import circle: " + " -> ".join(circle))
             if nxt not in state:
                 visit(nxt)
