@@ -22,8 +22,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import ASGIApp
 
-from . import _compat, _intake
-from ._api import build_app
+from . import _compat, _intake, web
 from ._asgi import AfterworkMiddleware
 from ._background import BackgroundTasks
 from ._enqueue import Planner
@@ -106,7 +105,7 @@ class Afterwork:
         REGISTRY.allow_packages([caller, *packages])
         self.events = Events()
         if tracing:
-            from .dashboard._tracing import install_tracing
+            from .web._tracing import install_tracing
 
             install_tracing(self.events)
         self._lock = threading.Lock()
@@ -154,15 +153,16 @@ class Afterwork:
 
     # -- installation ---------------------------------------------------------------------
     def install(self, app: ASGIApp) -> None:
-        """Add the middleware, make FastAPI inject afterwork's BackgroundTasks, and make the
-        app's exception handlers drop the tasks of a failed request."""
+        """Add the middleware, serve the status API (and dashboard) as the app's first route,
+        make FastAPI inject afterwork's BackgroundTasks, and make the app's exception handlers
+        drop the tasks of a failed request."""
         if not isinstance(app, Starlette):
             raise ConfigurationError(
                 f"Afterwork(app) needs a FastAPI or Starlette app, got {type(app).__name__}"
             )
         _compat.install(BackgroundTasks)  # Starlette's and FastAPI's own classes join batches
-        app.add_middleware(AfterworkMiddleware, afterwork=self, api=build_app(self),
-                           prefixes=self.mounted_prefixes())
+        app.add_middleware(AfterworkMiddleware, afterwork=self)
+        web.mount(app, self.console)
         app.state.afterwork = self
         build = app.build_middleware_stack
 
@@ -174,13 +174,11 @@ class Afterwork:
 
         app.build_middleware_stack = build_with_discarding_handlers  # type: ignore[method-assign]
 
-    def mounted_prefixes(self) -> list[str]:
-        """The paths the API, the dashboard and the metrics answer under."""
-        settings = self.settings
-        found = [settings.api_prefix.rstrip("/")] if settings.api_prefix else []
-        if settings.dashboard or settings.metrics:
-            found.append(settings.dashboard_prefix)
-        return found
+    def console(self) -> web.Console:
+        """All that the web side (status API, dashboard, metrics) may see and do of this
+        Afterwork: its settings, the store's reads, retry and cancel, the events stream."""
+        return web.Console(settings=self.settings, tasks=self.store, redactor=self.redactor,
+                           retry=self.retry, cancel=self.cancel, subscribe=self.events.subscribe)
 
     # -- life -----------------------------------------------------------------------------
     def open_storage(self) -> None:

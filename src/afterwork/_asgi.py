@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,12 +36,9 @@ class Lifecycle(Protocol):
 
 
 class AfterworkMiddleware:
-    def __init__(self, app: ASGIApp, afterwork: Lifecycle, api: ASGIApp | None = None,
-                 prefixes: Sequence[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, afterwork: Lifecycle) -> None:
         self.app = app
         self.aw = afterwork
-        self.prefixes = tuple(prefixes)
-        self.api = api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -53,12 +49,6 @@ class AfterworkMiddleware:
             await self.app(scope, receive, send)
             return
         await self.aw.ensure_started()
-        path: str = scope["path"]
-        if self.api is not None:
-            for prefix in self.prefixes:
-                if path == prefix or path.startswith(prefix + "/"):
-                    await self.api(scope, receive, send)
-                    return
         batch = RequestBatch(self.aw.intake,
                              inline=self.aw.settings.inline_in_tests and _from_test_client(scope))
         token = current_batch.set(batch)

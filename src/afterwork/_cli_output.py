@@ -47,6 +47,8 @@ def print_table(records: list[TaskRecord]) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from ._redact import DEFAULT
+
     table = Table("id", "name", "state", "attempts", "created", "finished", "last error")
     widest = max((len(r.id) for r in records), default=2)
     table.columns[0].no_wrap = True  # an id is never cut: it is what users copy
@@ -55,27 +57,30 @@ def print_table(records: list[TaskRecord]) -> None:
         public = r.state.public
         table.add_row(r.id, Text(r.name), Text(public, style=STATE_STYLES.get(public, "")),
                       f"{r.attempts}/{r.max_attempts}", short_time(r.created_at),
-                      short_time(r.finished_at), Text(last_line(r.last_error)[:LIST_ERROR_CHARS]))
+                      short_time(r.finished_at),
+                      Text(last_line(DEFAULT.last_error(r))[:LIST_ERROR_CHARS]))
     console().print(table)
 
 
-def shown_arguments(record: TaskRecord, *, reveal: bool) -> dict[str, Any]:
-    """{"args": [...], "kwargs": {...}} as the API and dashboard show them; secret-looking
-    values redacted unless `reveal`."""
-    if not reveal:
-        from .dashboard._redact import arguments
+def task_json(record: TaskRecord, *, reveal: bool) -> dict[str, Any]:
+    """The task as the status API shows it to operators (`TaskRecord.to_json` plus
+    `arguments`): secrets masked in the arguments, the last error and the history, unless
+    `reveal`."""
+    from ._redact import task_view
 
-        return arguments(record.name, record.payload)
+    if not reveal:
+        return task_view(record)
+    data = record.to_json()
     try:
-        data = json.loads(record.payload)
-    except ValueError:
-        return {"args": [], "kwargs": {}, "undecodable": True}
-    return {"args": list(data.get("a", [])), "kwargs": dict(data.get("k", {}))}
+        payload = json.loads(record.payload)
+        data["arguments"] = {"args": list(payload.get("a", [])), "kwargs": dict(payload.get("k", {}))}
+    except (ValueError, TypeError, AttributeError, RecursionError):
+        data["arguments"] = {"args": [], "kwargs": {}, "undecodable": True}
+    return data
 
 
 def print_task(record: TaskRecord, *, reveal: bool, as_json: bool) -> None:
-    data = record.to_json()
-    data["arguments"] = shown_arguments(record, reveal=reveal)
+    data = task_json(record, reveal=reveal)
     if as_json:
         json_line(data)
         return

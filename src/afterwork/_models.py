@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,8 @@ def iso(epoch: Any) -> str | None:
     return dt.datetime.fromtimestamp(float(epoch), dt.timezone.utc).isoformat()
 
 
+TIMESTAMPS = ("created_at", "run_at", "started_at", "finished_at")
+HISTORY_LINE_CHARS_SHOWN = 200  # of a history line that is not a JSON object
 RUNNER_ALIVE_SECONDS = 90.0  # three heartbeats of the default 30 s lease, and then some
 ACTIVE_STATES = (TaskState.QUEUED, TaskState.LEASED, TaskState.RUNNING)
 FINAL_STATES = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED)
@@ -88,24 +91,34 @@ class TaskRecord:
     """A periodic task's `name@tick`: unique, so each tick is stored once (its id is random)."""
 
     def attempt_history(self) -> list[dict[str, object]]:
-        import json
+        """The attempts that did not succeed, oldest first, as stored (times in epoch
+        seconds). A line that is not a JSON object (a damaged or hostile row) comes back as
+        `{"undecodable": <its start>}` instead of failing the whole read."""
+        entries: list[dict[str, object]] = []
+        for line in (self.history or "").splitlines():
+            if not line:
+                continue
+            try:
+                entry = json.loads(line)
+            except (ValueError, RecursionError):
+                entry = None
+            entries.append(entry if isinstance(entry, dict)
+                           else {"undecodable": line[:HISTORY_LINE_CHARS_SHOWN]})
+        return entries
 
-        return [json.loads(line) for line in (self.history or "").splitlines() if line]
-
-    def to_json(self) -> dict[str, object]:
-        """The public form (status API, CLI, dashboard): times ISO 8601 UTC, history too."""
-        history = [{k: iso(v) if k.endswith("_at") else v for k, v in h.items()}
-                   for h in self.attempt_history()]
+    def to_json(self) -> dict[str, Any]:
+        """The one JSON form of a task, everywhere: the status API and the dashboard (which
+        add `arguments` and mask secrets, see `afterwork._redact`), and the CLI's `list
+        --json` and `show`. Times are ISO 8601 in UTC, in the history too."""
+        history = [{k: iso(v) if k.endswith("_at") and isinstance(v, int | float) else v
+                    for k, v in h.items()} for h in self.attempt_history()]
         return {
             "id": self.id,
             "name": self.name,
             "state": self.state.public,
             "attempts": self.attempts,
             "max_attempts": self.max_attempts,
-            "created_at": iso(self.created_at),
-            "run_at": iso(self.run_at),
-            "started_at": iso(self.started_at),
-            "finished_at": iso(self.finished_at),
+            **{key: iso(getattr(self, key)) for key in TIMESTAMPS},
             "last_error": self.last_error,
             "history": history,
             "queue": self.queue,

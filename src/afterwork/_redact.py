@@ -13,7 +13,6 @@ every positional value is hidden rather than guessed at.
 
 from __future__ import annotations
 
-import datetime as dt
 import inspect
 import json
 import re
@@ -33,16 +32,6 @@ UNKNOWN_POSITIONAL = "[redacted: the function is not known to this process]"
 MAX_DEPTH = 32  # deeper values are not walked (hostile payloads), they are shown as a marker
 TOO_DEEP = "[nested too deeply to show]"
 MIN_MASKED_CHARS = 4  # shorter secret values are not searched for in tracebacks (too common)
-
-
-TIMESTAMPS = ("created_at", "run_at", "started_at", "finished_at")
-
-
-def iso(epoch: Any) -> str | None:
-    """Unix time as ISO 8601 in UTC (None stays None)."""
-    if epoch is None:
-        return None
-    return dt.datetime.fromtimestamp(float(epoch), dt.timezone.utc).isoformat()
 
 
 class Redactor:
@@ -121,42 +110,24 @@ class Redactor:
     def task_view(self, record: TaskRecord,
                   resolve: Callable[[str], Callable[..., Any] | None] | None = None
                   ) -> dict[str, Any]:
-        """Everything about a task an operator sees (the record's JSON plus `arguments`), with
-        secrets masked in the arguments, the last error and the history."""
+        """Everything about a task an operator sees (`TaskRecord.to_json` plus `arguments`),
+        with secrets masked in the arguments, the last error and the history."""
         shown, hidden = self.arguments(record.name, record.payload, resolve)
-        data = record_json(record)
+        data = record.to_json()
         data["arguments"] = shown
         data["last_error"] = self.text(record.last_error, hidden)
         data["history"] = [
             {k: self.text(v, hidden) if isinstance(v, str) else v for k, v in h.items()}
-            if isinstance(h, dict) else h
             for h in data["history"]
         ]
         return data
 
-
-def record_json(record: TaskRecord) -> dict[str, Any]:
-    """`TaskRecord.to_json` with ISO 8601 UTC timestamps, and a history line that does not
-    decode (a hostile or damaged row) shown as text instead of failing the whole answer."""
-    history: list[Any] = []
-    for line in (record.history or "").splitlines():
-        if line:
-            try:
-                entry = json.loads(line)
-            except (ValueError, RecursionError):
-                history.append({"undecodable": line[:200]})
-                continue
-            if isinstance(entry, dict):  # times in ISO 8601 UTC, as everywhere else
-                entry = {k: iso(v) if k.endswith("_at") and isinstance(v, int | float) else v
-                         for k, v in entry.items()}
-            history.append(entry)
-    return {
-        "id": record.id, "name": record.name, "state": record.state.public,
-        "attempts": record.attempts, "max_attempts": record.max_attempts,
-        **{key: iso(getattr(record, key)) for key in TIMESTAMPS},
-        "last_error": record.last_error, "history": history, "queue": record.queue,
-        "priority": record.priority, "key": record.dedup_key,
-    }
+    def list_view(self, record: TaskRecord) -> dict[str, Any]:
+        """A task in an operator's list (the API's `GET /tasks`, the CLI's `list --json`):
+        `task_view` without the arguments."""
+        view = self.task_view(record)
+        del view["arguments"]
+        return view
 
 
 def _collect(value: Any, into: list[str], depth: int) -> None:
@@ -213,5 +184,6 @@ def arguments(name: str, payload: str) -> dict[str, Any]:
 
 
 def task_view(record: TaskRecord, redactor: Redactor | None = None) -> dict[str, Any]:
-    """The operator's view of a task (see `Redactor.task_view`); the CLI calls this too."""
+    """The operator's view of a task (see `Redactor.task_view`): the status API's and the
+    dashboard's, and the CLI's `show`."""
     return (redactor or DEFAULT).task_view(record)

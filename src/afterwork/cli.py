@@ -122,8 +122,10 @@ def list_tasks(
     store = _store(url, app_target)
     records = store.query(states=[s for s in TaskState if s.public in wanted], name=name, limit=limit)
     if as_json:
+        from ._redact import DEFAULT
+
         for r in records:
-            json_line(r.to_json())
+            json_line(DEFAULT.list_view(r))  # as the status API's list shows it
     else:
         print_table(records)
 

@@ -19,10 +19,10 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from afterwork import Afterwork, BackgroundTasks, ConfigurationError, TaskRecord, TaskState
-from afterwork._api import PUBLIC_FIELDS
 from afterwork._models import Changes
 from afterwork._redact import HIDDEN, Redactor
 from afterwork.testing import wait_for_tasks
+from afterwork.web._api import PUBLIC_FIELDS
 
 from . import dash_tasks
 from .test_dashboard import BEARER, TOKEN, make

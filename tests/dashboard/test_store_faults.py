@@ -77,7 +77,7 @@ def test_a_hung_store_leaves_the_apps_own_endpoints_free(
         assert [code for code, _ in answers] == [200] * API_READS  # and all answer once it is free
 
         answers.clear()
-        monkeypatch.setattr("afterwork._watch.READ_WAIT_SECONDS", 0.5)
+        monkeypatch.setattr("afterwork.web._watch.READ_WAIT_SECONDS", 0.5)
         with psycopg.connect(pg_url) as holder:
             holder.execute("LOCK TABLE afterwork_tasks IN ACCESS EXCLUSIVE MODE")
             readers = api_reads(base, 8)  # 4 hold the API's threads, 4 wait for one and give up

@@ -36,7 +36,7 @@ def _app(url: str, **options: Any) -> FastAPI:
 
 
 def test_a_quiet_stream_sends_keep_alive_comments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("afterwork._api.KEEPALIVE_SECONDS", 0.2)
+    monkeypatch.setattr("afterwork.web._api.KEEPALIVE_SECONDS", 0.2)
     app = _app(f"sqlite:///{tmp_path}/a.db")
     with TestClient(app) as client:
         task_id = client.post("/nap").json()["id"]
@@ -64,7 +64,7 @@ def _wait_for(check: Callable[[], bool], seconds: float = 20.0) -> None:
 
 
 def test_streams_above_the_cap_get_429(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("afterwork._api.KEEPALIVE_SECONDS", 0.3)  # the clients notice `stop`
+    monkeypatch.setattr("afterwork.web._api.KEEPALIVE_SECONDS", 0.3)  # the clients notice `stop`
     app = _app(f"sqlite:///{tmp_path}/a.db", max_streams=2)
     stop = threading.Event()
     with serve(app) as base:
@@ -87,7 +87,7 @@ def test_streams_above_the_cap_get_429(tmp_path: Path, monkeypatch: pytest.Monke
 def test_many_streams_share_one_store_read_per_round(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("afterwork._api.KEEPALIVE_SECONDS", 0.3)  # the clients notice `stop`
+    monkeypatch.setattr("afterwork.web._api.KEEPALIVE_SECONDS", 0.3)  # the clients notice `stop`
     app = _app(f"sqlite:///{tmp_path}/a.db")
     aw = app.state.afterwork
     streams = 30
@@ -128,7 +128,7 @@ def test_many_streams_share_one_store_read_per_round(
 def test_a_change_made_here_reaches_the_stream_without_waiting_for_the_poll(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("afterwork._watch.WATCH_EVERY_SECONDS", 600.0)  # the poll never comes
+    monkeypatch.setattr("afterwork.web._watch.WATCH_EVERY_SECONDS", 600.0)  # the poll never comes
     app = _app(f"sqlite:///{tmp_path}/a.db")
     with TestClient(app) as client:
         task_id = client.post("/nap").json()["id"]

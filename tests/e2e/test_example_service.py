@@ -171,3 +171,20 @@ def test_each_way_of_the_question_survives_kill_9_mid_task_with_only_afterwork_a
     done = [n for n in found if n["event"] == "done"]
     assert sorted(n["way"] for n in done) == sorted(ANSWER_WAYS)
     assert {n["pid"] for n in done} == {second.pid}
+
+
+def test_the_examples_get_msg_route_leaves_the_dashboards_paths_alone(tmp_path: Path) -> None:
+    notes = tmp_path / "notifications.jsonl"
+    env = {"AFTERWORK_URL": f"sqlite:///{tmp_path}/aw.db", "NOTIFICATIONS_FILE": str(notes),
+           "AFTERWORK_DASHBOARD_TOKEN": "example-token"}
+    server = Server(EXAMPLE, env, tmp_path / "server.log")
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            to_page = client.get("/afterwork")  # GET /{msg} would take it and notify "afterwork"
+            assert to_page.status_code == 307 and to_page.headers["location"].endswith("/afterwork/")
+            assert client.get("/afterwork/login").status_code == 200
+            task_id = client.get("/hello").json()["notification_task"]
+            assert client.get(f"/afterwork/api/tasks/{task_id}").json()["id"] == task_id
+        assert [note["subject"] for note in wait_for_lines(notes, 1)] == ["hello"]
+    finally:
+        server.stop()

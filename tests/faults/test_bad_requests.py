@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from afterwork import Afterwork, BackgroundTasks, TaskRecord, TaskState
-from afterwork._api import LIST_LIMIT_MAX
 from afterwork._models import Changes
 from afterwork.testing import wait_for_tasks
+from afterwork.web._api import LIST_LIMIT_MAX
 
 from ..dashboard import dash_tasks
 
@@ -99,7 +99,7 @@ _PARAMS = st.dictionaries(
 def test_fuzzed_requests_never_get_a_5xx_or_log_a_traceback(
     durable_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("afterwork._api.STREAM_SECONDS_MAX", 1.0)  # a stream on a live task ends
+    monkeypatch.setattr("afterwork.web._api.STREAM_SECONDS_MAX", 1.0)  # a stream on a live task ends
     app = _app(durable_url)
     with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.DEBUG):
         known = client.post("/boom").json()["id"]

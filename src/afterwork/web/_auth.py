@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from .._errors import mask_passwords
 
 if TYPE_CHECKING:
-    from .._app import Afterwork
+    from ._console import WebSettings
 
 log = logging.getLogger("afterwork")
 
@@ -49,34 +49,34 @@ def session_value(token: str) -> str:
     return hmac.new(token.encode(), _SESSION_PURPOSE, hashlib.sha256).hexdigest()
 
 
-def token_matches(aw: Afterwork, offered: str | None) -> bool:
-    return bool(aw.settings.dashboard_token) and _same(offered, aw.settings.dashboard_token)
+def token_matches(settings: WebSettings, offered: str | None) -> bool:
+    return bool(settings.dashboard_token) and _same(offered, settings.dashboard_token)
 
 
-def set_session(response: Response, aw: Afterwork, request: Request) -> None:
-    assert aw.settings.dashboard_token
-    response.set_cookie(SESSION_COOKIE, session_value(aw.settings.dashboard_token), httponly=True,
+def set_session(response: Response, settings: WebSettings, request: Request) -> None:
+    assert settings.dashboard_token
+    response.set_cookie(SESSION_COOKIE, session_value(settings.dashboard_token), httponly=True,
                         samesite="strict", secure=request.url.scheme == "https",
-                        path=aw.settings.dashboard_prefix or "/")
-    if aw.settings.api_prefix and not aw.settings.api_prefix.startswith(aw.settings.dashboard_prefix or "/"):
-        response.set_cookie(SESSION_COOKIE, session_value(aw.settings.dashboard_token), httponly=True,
+                        path=settings.dashboard_prefix or "/")
+    if settings.api_prefix and not settings.api_prefix.startswith(settings.dashboard_prefix or "/"):
+        response.set_cookie(SESSION_COOKIE, session_value(settings.dashboard_token), httponly=True,
                             samesite="strict", secure=request.url.scheme == "https",
-                            path=aw.settings.api_prefix)
+                            path=settings.api_prefix)
 
 
-def end_session(response: Response, aw: Afterwork) -> None:
-    for path in {aw.settings.dashboard_prefix or "/", aw.settings.api_prefix or "/"}:
+def end_session(response: Response, settings: WebSettings) -> None:
+    for path in {settings.dashboard_prefix or "/", settings.api_prefix or "/"}:
         response.delete_cookie(SESSION_COOKIE, path=path, httponly=True, samesite="strict")
 
 
-async def _check(aw: Afterwork, request: Request) -> Response | None:
-    token = aw.settings.dashboard_token
+async def _check(settings: WebSettings, request: Request) -> Response | None:
+    token = settings.dashboard_token
     if token and (_same(_bearer(request), token)
                   or _same(request.cookies.get(SESSION_COOKIE), session_value(token))):
         return None
-    if aw.settings.dashboard_auth is not None:
+    if settings.dashboard_auth is not None:
         try:
-            allowed = aw.settings.dashboard_auth(request)
+            allowed = settings.dashboard_auth(request)
             if inspect.isawaitable(allowed):
                 allowed = await allowed
         except HTTPException as exc:
@@ -92,22 +92,22 @@ async def _check(aw: Afterwork, request: Request) -> Response | None:
                         status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def deny(aw: Afterwork, request: Request, *, feature: str = "dashboard") -> Response | None:
+async def deny(settings: WebSettings, request: Request, *, feature: str = "dashboard") -> Response | None:
     """None when the operator is allowed; else the 401, 403 or 404 to answer. `feature` is
     "dashboard" (the page and the operator API) or "metrics" (which `metrics=True` turns on
     alone, behind the same token or check)."""
-    if not (aw.settings.dashboard or (feature == "metrics" and aw.settings.metrics)):
+    if not (settings.dashboard or (feature == "metrics" and settings.metrics)):
         return JSONResponse({"detail": "the afterwork dashboard is off"}, status_code=404)
-    return await _check(aw, request)
+    return await _check(settings, request)
 
 
-async def is_operator(aw: Afterwork, request: Request) -> bool:
+async def is_operator(settings: WebSettings, request: Request) -> bool:
     """Whether the request carries the operator's auth; never raises (a public endpoint asks
     this, and a broken check must not break it)."""
-    if not aw.settings.dashboard:
+    if not settings.dashboard:
         return False
     try:
-        return await _check(aw, request) is None
+        return await _check(settings, request) is None
     except Exception:  # _check logs and refuses already; anything else: not an operator
         return False
 

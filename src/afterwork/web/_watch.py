@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from ._errors import AfterworkError, StoreUnavailableError
-from ._events import TaskEvent
-from ._models import TaskRecord
-from ._redact import record_json
+from .._errors import AfterworkError, StoreUnavailableError
+from .._events import TaskEvent
+from .._models import TaskRecord
 
 if TYPE_CHECKING:
-    from ._app import Afterwork
+    from ._console import Console
 
 T = TypeVar("T")
 READ_WAIT_SECONDS = 10.0  # longest wait for one of the API's threads before a 503
@@ -72,14 +71,14 @@ class Reads:
 
 
 def fingerprint(record: TaskRecord | None) -> str:
-    return "" if record is None else json.dumps(record_json(record), sort_keys=True, default=str)
+    return "" if record is None else json.dumps(record.to_json(), sort_keys=True, default=str)
 
 
 class Watch:
     """Followers of tasks share one store read per round (see the module's docstring)."""
 
-    def __init__(self, aw: Afterwork, reads: Reads) -> None:
-        self._aw = aw
+    def __init__(self, console: Console, reads: Reads) -> None:
+        self._console = console
         self._reads = reads
         self._followers: dict[str, list[asyncio.Event]] = {}
         self.latest: dict[str, TaskRecord | None] = {}
@@ -104,7 +103,7 @@ class Watch:
         changed = asyncio.Event()
         self._followers.setdefault(task_id, []).append(changed)
         if self._unsubscribe is None:  # listen only while someone follows: the events stream
-            self._unsubscribe = self._aw.events.subscribe(self._on_event)  # costs nothing then
+            self._unsubscribe = self._console.subscribe(self._on_event)  # costs nothing then
         try:
             yield changed
         finally:
@@ -146,7 +145,7 @@ class Watch:
                 settle = list(SETTLE_SECONDS)
                 kick.clear()
             try:
-                found: dict[str, TaskRecord] | None = await self._reads.run(self._aw.store.get_many, ids)
+                found: dict[str, TaskRecord] | None = await self._reads.run(self._console.tasks.get_many, ids)
             except AfterworkError:
                 found = None  # the store is down: followers keep waiting (keep-alives)
             for task_id in ids if found is not None else ():

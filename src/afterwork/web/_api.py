@@ -20,21 +20,19 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Route, Router
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
-from ._aio import wait_event
-from ._errors import AfterworkError, StoreError, TaskNotFoundError, TaskStateError, public_detail
-from ._models import FINAL_STATES, TaskRecord, TaskState
-from ._redact import TIMESTAMPS, iso, record_json
+from .._aio import wait_event
+from .._errors import AfterworkError, StoreError, TaskNotFoundError, TaskStateError, public_detail
+from .._models import FINAL_STATES, TIMESTAMPS, TaskRecord, TaskState, iso
+from ._auth import cross_site, deny, is_operator
 from ._watch import Reads, Watch, fingerprint
-from .dashboard._auth import cross_site, deny, is_operator
 
 if TYPE_CHECKING:
-    from ._app import Afterwork
+    from ._console import Console, TaskReads
 
 log = logging.getLogger("afterwork")
 
@@ -49,17 +47,10 @@ TASK_ID_CHARS_MAX = 200
 PUBLIC_FIELDS = ("id", "state", "attempts", "max_attempts", *TIMESTAMPS)
 
 
-def task_json(record: TaskRecord) -> dict[str, Any]:
-    """Every stored field of a task (timestamps in ISO 8601 UTC), with nothing masked: for
-    code that decides itself what to show (see `afterwork._redact.task_view` for operators)."""
-    return record_json(record)
-
-
 def public_json(record: TaskRecord) -> dict[str, Any]:
-    """What anyone holding the task's id may see."""
-    return {"id": record.id, "state": record.state.public, "attempts": record.attempts,
-            "max_attempts": record.max_attempts,
-            **{key: iso(getattr(record, key)) for key in TIMESTAMPS}}
+    """What anyone holding the task's id may see: PUBLIC_FIELDS of the task's JSON."""
+    full = record.to_json()
+    return {key: full[key] for key in PUBLIC_FIELDS}
 
 
 def states_from(raw: str | None) -> list[TaskState]:
@@ -155,16 +146,17 @@ class _SlotStream(StreamingResponse):
             self._release()
 
 
-def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
-    slots = StreamSlots(aw.settings.max_streams)
+def build_api(console: Console, reads: Reads, watch: Watch) -> list[BaseRoute]:
+    settings = console.settings
+    slots = StreamSlots(settings.max_streams)
     read = reads.run
 
     async def operator(request: Request) -> bool:
-        return bool(aw.settings.dashboard) and await is_operator(aw, request)
+        return bool(settings.dashboard) and await is_operator(settings, request)
 
     async def shown(record: TaskRecord, full: bool) -> dict[str, Any]:
         # The operator's view masks secrets, which may look the function up: off the loop.
-        return await read(aw.redactor.task_view, record) if full else public_json(record)
+        return await read(console.redactor.task_view, record) if full else public_json(record)
 
     async def one(request: Request) -> Response:
         task_id = request.path_params["task_id"]
@@ -175,7 +167,7 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
         try:
-            record = await read(aw.store.get, task_id)
+            record = await read(console.tasks.get, task_id)
             if record is not None and record.state not in FINAL_STATES and wait > 0:
                 record = await _until_final(task_id, record, time.monotonic() + wait)
             if record is None:
@@ -201,7 +193,7 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
             return _no_task(task_id)
         full = await operator(request)
         try:
-            first = await read(aw.store.get, task_id)
+            first = await read(console.tasks.get, task_id)
             first_shown = await shown(first, full) if first is not None else None
         except AfterworkError as exc:
             return store_fault(exc)
@@ -240,7 +232,7 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
         return _SlotStream(stream(), slots.give_back)
 
     async def many(request: Request) -> Response:
-        if (refused := await deny(aw, request)) is not None:
+        if (refused := await deny(settings, request)) is not None:
             return refused
         q = request.query_params
         try:
@@ -256,11 +248,12 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
         def load() -> tuple[list[dict[str, Any]], TaskRecord | None]:
-            records = aw.store.query(  # one more: is there a next page?
+            records = console.tasks.query(  # one more: is there a next page?
                 states=states, name=q.get("name"), limit=limit + 1, since=since, until=until,
                 before=cursor)
             last = records[limit - 1] if len(records) > limit else None
-            return [_listed(aw, r) for r in records[:limit]], last  # masking, off the loop too
+            # masking secrets may look functions up: off the loop too
+            return [console.redactor.list_view(r) for r in records[:limit]], last
 
         try:
             page, last = await read(load)
@@ -269,10 +262,10 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
         return JSONResponse({"tasks": page, "next": f"{last.created_at!r}/{last.id}" if last else None})
 
     async def counts(request: Request) -> Response:
-        if (refused := await deny(aw, request)) is not None:
+        if (refused := await deny(settings, request)) is not None:
             return refused
         try:
-            found = await read(aw.store.counts)
+            found = await read(console.tasks.counts)
         except AfterworkError as exc:
             return store_fault(exc)
         by_state: dict[str, int] = {}
@@ -283,7 +276,7 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
         return JSONResponse({"by_state": by_state, "by_name": by_name})
 
     async def throughput(request: Request) -> Response:
-        if (refused := await deny(aw, request)) is not None:
+        if (refused := await deny(settings, request)) is not None:
             return refused
         try:
             minutes = int(clamp(number(request.query_params.get("minutes"), "minutes", 60),
@@ -291,29 +284,29 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
         try:
-            return JSONResponse({"minutes": await read(per_minute, aw, minutes)})
+            return JSONResponse({"minutes": await read(per_minute, console.tasks, minutes)})
         except AfterworkError as exc:
             return store_fault(exc)
 
     async def act(request: Request) -> Response:
         if request.path_params["action"] not in ("retry", "cancel"):
             return JSONResponse({"detail": "POST .../retry or .../cancel"}, status_code=404)
-        if (refused := await deny(aw, request)) is not None or (refused := cross_site(request)):
+        if (refused := await deny(settings, request)) is not None or (refused := cross_site(request)):
             return refused
         task_id = request.path_params["task_id"]
         if _bad_id(task_id):
             return _no_task(task_id)
         try:
-            after = await read(getattr(aw, request.path_params["action"]), task_id)
+            after = await read(console.action(request.path_params["action"]), task_id)
         except TaskNotFoundError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=404)
         except TaskStateError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=409)
         except StoreError as exc:
             return store_fault(exc)
-        return JSONResponse(aw.redactor.task_view(after))
+        return JSONResponse(console.redactor.task_view(after))
 
-    prefix = aw.settings.api_prefix.rstrip("/")
+    prefix = settings.api_prefix.rstrip("/")
     return [
         Route(f"{prefix}/tasks/{{task_id}}", one, methods=["GET"]),
         Route(f"{prefix}/tasks/{{task_id}}/events", events, methods=["GET"]),
@@ -324,75 +317,11 @@ def build_api(aw: Afterwork, reads: Reads, watch: Watch) -> list[BaseRoute]:
     ]
 
 
-def per_minute(aw: Afterwork, minutes: int) -> list[dict[str, Any]]:
+def per_minute(tasks: TaskReads, minutes: int) -> list[dict[str, Any]]:
     """Succeeded and failed per minute over the last `minutes`, oldest first, gaps as zero."""
     now_minute = int(time.time() // 60) * 60
     start = now_minute - (minutes - 1) * 60
-    rows = {(m, st): n for m, st, n in aw.store.finished_per_minute(start)}
+    rows = {(m, st): n for m, st, n in tasks.finished_per_minute(start)}
     return [{"minute": iso(m), "succeeded": rows.get((m, "succeeded"), 0),
              "failed": rows.get((m, "failed"), 0)} for m in range(start, now_minute + 1, 60)]
 
-
-def _listed(aw: Afterwork, record: TaskRecord) -> dict[str, Any]:
-    """A task in the operator's list: everything but its arguments, secrets masked."""
-    view = aw.redactor.task_view(record)
-    del view["arguments"]
-    return view
-
-
-class JsonErrors:
-    """Whatever goes wrong under the prefixes is a short JSON answer: an unknown path or a wrong
-    method (which Starlette raises as HTTPException, and which would otherwise reach the
-    server as a 500 with a traceback) a 404/405; afterwork's own bug a logged 500."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watched)
-            return
-        except HTTPException as exc:
-            if started:
-                raise
-            answer: Response = JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                                            headers=exc.headers)
-        except StoreError as exc:
-            if started:
-                raise
-            answer = store_fault(exc)
-        except Exception:
-            if started:
-                raise
-            log.exception("afterwork: the API failed on %s %s", scope.get("method"), scope.get("path"))
-            answer = JSONResponse({"detail": "afterwork failed on this request (see the "
-                                             "server's log)"}, status_code=500)
-        await answer(scope, receive, send)
-
-
-def build_app(aw: Afterwork) -> ASGIApp:
-    reads = Reads(aw.settings.api_threads)
-    watch = Watch(aw, reads)
-    routes = build_api(aw, reads, watch)
-    if aw.settings.dashboard:
-        from .dashboard._page import build_pages
-
-        routes += build_pages(aw, reads)
-    if aw.settings.metrics:
-        from .dashboard._metrics import build_metrics
-
-        routes += build_metrics(aw, reads)
-    return JsonErrors(Router(routes=routes, default=_not_found))
-
-
-async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
-    path = str(scope.get("path", ""))[:200]
-    await JSONResponse({"detail": f"no afterwork endpoint at {path!r}"}, status_code=404)(
-        scope, receive, send)

@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .._errors import AfterworkError, StoreError, public_detail
-from .._watch import Reads
+from ._api import per_minute, states_from
 from ._auth import (
     CSRF_COOKIE,
     cross_site,
@@ -25,9 +25,10 @@ from ._auth import (
     token_matches,
 )
 from ._chart import per_minute_svg
+from ._watch import Reads
 
 if TYPE_CHECKING:
-    from .._app import Afterwork
+    from ._console import Console
 
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Retry)\b")
 STYLE = """body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}
@@ -66,8 +67,9 @@ def _unavailable(exc: AfterworkError) -> HTMLResponse:
                         headers={"Retry-After": "5"})
 
 
-def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
-    base = aw.settings.dashboard_prefix
+def build_pages(console: Console, reads: Reads) -> list[BaseRoute]:
+    settings = console.settings
+    base = settings.dashboard_prefix
     home = escape(f"{base}/")
 
     def task_href(task_id: str, action: str = "") -> str:
@@ -86,18 +88,16 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
         return f"<table>{head}{''.join(row(r, errors) for r in records)}</table>"
 
     async def overview(request: Request) -> Response:
-        if (refused := await deny(aw, request)) is not None:
+        if (refused := await deny(settings, request)) is not None:
             return RedirectResponse(f"{base}/login", 303) if refused.status_code == 401 else refused
-        from .._api import per_minute, states_from
-
         state, name = request.query_params.get("state") or None, request.query_params.get("name") or None
 
         def load() -> tuple[Any, ...]:
-            recent = aw.store.query(states=states_from(state), name=name, limit=50)
-            failed = aw.store.query(states=states_from("failed"), limit=20)
+            recent = console.tasks.query(states=states_from(state), name=name, limit=50)
+            failed = console.tasks.query(states=states_from("failed"), limit=20)
             # Secrets masked in the error lines: off the event loop (it may look functions up).
-            errors = {r.id: aw.redactor.last_error(r) for r in recent + failed if r.last_error}
-            return aw.store.counts(), per_minute(aw, 60), recent, failed, errors
+            errors = {r.id: console.redactor.last_error(r) for r in recent + failed if r.last_error}
+            return console.tasks.counts(), per_minute(console.tasks, 60), recent, failed, errors
 
         try:
             states_from(state)
@@ -125,12 +125,12 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
         return _page("afterwork", body, new_csrf())
 
     async def detail(request: Request) -> Response:
-        if (refused := await deny(aw, request)) is not None:
+        if (refused := await deny(settings, request)) is not None:
             return RedirectResponse(f"{base}/login", 303) if refused.status_code == 401 else refused
         task_id = request.path_params["task_id"]
         try:
-            record = await reads.run(aw.store.get, task_id) if task_id.isprintable() else None
-            info = await reads.run(aw.redactor.task_view, record) if record is not None else None
+            record = await reads.run(console.tasks.get, task_id) if task_id.isprintable() else None
+            info = await reads.run(console.redactor.task_view, record) if record is not None else None
         except AfterworkError as exc:
             return _unavailable(exc)
         if record is None or info is None:
@@ -158,7 +158,7 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
         return _page(record.name, body, csrf)
 
     async def act(request: Request) -> Response:
-        if (refused := await deny(aw, request)) is not None:
+        if (refused := await deny(settings, request)) is not None:
             return refused
         form = await _form(request)
         if (refused := cross_site(request, form.get("csrf"))) is not None:
@@ -167,7 +167,7 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
         if action not in ("retry", "cancel"):
             return HTMLResponse("retry or cancel", status_code=404)
         try:
-            await reads.run(getattr(aw, action), task_id)
+            await reads.run(console.action(action), task_id)
         except StoreError as exc:
             return _unavailable(exc)
         except AfterworkError as exc:
@@ -176,7 +176,7 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
         return RedirectResponse(f"{base}/tasks/{quote(task_id, safe='')}", 303)
 
     def logout() -> str:
-        if not aw.settings.dashboard_token:
+        if not settings.dashboard_token:
             return ""  # the app's own check decides; it has its own way out
         return (f"<form method='post' action='{escape(base)}/logout' style='float:right'>"
                 "<button id='logout'>log out</button></form>")
@@ -185,7 +185,7 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
         if (refused := other_site(request)) is not None:
             return refused
         response = RedirectResponse(f"{base}/login", 303)
-        end_session(response, aw)
+        end_session(response, settings)
         return response
 
     async def login(request: Request) -> Response:
@@ -193,10 +193,10 @@ def build_pages(aw: Afterwork, reads: Reads) -> list[BaseRoute]:
             if (refused := other_site(request)) is not None:
                 return refused
             token = (await _form(request)).get("token", "")
-            if not token_matches(aw, token):
+            if not token_matches(settings, token):
                 return HTMLResponse("<p>Wrong token. <a href='login'>Again</a></p>", status_code=401)
             response = RedirectResponse(f"{base}/", 303)
-            set_session(response, aw, request)
+            set_session(response, settings, request)
             return response
         body = ("<h1>afterwork</h1><form method='post'><label>token <input type='password' "
                 "name='token' id='token'></label> <button id='login'>log in</button></form>")

@@ -1,0 +1,12 @@
+"""afterwork's web side: the status API, its Server-Sent Events, the dashboard page, its auth,
+Prometheus metrics and OpenTelemetry spans.
+
+The core never imports this package; `Afterwork(app)` calls `mount(app, console)` once, with
+the `Console` (`_console.py`) that is all the web side sees of it. The endpoints are a route
+of the app (`_mount.py`), so the app's own middleware applies to them.
+"""
+
+from ._console import Console, TaskReads, WebSettings
+from ._mount import mount
+
+__all__ = ["Console", "TaskReads", "WebSettings", "mount"]
