@@ -1,6 +1,7 @@
 """The package's structure, checked from its own source: no import circle, `Afterwork` (the
-composition root in `_app`) imported by nothing it builds, no module reaching into another's
-private names, and every module importable alone, in a fresh interpreter."""
+composition root in `_app`) imported by nothing it builds, the web side (`afterwork.web`)
+kept apart from the core, no module reaching into another's private names, and every module
+importable alone, in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -97,6 +98,33 @@ def test_there_is_no_import_circle() -> None:
 def test_only_what_uses_afterwork_imports_the_composition_root() -> None:
     importers = sorted(m for m, targets in GRAPH.items() if "afterwork._app" in targets)
     assert set(importers) <= ABOVE_THE_ROOT, importers
+
+
+# Outside afterwork.web, only the composition root (which mounts it) and the command line may
+# import it. The web side may use of the core only its plain data and the redactor; the rest
+# (settings, store reads, retry and cancel, events) comes through web/_console.py's Console.
+MAY_IMPORT_THE_WEB = {"afterwork._app", "afterwork.cli"}
+THE_WEB_MAY_USE = {"afterwork._models", "afterwork._events", "afterwork._errors",
+                   "afterwork._redact", "afterwork._aio"}
+
+
+def _is_web(module: str) -> bool:
+    return module == "afterwork.web" or module.startswith("afterwork.web.")
+
+
+def test_the_core_never_imports_the_web_side() -> None:
+    importers = sorted(m for m, targets in GRAPH.items()
+                       if not _is_web(m) and any(_is_web(t) for t in targets))
+    assert set(importers) <= MAY_IMPORT_THE_WEB, importers
+    assert "afterwork.web" in GRAPH["afterwork._app"]  # the scan sees `from . import web`
+
+
+def test_the_web_side_reaches_the_core_only_through_its_console() -> None:
+    web = {m: targets for m, targets in GRAPH.items() if _is_web(m)}
+    assert "afterwork.web._console" in web
+    reached = sorted(f"{m} imports {t}" for m, targets in web.items() for t in targets
+                     if not _is_web(t) and t not in THE_WEB_MAY_USE)
+    assert reached == []
 
 
 def test_no_module_takes_another_modules_private_names() -> None:

@@ -2,10 +2,10 @@
 
 Everything the web code reads or does goes through a `Console`: the option values it
 reads, the store's reads, the operator's actions and the events stream. The core builds one
-(`Afterwork.console()`) and hands it to `afterwork.web.mount`. The web code knows the core
-only through these types and the core's plain data (`_models`, `_events`, `_errors`, the
-`_redact.Redactor`): it never imports `_app`, the runner, the writer or the stores, and the
-core never imports it (`tests/unit/test_web_boundary.py`).
+in one place (`Afterwork.console`, which it hands to `afterwork.web.mount`). The web code
+knows the core only through these types and the core's plain data (`_models`, `_events`,
+`_errors`, the `_redact.Redactor`): it never imports `_app`, the runner, the writer or the
+stores, and the core never imports it (`tests/unit/test_layers.py`).
 """
 
 from __future__ import annotations
