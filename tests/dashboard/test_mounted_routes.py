@@ -154,3 +154,19 @@ def test_the_apps_routes_never_take_afterworks_paths() -> None:
         assert list(schema["paths"]) == ["/{msg}"]  # afterwork's endpoints are not in it
     assert app.url_path_for("msg", msg="hi") == "/hi"
 
+
+
+def test_the_api_reads_the_store_of_an_afterwork_configured_anew_after_install(tmp_path: Any) -> None:
+    app = FastAPI()
+    aw = Afterwork(app, url=f"sqlite:///{tmp_path}/first.db", max_attempts=1)
+    aw.configure(url=f"sqlite:///{tmp_path}/second.db")  # as `afterwork worker`'s flags do
+
+    @app.post("/boom")
+    def boom(tasks: BackgroundTasks) -> dict[str, str]:
+        return {"id": tasks.add_task(dash_tasks.boom).id}
+
+    with TestClient(app) as client:
+        task_id = client.post("/boom").json()["id"]
+        wait_for_tasks(app)
+        assert client.get(f"/afterwork/api/tasks/{task_id}").json()["state"] == "failed"
+    assert not (tmp_path / "first.db").exists()
