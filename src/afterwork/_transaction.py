@@ -25,8 +25,7 @@ from ._errors import ConfigurationError, NotInstalledError
 from ._ids import new_id
 from ._intake import Intake
 from ._models import TaskHandle
-from .stores._sql import to_row
-from .stores._statements import INSERT, INSERT_IF_ABSENT
+from .stores import insert_task_statement
 
 P = ParamSpec("P")
 Execute = Callable[[str, tuple[Any, ...]], object]
@@ -74,7 +73,7 @@ class InTransaction:
         record = record_for(planned, time.time(), batch_id=self._batch_id, seq=self._seq,
                             waiting_on=None if keyed else self._previous)
         self.intake.open_storage()  # the schema exists before the app's transaction writes to it
-        self._execute(INSERT_IF_ABSENT if keyed else INSERT, to_row(record))
+        self._execute(*insert_task_statement(record, if_absent=keyed))
         if self._postgres:
             self._execute("SELECT pg_notify('afterwork', '')", ())  # delivered at commit
         if not keyed:

@@ -1,17 +1,20 @@
-"""Stores: one narrow interface (`Store`), chosen by URL."""
+"""Stores: one narrow interface (`Store`), chosen by URL, served by one SQL implementation
+(`_sql.SqlStore`) with a module per dialect: SQLite (a file, or `memory://`) and PostgreSQL."""
 
 from __future__ import annotations
 
 from .._errors import ConfigurationError
 from ._base import Store
+from ._rows import insert_task_statement
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "insert_task_statement", "open_store"]
 
 
 def open_store(url: str) -> Store:
-    """The store a URL names: `sqlite:///./file.db`, `memory://` (or `postgresql://...`)."""
+    """The store a URL names: `sqlite:///./file.db`, `memory://` (SQLite in memory, a new
+    database for each store object), or `postgresql://...`."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme == "sqlite":
+    if scheme in ("sqlite", "memory"):
         from .sqlite import SqliteStore
 
         return SqliteStore(url)
@@ -19,11 +22,8 @@ def open_store(url: str) -> Store:
         from .postgres import PostgresStore
 
         return PostgresStore(url)
-    if scheme == "memory":
-        from .memory import MemoryStore
-
-        return MemoryStore(url)
     raise ConfigurationError(
         f"afterwork cannot use the store URL {url!r}: use sqlite:///./afterwork.db "
-        "(the embedded default), postgresql://user@host/db, or memory:// (not durable, for tests)"
+        "(the embedded default), postgresql://user@host/db, or memory:// (SQLite in memory: "
+        "not durable, for tests)"
     )

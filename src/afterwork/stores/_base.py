@@ -18,7 +18,6 @@ class Store(abc.ABC):
     fencing that keeps a runner which lost its lease from completing or failing the task).
     """
 
-    durable: bool = True
     url: str = ""
     timeout_seconds: float = 5.0
     """The longest a write waits for a lock held elsewhere (Afterwork's

@@ -1,49 +1,50 @@
-"""What the SQL stores share: statements, row mapping, apply and claim over DB-API 2."""
+"""The one SQL store: writes, claims and reads over DB-API 2, the same for every dialect."""
 
 from __future__ import annotations
 
 import abc
-import importlib.resources
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 from .._models import ANY_TASK, Changes, ClaimSpec, RunnerInfo, TaskRecord, TaskState
 from ._base import Store
+from ._dbapi import Cursor
+from ._migrations import SchemaMigrations
+from ._rows import from_row, to_row
 from ._statements import (
-    _COLS,
-    _T,
     ACTIVE_IN_QUEUE,
     CANCEL,
     CANCEL_AFTER,
     CANCEL_CHAIN,
     CANCELLED_BY_OPERATOR,
-    COLUMNS,
+    COLUMN_LIST,
     COUNT_PENDING,
     COUNT_PURGEABLE,
     EXPIRE,
-    FAILED,
     GET,
     HEARTBEAT,
     INSERT,
     INSERT_IF_ABSENT,
     INSERT_LEASED,
     LEASE_NOW,
+    MARK_FAILED_SQL,
+    MARK_RELEASED_SQL,
+    MARK_RETRIED_SQL,
+    MARK_STARTED_AND_SUCCEEDED_SQL,
+    MARK_STARTED_SQL,
+    MARK_SUCCEEDED_SQL,
     OWNERS,
     PURGE,
     READY_WHERE,
     RECENT_STARTS,
-    RELEASED,
     REQUEUE,
     REQUEUE_CHAIN,
-    RETRIED,
     RUNNER_GONE,
     RUNNER_SEEN,
     RUNNERS,
-    STARTED,
-    STARTED_AND_SUCCEEDED,
-    SUCCEEDED,
+    TASKS_TABLE,
     UNBLOCK,
     WITH_KEY,
     chain_reason,
@@ -68,40 +69,24 @@ def _filter(queues: Sequence[str] | None, *, exclude_queues: Sequence[str] = (),
     return "".join(parts), params
 
 
-def to_row(r: TaskRecord, lease: float | None = None) -> tuple[Any, ...]:
-    """The row's values in COLUMNS order; `lease` (seconds) stands for lease_until in
-    INSERT_LEASED, where the store's clock adds it to its now."""
-    return (r.id, r.name, r.payload, r.state.value, r.attempts, r.max_attempts, r.timeout_seconds,
-            r.batch_id, r.seq, r.waiting_on, r.lease_owner, r.lease_until if lease is None else lease,
-            r.run_at, r.created_at,
-            r.started_at, r.finished_at, r.last_error, r.history, r.meta, r.queue, r.priority,
-            r.dedup_key, r.rate_key, r.tick_key)
+class SqlStore(SchemaMigrations, Store):
+    """A store over DB-API connections. Its subclass, one per dialect, supplies connections,
+    transactions, error translation and the few expressions that differ (below); the
+    statements, the state machine and the migration runner are here, once."""
 
-
-def from_row(row: Sequence[Any]) -> TaskRecord:
-    values = dict(zip(COLUMNS, row, strict=True))
-    values["state"] = TaskState(values["state"])
-    return TaskRecord(**values)
-
-
-class Cursor(Protocol):
-    @property
-    def rowcount(self) -> int: ...
-
-    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
-    def executemany(self, sql: str, params: Any, /) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-    def fetchone(self) -> Any: ...
-
-
-class SqlStore(Store):
-    """A store over a DB-API connection; subclasses supply connections and the dialect."""
-
-    dialect: str = ""
+    lease_now_sql: str
+    """The dialect's expression for now on the lease clock (`LEASE_NOW` in the statements)."""
+    param_mark = "?"
+    """The driver's parameter mark (the statements are written with `?`)."""
     minute_of_finish = "CAST(finished_at / 60 AS INTEGER)"  # SQLite truncates: the floor
-    _readers: dict[int, Any]  # reading connections, one per thread, all closed by close()
-    _write_conn: Any  # the writing connection, guarded by _write_lock
-    _write_lock: threading.Lock
+    TRANSLATED_MOST = 1000  # statements are few; filters vary a little
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._readers: dict[int, tuple[Any, int]] = {}  # per thread; all closed by close()
+        self._write_conn: Any = None  # the writing connection, guarded by _write_lock
+        self._write_lock = threading.Lock()
+        self._translated: dict[str, str] = {}
 
     @abc.abstractmethod
     def _connect(self) -> Any: ...
@@ -109,7 +94,7 @@ class SqlStore(Store):
     _generation = 0  # bumped when the store's file was replaced: readers reconnect
 
     def _reader(self) -> Any:
-        readers = self.__dict__.setdefault("_readers", {})
+        readers = self._readers
         found = readers.get(threading.get_ident())
         if found is None or found[1] != self._generation:
             if found is not None:
@@ -118,12 +103,12 @@ class SqlStore(Store):
         return found[0]
 
     def _drop_reader(self) -> None:
-        found = self.__dict__.get("_readers", {}).pop(threading.get_ident(), None)
+        found = self._readers.pop(threading.get_ident(), None)
         if found is not None:
             found[0].close()
 
     def _close_readers(self) -> None:
-        readers = self.__dict__.get("_readers", {})
+        readers = self._readers
         while readers:
             _, (conn, _) = readers.popitem()
             conn.close()
@@ -140,19 +125,15 @@ class SqlStore(Store):
     def _read(self) -> Iterator[Cursor]: ...
 
     def _sql(self, statement: str) -> str:
-        return statement
-
-    def migrations(self) -> list[tuple[int, str]]:
-        """(version, SQL) for every file in migrations/, in this store's dialect."""
-        folder = importlib.resources.files(__package__).joinpath("migrations")
-        found = []
-        for entry in folder.iterdir():
-            if entry.name.endswith(".sql"):
-                found.append((int(entry.name.split("_", 1)[0]), self.dialect_sql(entry.read_text())))
-        return sorted(found)
-
-    def dialect_sql(self, script: str) -> str:
-        return script
+        """The statement in this dialect: its parameter marks and its lease clock."""
+        found = self._translated.get(statement)
+        if found is None:
+            found = statement.replace(LEASE_NOW, self.lease_now_sql)
+            if self.param_mark != "?":
+                found = found.replace("?", self.param_mark)
+            if len(self._translated) < self.TRANSLATED_MOST:
+                self._translated[statement] = found
+        return found
 
     def close(self) -> None:
         with self._write_lock:
@@ -192,26 +173,27 @@ class SqlStore(Store):
         started = {o.task_id: o for o in changes.started}
         at_once = [o for o in changes.succeeded if o.task_id in started]
         if at_once:
-            cur.executemany(q(STARTED_AND_SUCCEEDED), [
+            cur.executemany(q(MARK_STARTED_AND_SUCCEEDED_SQL), [
                 (started[o.task_id].at, o.at, started.pop(o.task_id).note, o.task_id, o.owner)
                 for o in at_once])
         if started:
-            cur.executemany(q(STARTED), [(o.at, o.note, o.task_id, o.owner) for o in started.values()])
+            cur.executemany(q(MARK_STARTED_SQL), [(o.at, o.note, o.task_id, o.owner)
+                                                  for o in started.values()])
         later = [o for o in changes.succeeded if o not in at_once] if at_once else changes.succeeded
         if later:
-            cur.executemany(q(SUCCEEDED), [(o.at, o.task_id, o.owner) for o in later])
+            cur.executemany(q(MARK_SUCCEEDED_SQL), [(o.at, o.task_id, o.owner) for o in later])
         unblock = [(o.task_id, o.task_id) for o in changes.succeeded if o.unblock]
         if unblock:
             cur.executemany(q(UNBLOCK), unblock)
             ready = ready or cur.rowcount > 0
         for o in changes.failed:
-            cur.execute(q(FAILED), (o.at, o.error, o.note, o.task_id, o.owner))
+            cur.execute(q(MARK_FAILED_SQL), (o.at, o.error, o.note, o.task_id, o.owner))
             cur.execute(q(CANCEL_CHAIN), (o.task_id, o.at, chain_reason(o.task_id), o.task_id))
         if changes.retried:
-            cur.executemany(q(RETRIED), [(o.retry_at or o.at, o.error, o.note, o.task_id, o.owner)
+            cur.executemany(q(MARK_RETRIED_SQL), [(o.retry_at or o.at, o.error, o.note, o.task_id, o.owner)
                                          for o in changes.retried])
         if changes.released:
-            cur.executemany(q(RELEASED), [(o.task_id, o.owner) for o in changes.released])
+            cur.executemany(q(MARK_RELEASED_SQL), [(o.task_id, o.owner) for o in changes.released])
         for owner in changes.expire_owners:
             cur.execute(q(EXPIRE), (owner,))
         for o in changes.requeued:
@@ -244,8 +226,8 @@ class SqlStore(Store):
         """(filter, params, most to take): unlimited work first, then each limited queue up to
         its room, then each rate-limited task name up to its allowance."""
         q = self._sql
-        for held in self._limit_locks(spec):
-            cur.execute(q("SELECT pg_advisory_xact_lock(hashtext(?))"), (held,))
+        if spec.queue_limits or spec.rate_limits:
+            self._serialize_limited_claims(cur, spec)
         limited_queues = [n for n in spec.queue_limits if spec.queues is None or n in spec.queues]
         rated = list(spec.rate_limits)
         base, params = _filter(spec.queues, exclude_queues=limited_queues, exclude_names=rated)
@@ -261,15 +243,16 @@ class SqlStore(Store):
             sql, params = _filter(spec.queues, names=(name,))  # its own limit, even in a limited queue
             yield sql, params, room
 
-    def _limit_locks(self, spec: ClaimSpec) -> list[str]:
-        """Keys to serialize limited claims on; SQLite's write lock already does."""
-        return []
+    def _serialize_limited_claims(self, cur: Cursor, spec: ClaimSpec) -> None:
+        """Inside a claim's transaction, before it counts what runs under `spec`'s limits:
+        keep other claimers from counting and claiming under the same limits meanwhile.
+        Nothing to do where the write transaction already excludes every other (SQLite)."""
 
     def _claim_pass(self, cur: Cursor, owner: str, now: float, limit: int,
                     sql_filter: str, params: list[Any]) -> list[TaskRecord]:
-        sql = (f"UPDATE {_T} SET state = 'leased', lease_owner = ?, lease_until = {LEASE_NOW} + ? "
-               f"WHERE id IN (SELECT id FROM {_T} WHERE {READY_WHERE}{sql_filter} "
-               f"ORDER BY priority DESC, run_at LIMIT ?) RETURNING {_COLS}")
+        sql = (f"UPDATE {TASKS_TABLE} SET state = 'leased', lease_owner = ?, lease_until = {LEASE_NOW} + ? "
+               f"WHERE id IN (SELECT id FROM {TASKS_TABLE} WHERE {READY_WHERE}{sql_filter} "
+               f"ORDER BY priority DESC, run_at LIMIT ?) RETURNING {COLUMN_LIST}")
         cur.execute(self._sql(sql), (owner, self.lease_seconds, now, owner, *params, limit))
         return [from_row(r) for r in cur.fetchall()]
 
@@ -289,7 +272,7 @@ class SqlStore(Store):
         ids = list(dict.fromkeys(task_ids))
         for start in range(0, len(ids), GET_MANY_CHUNK):
             chunk = ids[start:start + GET_MANY_CHUNK]
-            sql = f"SELECT {_COLS} FROM {_T} WHERE id IN ({', '.join('?' for _ in chunk)})"
+            sql = f"SELECT {COLUMN_LIST} FROM {TASKS_TABLE} WHERE id IN ({', '.join('?' for _ in chunk)})"
             with self._read() as cur:
                 cur.execute(self._sql(sql), chunk)
                 found.update((r.id, r) for r in map(from_row, cur.fetchall()))
@@ -297,7 +280,7 @@ class SqlStore(Store):
 
     def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
         # substr, not LIKE: exact and case-sensitive in both dialects, no escaping of % and _
-        sql = f"SELECT id FROM {_T} WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?"
+        sql = f"SELECT id FROM {TASKS_TABLE} WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?"
         with self._read() as cur:
             cur.execute(self._sql(sql), (len(prefix), prefix, limit))
             return [r[0] for r in cur.fetchall()]
@@ -331,18 +314,18 @@ class SqlStore(Store):
             where.append("(created_at < ? OR (created_at = ? AND id < ?))")
             params.extend((before[0], before[0], before[1]))
         clause = f"WHERE {' AND '.join(where)} " if where else ""
-        sql = f"SELECT {_COLS} FROM {_T} {clause}ORDER BY created_at DESC, id DESC LIMIT ?"
+        sql = f"SELECT {COLUMN_LIST} FROM {TASKS_TABLE} {clause}ORDER BY created_at DESC, id DESC LIMIT ?"
         with self._read() as cur:
             cur.execute(self._sql(sql), (*params, limit))
             return [from_row(r) for r in cur.fetchall()]
 
     def counts(self) -> dict[tuple[str, str], int]:
         with self._read() as cur:
-            cur.execute(f"SELECT state, name, COUNT(*) FROM {_T} GROUP BY state, name")
+            cur.execute(f"SELECT state, name, COUNT(*) FROM {TASKS_TABLE} GROUP BY state, name")
             return {(TaskState(st).public, nm): int(n) for st, nm, n in cur.fetchall()}
 
     def finished_per_minute(self, since: float) -> list[tuple[int, str, int]]:
-        sql = (f"SELECT {self.minute_of_finish} AS minute, state, COUNT(*) FROM {_T} "
+        sql = (f"SELECT {self.minute_of_finish} AS minute, state, COUNT(*) FROM {TASKS_TABLE} "
                "WHERE finished_at >= ? AND state IN ('succeeded', 'failed') "
                "GROUP BY minute, state ORDER BY minute")
         with self._read() as cur:

@@ -1,9 +1,12 @@
 """The SQL the stores share, in what SQLite and PostgreSQL have in common (`?` marks become
 `%s` for psycopg). Every update of a leased task names its owner: the fencing.
 
-Lease times (`lease_until`) are on the store's clock, `LEASE_NOW`: a function the SQLite
-store registers on its connections (the machine's boot clock, see `_clock.py`), PostgreSQL's
-`clock_timestamp()` on PostgreSQL. No runner's wall clock is ever compared with a lease."""
+Lease times (`lease_until`) are on the store's clock. `LEASE_NOW` stands for it here; each
+dialect puts in its own expression (`SqlStore.lease_now_sql`): on SQLite a function the store
+registers on its connections (the machine's boot clock, see `_clock.py`), on PostgreSQL the
+server's `clock_timestamp()`. No runner's wall clock is ever compared with a lease.
+
+Names: the statements that move a task to a state are MARK_<STATE>_SQL."""
 
 from __future__ import annotations
 
@@ -13,86 +16,89 @@ COLUMNS = (
     "started_at", "finished_at", "last_error", "history", "meta", "queue", "priority", "dedup_key",
     "rate_key", "tick_key",
 )
-_COLS = ", ".join(COLUMNS)
-_T = "afterwork_tasks"
+COLUMN_LIST = ", ".join(COLUMNS)
+TASKS_TABLE = "afterwork_tasks"
 _LEASED = "state IN ('leased', 'running')"
 
-LEASE_NOW = "afterwork_lease_now()"
+LEASE_NOW = "LEASE_NOW()"  # a placeholder: SqlStore._sql puts in the dialect's expression
 _NOTE = "history = COALESCE(history, '') || ?"
-INSERT = f"INSERT INTO {_T} ({_COLS}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+INSERT = f"INSERT INTO {TASKS_TABLE} ({COLUMN_LIST}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 INSERT_IF_ABSENT = f"{INSERT} ON CONFLICT DO NOTHING"
 # Rows handed to this process's runner with their request: the lease starts on the store's clock.
 _LEASE_MARK = len(COLUMNS) - 1 - COLUMNS.index("lease_until")
-INSERT_LEASED = (f"INSERT INTO {_T} ({_COLS}) VALUES "
+INSERT_LEASED = (f"INSERT INTO {TASKS_TABLE} ({COLUMN_LIST}) VALUES "
                  f"({', '.join('?' for _ in COLUMNS[:-_LEASE_MARK - 1])}, {LEASE_NOW} + ?, "
                  f"{', '.join('?' for _ in range(_LEASE_MARK))})")
-STARTED = (f"UPDATE {_T} SET state = 'running', attempts = attempts + 1, started_at = ?, {_NOTE} "
-           f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
-SUCCEEDED = (f"UPDATE {_T} SET state = 'succeeded', finished_at = ?, lease_owner = NULL, "
-             f"lease_until = NULL, last_error = NULL WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+MARK_STARTED_SQL = (f"UPDATE {TASKS_TABLE} SET state = 'running', attempts = attempts + 1, "
+                    f"started_at = ?, {_NOTE} WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+MARK_SUCCEEDED_SQL = (f"UPDATE {TASKS_TABLE} SET state = 'succeeded', finished_at = ?, "
+                      f"lease_owner = NULL, lease_until = NULL, last_error = NULL "
+                      f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
 # A task that started and succeeded within one group of writes: one statement, not two.
-STARTED_AND_SUCCEEDED = (
-    f"UPDATE {_T} SET state = 'succeeded', attempts = attempts + 1, started_at = ?, "
+MARK_STARTED_AND_SUCCEEDED_SQL = (
+    f"UPDATE {TASKS_TABLE} SET state = 'succeeded', attempts = attempts + 1, started_at = ?, "
     f"finished_at = ?, lease_owner = NULL, lease_until = NULL, last_error = NULL, {_NOTE} "
     f"WHERE id = ? AND lease_owner = ? AND {_LEASED}"
 )
 # Only a success that was applied (fenced above) unblocks the next task of the chain.
-UNBLOCK = (f"UPDATE {_T} SET waiting_on = NULL WHERE waiting_on = ? AND EXISTS "
-           f"(SELECT 1 FROM {_T} p WHERE p.id = ? AND p.state = 'succeeded')")
-FAILED = (f"UPDATE {_T} SET state = 'failed', finished_at = ?, last_error = ?, lease_owner = NULL, "
-          f"lease_until = NULL, {_NOTE} WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+UNBLOCK = (f"UPDATE {TASKS_TABLE} SET waiting_on = NULL WHERE waiting_on = ? AND EXISTS "
+           f"(SELECT 1 FROM {TASKS_TABLE} p WHERE p.id = ? AND p.state = 'succeeded')")
+MARK_FAILED_SQL = (f"UPDATE {TASKS_TABLE} SET state = 'failed', finished_at = ?, last_error = ?, "
+                   f"lease_owner = NULL, lease_until = NULL, {_NOTE} "
+                   f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
 CANCEL_CHAIN = (
-    f"WITH RECURSIVE chain(id) AS (SELECT id FROM {_T} WHERE waiting_on = ? "
-    f"UNION ALL SELECT t.id FROM {_T} t JOIN chain c ON t.waiting_on = c.id) "
-    f"UPDATE {_T} SET state = 'cancelled', finished_at = ?, last_error = ?, lease_owner = NULL, "
+    f"WITH RECURSIVE chain(id) AS (SELECT id FROM {TASKS_TABLE} WHERE waiting_on = ? "
+    f"UNION ALL SELECT t.id FROM {TASKS_TABLE} t JOIN chain c ON t.waiting_on = c.id) "
+    f"UPDATE {TASKS_TABLE} SET state = 'cancelled', finished_at = ?, last_error = ?, lease_owner = NULL, "
     f"lease_until = NULL WHERE id IN (SELECT id FROM chain) AND state IN ('queued', 'leased') "
-    f"AND EXISTS (SELECT 1 FROM {_T} p WHERE p.id = ? AND p.state = 'failed')"
+    f"AND EXISTS (SELECT 1 FROM {TASKS_TABLE} p WHERE p.id = ? AND p.state = 'failed')"
 )
-RETRIED = (f"UPDATE {_T} SET state = 'queued', run_at = ?, last_error = ?, lease_owner = NULL, "
-           f"lease_until = NULL, {_NOTE} WHERE id = ? AND lease_owner = ? AND {_LEASED}")
-RELEASED = (f"UPDATE {_T} SET state = 'queued', lease_owner = NULL, lease_until = NULL "
-            f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
-EXPIRE = f"UPDATE {_T} SET lease_until = 0 WHERE lease_owner = ? AND {_LEASED}"
-HEARTBEAT = f"UPDATE {_T} SET lease_until = {LEASE_NOW} + ? WHERE lease_owner = ? AND {_LEASED}"
+MARK_RETRIED_SQL = (f"UPDATE {TASKS_TABLE} SET state = 'queued', run_at = ?, last_error = ?, "
+                    f"lease_owner = NULL, lease_until = NULL, {_NOTE} "
+                    f"WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+MARK_RELEASED_SQL = (f"UPDATE {TASKS_TABLE} SET state = 'queued', lease_owner = NULL, "
+                     f"lease_until = NULL WHERE id = ? AND lease_owner = ? AND {_LEASED}")
+EXPIRE = f"UPDATE {TASKS_TABLE} SET lease_until = 0 WHERE lease_owner = ? AND {_LEASED}"
+HEARTBEAT = f"UPDATE {TASKS_TABLE} SET lease_until = {LEASE_NOW} + ? WHERE lease_owner = ? AND {_LEASED}"
 # Ready: queued, due and not waiting on another task; or leased with its lease expired on the
 # store's clock, and not to the claimer itself (a runner never takes back what it runs).
 # Parameters: now (for run_at, the enqueuing machine's clock), the claiming owner.
 READY_WHERE = ("waiting_on IS NULL AND ((state = 'queued' AND run_at <= ?) OR "
                f"(state IN ('leased', 'running') AND lease_until < {LEASE_NOW} "
                "AND lease_owner <> ?))")
-ACTIVE_IN_QUEUE = (f"SELECT COUNT(*) FROM {_T} WHERE queue = ? AND {_LEASED} "
+ACTIVE_IN_QUEUE = (f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE queue = ? AND {_LEASED} "
                    f"AND lease_until >= {LEASE_NOW}")
-RECENT_STARTS = (f"SELECT COUNT(*) FROM {_T} WHERE rate_key = ? AND "
+RECENT_STARTS = (f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE rate_key = ? AND "
                  f"(started_at >= ? OR (state = 'leased' AND lease_until >= {LEASE_NOW}))")
-GET = f"SELECT {_COLS} FROM {_T} WHERE id = ?"
-WITH_KEY = (f"SELECT {_COLS} FROM {_T} WHERE dedup_key = ? "
+GET = f"SELECT {COLUMN_LIST} FROM {TASKS_TABLE} WHERE id = ?"
+WITH_KEY = (f"SELECT {COLUMN_LIST} FROM {TASKS_TABLE} WHERE dedup_key = ? "
             f"AND state IN ('queued', 'leased', 'running')")
-COUNT_PENDING = (f"SELECT COUNT(*) FROM {_T} WHERE {_LEASED} OR "
+COUNT_PENDING = (f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE {_LEASED} OR "
                  f"(state = 'queued' AND (run_at <= ? OR waiting_on IS NOT NULL))")
-REQUEUE = (f"UPDATE {_T} SET state = 'queued', run_at = ?, attempts = 0, finished_at = NULL, "
+REQUEUE = (f"UPDATE {TASKS_TABLE} SET state = 'queued', run_at = ?, attempts = 0, finished_at = NULL, "
            f"lease_owner = NULL, lease_until = NULL WHERE id = ? AND state IN ('failed', 'cancelled')")
 # The tasks after a requeued one that were cancelled because of it come back with it.
 REQUEUE_CHAIN = (
-    f"WITH RECURSIVE chain(id) AS (SELECT id FROM {_T} WHERE waiting_on = ? "
-    f"UNION ALL SELECT t.id FROM {_T} t JOIN chain c ON t.waiting_on = c.id) "
-    f"UPDATE {_T} SET state = 'queued', finished_at = NULL, last_error = NULL "
+    f"WITH RECURSIVE chain(id) AS (SELECT id FROM {TASKS_TABLE} WHERE waiting_on = ? "
+    f"UNION ALL SELECT t.id FROM {TASKS_TABLE} t JOIN chain c ON t.waiting_on = c.id) "
+    f"UPDATE {TASKS_TABLE} SET state = 'queued', finished_at = NULL, last_error = NULL "
     f"WHERE id IN (SELECT id FROM chain) AND state = 'cancelled'"
 )
-CANCEL = (f"UPDATE {_T} SET state = 'cancelled', finished_at = ?, last_error = ?, lease_owner = NULL, "
-          f"lease_until = NULL WHERE id = ? AND state IN ('queued', 'leased')")
+CANCEL = (f"UPDATE {TASKS_TABLE} SET state = 'cancelled', finished_at = ?, last_error = ?, "
+          f"lease_owner = NULL, lease_until = NULL WHERE id = ? AND state IN ('queued', 'leased')")
 CANCEL_AFTER = CANCEL_CHAIN.replace("p.state = 'failed'", "p.state = 'cancelled'")
 RUNNER_SEEN = ("INSERT INTO afterwork_runners (owner, kind, started_at, heartbeat_at) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at")
 RUNNER_GONE = "DELETE FROM afterwork_runners WHERE owner = ?"
 RUNNERS = "SELECT owner, kind, started_at, heartbeat_at FROM afterwork_runners ORDER BY started_at"
 _PURGEABLE = (f"finished_at < ? AND state IN ('succeeded', 'failed', 'cancelled') "
-              f"AND NOT EXISTS (SELECT 1 FROM {_T} n WHERE n.waiting_on = {_T}.id)")
-PURGE = f"DELETE FROM {_T} WHERE id IN (SELECT id FROM {_T} WHERE {_PURGEABLE} LIMIT ?)"
-COUNT_PURGEABLE = f"SELECT COUNT(*) FROM {_T} WHERE {_PURGEABLE}"
+              f"AND NOT EXISTS (SELECT 1 FROM {TASKS_TABLE} n WHERE n.waiting_on = {TASKS_TABLE}.id)")
+PURGE = f"DELETE FROM {TASKS_TABLE} WHERE id IN (SELECT id FROM {TASKS_TABLE} WHERE {_PURGEABLE} LIMIT ?)"
+COUNT_PURGEABLE = f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE {_PURGEABLE}"
+OWNERS = f"SELECT DISTINCT lease_owner FROM {TASKS_TABLE} WHERE {_LEASED} AND lease_owner IS NOT NULL"
 CANCELLED_BY_OPERATOR = "cancelled by an operator"
 
 
 def chain_reason(task_id: str, what: str = "failed") -> str:
     """Why a task after `task_id` in the same response will not run."""
     return f"not run: task {task_id} before it in the same response {what}"
-OWNERS = f"SELECT DISTINCT lease_owner FROM {_T} WHERE {_LEASED} AND lease_owner IS NOT NULL"

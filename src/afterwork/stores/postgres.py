@@ -16,14 +16,15 @@ from __future__ import annotations
 import math
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from .._errors import ConfigurationError, StoreError, StoreUnavailableError
 from .._models import ClaimSpec, TaskRecord
-from ._sql import Cursor, SqlStore, from_row
+from ._dbapi import Cursor
+from ._rows import from_row
+from ._sql import SqlStore
 from ._statements import COLUMNS, LEASE_NOW, READY_WHERE
 
 CHANNEL = "afterwork"
@@ -53,24 +54,14 @@ def _psycopg() -> Any:
 
 
 class PostgresStore(SqlStore):
-    dialect = "postgres"
+    lease_now_sql = SERVER_NOW
+    param_mark = "%s"
     minute_of_finish = "FLOOR(finished_at / 60)"  # PostgreSQL's CAST rounds
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        super().__init__(url)
         self._psycopg = _psycopg()
-        self._write_conn: Any = None
-        self._write_lock = threading.Lock()
         self._listeners: list[threading.Event] = []
-        self._translated: dict[str, str] = {}
-
-    def _sql(self, statement: str) -> str:
-        found = self._translated.get(statement)
-        if found is None:
-            found = statement.replace("?", "%s").replace(LEASE_NOW, SERVER_NOW)
-            if len(self._translated) < 1000:  # statements are few; filters vary a little
-                self._translated[statement] = found
-        return found
 
     def _translate(self, exc: Exception) -> StoreError:
         where = self.url.split("@")[-1]  # never echo a password
@@ -101,18 +92,12 @@ class PostgresStore(SqlStore):
             return
         self._write_conn = self._connect()
         with self._write() as cur:
-            # Migrations may wait for another process's, and may take long on a big table.
-            cur.execute(_SET_TIMEOUTS.format(local="true"), ("0", "0"))
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            cur.execute("CREATE TABLE IF NOT EXISTS afterwork_migrations "
-                        "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
-            cur.execute("SELECT version FROM afterwork_migrations")
-            done = {row[0] for row in cur.fetchall()}
-            for version, script in self.migrations():
-                if version not in done:
-                    cur.execute(script)
-                    cur.execute("INSERT INTO afterwork_migrations VALUES (%s, %s)",
-                                (version, time.time()))
+            self.migrate(cur)
+
+    def _lock_for_migration(self, cur: Cursor) -> None:
+        # Migrations may wait for another process's, and may take long on a big table.
+        cur.execute(_SET_TIMEOUTS.format(local="true"), ("0", "0"))
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
 
     def exists(self) -> bool:
         with self._read() as cur:  # to_regclass follows the URL's search_path
@@ -159,11 +144,13 @@ class PostgresStore(SqlStore):
     def _notify(self, cur: Cursor) -> None:
         cur.execute("SELECT pg_notify(%s, '')", (CHANNEL,))  # delivered at commit
 
-    def _limit_locks(self, spec: ClaimSpec) -> list[str]:
+    def _serialize_limited_claims(self, cur: Cursor, spec: ClaimSpec) -> None:
         # Counting a queue's running tasks and claiming up to its limit must not interleave
-        # with another runner doing the same: one advisory lock per limit, for the transaction.
-        return sorted([f"afterwork-queue:{q}" for q in spec.queue_limits]
-                      + [f"afterwork-rate:{n}" for n in spec.rate_limits])
+        # with another runner doing the same: one advisory lock per limit, for the
+        # transaction, taken in one order by every runner (no deadlock between two).
+        for key in sorted([f"afterwork-queue:{q}" for q in spec.queue_limits]
+                          + [f"afterwork-rate:{n}" for n in spec.rate_limits]):
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
 
     def _claim_pass(self, cur: Cursor, owner: str, now: float, limit: int,
                     sql_filter: str, params: list[Any]) -> list[TaskRecord]:

@@ -6,6 +6,13 @@ A file deleted or replaced under the running app (its path now names another fil
 none) is noticed after each commit by comparing the path's (device, inode) with the file the
 connection writes: the write is reported as failed (StoreReplacedError, a 503 for a request)
 instead of succeeding into a file nobody will read, and the next write reopens the path.
+
+`memory://` is this store on a database in memory instead of a file: the same SQL, locks and
+transactions, not durable, for tests. Each store object has a database of its own (an
+in-memory SQLite database shared by its connections through the `memdb` VFS, whose locking
+makes a write wait for readers as a file's would, where shared-cache would fail at once); it
+lives as long as the object: `close()` ends the connections that read and write, and tasks
+are still there when it opens again, as they would be in a file.
 """
 
 from __future__ import annotations
@@ -13,19 +20,22 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterator
+import uuid
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from .._errors import ConfigurationError, StoreError, StoreReplacedError, StoreUnavailableError
 from ._clock import LEASE_CLOCK, lease_now
-from ._sql import Cursor, SqlStore
+from ._dbapi import Cursor
+from ._sql import SqlStore
 
 BUSY_TIMEOUT_STEP = 0.9  # reset the busy timeout only when a write's bound is below 90% of it
 _SYNCHRONOUS = ("full", "normal", "extra")
+MEMORY_URL = "memory://"
+HAS_SCHEMA = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'afterwork_migrations'"
 
 
 def _translate(path: str, exc: sqlite3.Error) -> StoreError:
@@ -43,21 +53,40 @@ def _translate(path: str, exc: sqlite3.Error) -> StoreError:
     return StoreError(f"SQLite store {path} refused the write ({text}); nothing was written")
 
 
+class _Connection(sqlite3.Connection):
+    """A connection an in-memory store can keep a weak reference to (to close it last)."""
+
+
+def _close_all(connections: Iterable[sqlite3.Connection]) -> None:
+    for conn in list(connections):
+        conn.close()
+
+
 class SqliteStore(SqlStore):
-    dialect = "sqlite"
+    lease_now_sql = "afterwork_lease_now()"  # registered on each connection: _clock.lease_now
 
     def __init__(self, url: str) -> None:
+        super().__init__(url)
         parts = urlsplit(url)
-        raw = url.split("://", 1)[1].split("?", 1)[0]
-        # sqlite:///relative.db -> "relative.db"; sqlite:////abs/x.db -> "/abs/x.db"
-        path = raw[1:] if raw.startswith("/") else raw
-        if not path:
-            raise ConfigurationError(
-                f"{url!r} names no file: write sqlite:///./afterwork.db or sqlite:////abs/path.db"
-            )
+        self.in_memory = parts.scheme.lower() == "memory"
+        if self.in_memory:
+            self.path = MEMORY_URL  # what messages name
+            # memdb: one database per name in this process, gone with its last connection.
+            self._target = f"file:/afterwork-{uuid.uuid4()}?vfs=memdb"
+            self._memory_connections: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
+            self._memory_keeper: sqlite3.Connection | None = None
+            weakref.finalize(self, _close_all, self._memory_connections)
+        else:
+            raw = url.split("://", 1)[1].split("?", 1)[0]
+            # sqlite:///relative.db -> "relative.db"; sqlite:////abs/x.db -> "/abs/x.db"
+            path = raw[1:] if raw.startswith("/") else raw
+            if not path:
+                raise ConfigurationError(
+                    f"{url!r} names no file: write sqlite:///./afterwork.db or "
+                    "sqlite:////abs/path.db"
+                )
+            self.path = self._target = str(Path(path))
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        self.url = url
-        self.path = str(Path(path))
         self.synchronous = options.pop("synchronous", "full").lower()
         if self.synchronous not in _SYNCHRONOUS:
             raise ConfigurationError(
@@ -70,8 +99,6 @@ class SqliteStore(SqlStore):
                 f"unknown option(s) {', '.join(options)} in {url!r}: "
                 "afterwork's SQLite URL takes synchronous= and busy_timeout= (seconds)"
             )
-        self._write_conn: sqlite3.Connection | None = None
-        self._write_lock = threading.Lock()
         self._file_id: tuple[int, int] | None = None  # (st_dev, st_ino) the writer writes
         self._busy_seconds = 0.0  # the write connection's busy timeout now
 
@@ -83,13 +110,16 @@ class SqliteStore(SqlStore):
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+            if self.in_memory:
+                conn = self._connect_memory()
+            else:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(
+                    self.path, timeout=self.busy_timeout, isolation_level=None,
+                    check_same_thread=False,
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             conn.create_function("afterwork_lease_now", 0, lease_now)
         except (sqlite3.Error, OSError) as exc:
@@ -99,14 +129,39 @@ class SqliteStore(SqlStore):
             ) from exc
         return conn
 
+    def _connect_memory(self) -> sqlite3.Connection:
+        """A connection to this store's database in memory (WAL and synchronous mean nothing
+        there). The first one made keeps the database for the store object's life."""
+        def connect() -> sqlite3.Connection:
+            try:
+                conn = sqlite3.connect(self._target, uri=True, timeout=self.busy_timeout,
+                                       isolation_level=None, check_same_thread=False,
+                                       factory=_Connection)
+            except sqlite3.OperationalError as exc:
+                if "vfs" not in str(exc):
+                    raise
+                raise StoreUnavailableError(
+                    f"memory:// needs SQLite 3.36 or newer (its memdb VFS); this Python has "
+                    f"SQLite {sqlite3.sqlite_version} ({exc}): use sqlite:/// with a file"
+                ) from exc
+            self._memory_connections.add(conn)
+            return conn
+
+        if self._memory_keeper is None:
+            self._memory_keeper = connect()
+        return connect()
+
     def exists(self) -> bool:
+        if self.in_memory:  # asks the database itself: nothing on disk to create
+            with self._read() as cur:
+                cur.execute(HAS_SCHEMA)
+                return cur.fetchone() is not None
         if not Path(self.path).is_file():
             return False
         try:  # mode=rw: never creates the file (should it vanish meanwhile); no pragmas run
             uri = f"{Path(self.path).resolve().as_uri()}?mode=rw"
             with closing(sqlite3.connect(uri, uri=True, timeout=self.busy_timeout)) as conn:
-                found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                                     "AND name = 'afterwork_migrations'").fetchone()
+                found = conn.execute(HAS_SCHEMA).fetchone()
         except sqlite3.DatabaseError as exc:
             if "not a database" not in str(exc):
                 raise _translate(self.path, exc) from exc
@@ -123,26 +178,30 @@ class SqliteStore(SqlStore):
         """Connect the writer, note which file it writes, create/migrate the schema."""
         conn = self._connect()
         try:
-            self._file_id = _identity(os.stat(self.path))
+            if not self.in_memory:
+                self._file_id = _identity(os.stat(self.path))
             self._busy_seconds = self.busy_timeout
-            self._in_transaction(conn, self._migrate)
+            self._in_transaction(conn, self.migrate)
         except BaseException:
             conn.close()
             raise
         self._write_conn = conn
         return conn
 
-    def _migrate(self, cur: Cursor) -> None:
-        cur.execute("CREATE TABLE IF NOT EXISTS afterwork_migrations "
-                    "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
-        cur.execute("SELECT version FROM afterwork_migrations")
-        done = {row[0] for row in cur.fetchall()}
-        for version, script in self.migrations():
-            if version in done:
+    # Migrating: BEGIN IMMEDIATE already keeps every other writer out (no lock of its own).
+
+    def _script_statements(self, script: str) -> Iterator[str]:
+        """One statement at a time (sqlite3 executes one a call)."""
+        buffer = ""
+        for line in script.splitlines(keepends=True):
+            if not buffer and line.strip().startswith("--"):
                 continue
-            for statement in _statements(script):
-                cur.execute(statement)
-            cur.execute("INSERT INTO afterwork_migrations VALUES (?, ?)", (version, time.time()))
+            buffer += line
+            if sqlite3.complete_statement(buffer):
+                yield buffer.strip()
+                buffer = ""
+
+    def _after_migration(self, cur: Cursor) -> None:
         # Lease times of another boot of this machine (or of another machine, for a copied
         # file) are meaningless on this boot's clock: their runners are gone, expire them.
         cur.execute("SELECT value FROM afterwork_clock WHERE name = 'lease_clock'")
@@ -196,7 +255,10 @@ class SqliteStore(SqlStore):
 
     def _check_file(self) -> None:
         """After a commit: does the path still name the file it went to? One stat a commit
-        group (about a microsecond); no: the commit is lost with that file, say so."""
+        group (about a microsecond); no: the commit is lost with that file, say so. A
+        database in memory has no path to lose."""
+        if self.in_memory:
+            return
         try:
             now = _identity(os.stat(self.path))
         except OSError:
@@ -222,8 +284,9 @@ class SqliteStore(SqlStore):
 
     @contextmanager
     def _read(self) -> Iterator[Cursor]:
-        try:
-            yield self._reader().cursor()
+        try:  # closed after use: an unfinished statement would hold its read lock
+            with closing(self._reader().cursor()) as cur:
+                yield cur
         except sqlite3.Error as exc:
             raise _translate(self.path, exc) from exc
 
@@ -238,14 +301,3 @@ def _reclaim(conn: sqlite3.Connection) -> None:
 
 def _identity(st: os.stat_result) -> tuple[int, int]:
     return (st.st_dev, st.st_ino)
-
-
-def _statements(script: str) -> Iterator[str]:
-    buffer = ""
-    for line in script.splitlines(keepends=True):
-        if not buffer and line.strip().startswith("--"):
-            continue
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            yield buffer.strip()
-            buffer = ""
