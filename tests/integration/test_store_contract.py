@@ -1,4 +1,4 @@
-"""The Store interface's contract, the same for every store (memory, SQLite, PostgreSQL)."""
+"""The Store interface's contract, the same for every store (memory://, SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 

@@ -322,7 +322,12 @@ class SqlStore(SchemaMigrations, Store):
     def counts(self) -> dict[tuple[str, str], int]:
         with self._read() as cur:
             cur.execute(f"SELECT state, name, COUNT(*) FROM {TASKS_TABLE} GROUP BY state, name")
-            return {(TaskState(st).public, nm): int(n) for st, nm, n in cur.fetchall()}
+            rows = cur.fetchall()
+        found: dict[tuple[str, str], int] = {}
+        for state, name, n in rows:  # leased and queued are both `queued` to the public
+            key = (TaskState(state).public, name)
+            found[key] = found.get(key, 0) + int(n)
+        return found
 
     def finished_per_minute(self, since: float) -> list[tuple[int, str, int]]:
         sql = (f"SELECT {self.minute_of_finish} AS minute, state, COUNT(*) FROM {TASKS_TABLE} "
