@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import os
-import sqlite3
 import threading
 import uuid
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from afterwork import TaskRecord, TaskState
 from afterwork._models import Changes, Heartbeat, Outcome
 from afterwork.stores import Store, open_store
-from afterwork.stores.sqlite import SqliteStore
+from afterwork.stores.sqlite import SqliteStore, _MemoryConnection
 
 NOW = 1_000_000.0
 
@@ -112,16 +111,26 @@ def test_memory_is_sqlite_with_nothing_on_disk_and_a_database_per_store(
     assert os.listdir(tmp_path) == []
 
 
-def test_the_memory_database_is_closed_with_its_store_object() -> None:
+def test_the_memory_database_is_closed_with_its_store_object(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never closed, and in a reference cycle as an app's objects are: every connection is
+    closed when the collector takes the store (Python 3.13 warns of one left open)."""
+    closed: list[object] = []
+    close = _MemoryConnection.close
+
+    def counted(conn: _MemoryConnection) -> None:
+        closed.append(conn)
+        close(conn)
+
+    monkeypatch.setattr(_MemoryConnection, "close", counted)
     store = open_store("memory://")
     assert isinstance(store, SqliteStore)
     store.open()
-    keeper = store._memory_keeper
-    assert keeper is not None
-    del store  # never closed: its connections must not be left for the collector
+    store.get("x")  # keeper, writer and this thread's reader
+    store.__dict__["cycle"] = [store]
+    del store
     gc.collect()
-    with pytest.raises(sqlite3.ProgrammingError):
-        keeper.execute("SELECT 1")
+    assert len(closed) == 3
 
 
 def test_memory_reads_from_other_threads_wait_for_a_write_instead_of_failing() -> None:

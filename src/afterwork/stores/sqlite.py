@@ -22,7 +22,7 @@ import os
 import sqlite3
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -53,11 +53,19 @@ def _translate(path: str, exc: sqlite3.Error) -> StoreError:
     return StoreError(f"SQLite store {path} refused the write ({text}); nothing was written")
 
 
-class _Connection(sqlite3.Connection):
-    """A connection an in-memory store can keep a weak reference to (to close it last)."""
+class _MemoryConnection(sqlite3.Connection):
+    """A connection to a store's database in memory: listed among its store's open ones
+    until it closes, so that whatever is still open closes with the store object (the
+    keeper always; others when the object was never closed)."""
+
+    still_open: set[_MemoryConnection]
+
+    def close(self) -> None:
+        super().close()
+        self.still_open.discard(self)
 
 
-def _close_all(connections: Iterable[sqlite3.Connection]) -> None:
+def _close_all(connections: set[_MemoryConnection]) -> None:
     for conn in list(connections):
         conn.close()
 
@@ -73,7 +81,7 @@ class SqliteStore(SqlStore):
             self.path = MEMORY_URL  # what messages name
             # memdb: one database per name in this process, gone with its last connection.
             self._target = f"file:/afterwork-{uuid.uuid4()}?vfs=memdb"
-            self._memory_connections: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
+            self._memory_connections: set[_MemoryConnection] = set()
             self._memory_keeper: sqlite3.Connection | None = None
             weakref.finalize(self, _close_all, self._memory_connections)
         else:
@@ -136,7 +144,7 @@ class SqliteStore(SqlStore):
             try:
                 conn = sqlite3.connect(self._target, uri=True, timeout=self.busy_timeout,
                                        isolation_level=None, check_same_thread=False,
-                                       factory=_Connection)
+                                       factory=_MemoryConnection)
             except sqlite3.OperationalError as exc:
                 if "vfs" not in str(exc):
                     raise
@@ -144,7 +152,8 @@ class SqliteStore(SqlStore):
                     f"memory:// needs SQLite 3.36 or newer (its memdb VFS); this Python has "
                     f"SQLite {sqlite3.sqlite_version} ({exc}): use sqlite:/// with a file"
                 ) from exc
-            self._memory_connections.add(conn)
+            conn.still_open = self._memory_connections
+            conn.still_open.add(conn)
             return conn
 
         if self._memory_keeper is None:
