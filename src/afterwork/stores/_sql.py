@@ -190,8 +190,8 @@ class SqlStore(SchemaMigrations, Store):
             cur.execute(q(MARK_FAILED_SQL), (o.at, o.error, o.note, o.task_id, o.owner))
             cur.execute(q(CANCEL_CHAIN), (o.task_id, o.at, chain_reason(o.task_id), o.task_id))
         if changes.retried:
-            cur.executemany(q(MARK_RETRIED_SQL), [(o.retry_at or o.at, o.error, o.note, o.task_id, o.owner)
-                                         for o in changes.retried])
+            cur.executemany(q(MARK_RETRIED_SQL), [
+                (o.retry_at or o.at, o.error, o.note, o.task_id, o.owner) for o in changes.retried])
         if changes.released:
             cur.executemany(q(MARK_RELEASED_SQL), [(o.task_id, o.owner) for o in changes.released])
         for owner in changes.expire_owners:

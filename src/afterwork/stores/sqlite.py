@@ -8,11 +8,12 @@ connection writes: the write is reported as failed (StoreReplacedError, a 503 fo
 instead of succeeding into a file nobody will read, and the next write reopens the path.
 
 `memory://` is this store on a database in memory instead of a file: the same SQL, locks and
-transactions, not durable, for tests. Each store object has a database of its own (an
-in-memory SQLite database shared by its connections through the `memdb` VFS, whose locking
-makes a write wait for readers as a file's would, where shared-cache would fail at once); it
-lives as long as the object: `close()` ends the connections that read and write, and tasks
-are still there when it opens again, as they would be in a file.
+transactions, not durable, for tests. Each store object has a database of its own, shared by
+its connections through SQLite's `memdb` VFS: a read that meets a write transaction waits
+for it (busy timeout), where a shared-cache database would fail it at once; there is no WAL,
+so reads wait for writes instead of reading beside them. No file, so no file checks. The
+database lives as long as the store object: `close()` ends the connections that read and
+write, and the tasks are still there when it opens again, as they would be in a file.
 """
 
 from __future__ import annotations
