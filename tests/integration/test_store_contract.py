@@ -5,10 +5,15 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from pathlib import Path
+
+import pytest
 
 from afterwork import TaskRecord, TaskState
 from afterwork._models import Changes, ClaimSpec, Heartbeat, Outcome
-from afterwork.stores import Store
+from afterwork.stores import Store, open_store
+
+from ..conftest import store_url
 
 NOW = 1_000_000.0
 
@@ -308,3 +313,24 @@ def test_the_migrated_schema_has_exactly_the_columns_the_code_uses(store: Store)
     assert sorted(found) == sorted(COLUMNS)
     applied, newest = store.schema_version()
     assert applied == newest == len(store.migrations())
+
+
+def test_a_read_after_close_leaves_no_connection_open_for_the_collector(
+    store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A test (or a script) reading what an app left after the app closed its store opens a
+    reader again; it must close with the store object, not be collected open."""
+    import gc
+    import warnings
+
+    s = open_store(store_url(store_kind, tmp_path, request))
+    s.open()
+    task = rec()
+    s.apply(Changes(inserts=[task]))
+    s.close()
+    assert s.get(task.id) is not None  # a read after close: a new reader connection
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        del s
+        gc.collect()
+    assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []

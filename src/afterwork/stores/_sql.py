@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -69,6 +70,12 @@ def _filter(queues: Sequence[str] | None, *, exclude_queues: Sequence[str] = (),
     return "".join(parts), params
 
 
+def _close_readers_in(readers: dict[int, tuple[Any, int]]) -> None:
+    while readers:
+        _, (conn, _) = readers.popitem()
+        conn.close()
+
+
 class SqlStore(SchemaMigrations, Store):
     """A store over DB-API connections. Its subclass, one per dialect, supplies connections,
     transactions, error translation and the few expressions that differ (below); the
@@ -84,6 +91,9 @@ class SqlStore(SchemaMigrations, Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self._readers: dict[int, tuple[Any, int]] = {}  # per thread; all closed by close()
+        # A read after close() (a test reading what the app left, say) opens a reader again:
+        # it closes with the store object, never left to the collector open.
+        weakref.finalize(self, _close_readers_in, self._readers)
         self._write_conn: Any = None  # the writing connection, guarded by _write_lock
         self._write_lock = threading.Lock()
         self._translated: dict[str, str] = {}
@@ -108,10 +118,7 @@ class SqlStore(SchemaMigrations, Store):
             found[0].close()
 
     def _close_readers(self) -> None:
-        readers = self._readers
-        while readers:
-            _, (conn, _) = readers.popitem()
-            conn.close()
+        _close_readers_in(self._readers)
 
     @abc.abstractmethod
     @contextmanager
