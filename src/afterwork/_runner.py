@@ -62,8 +62,8 @@ class Runner:
         self._waiting: dict[str, TaskRecord] = {}  # predecessor id -> the next task of its chain
         self._claimed: set[str] = set()
         self._running: set[asyncio.Task[bool]] = set()
-        self._wake = asyncio.Event()
-        self._poll_now = asyncio.Event()
+        self._dispatch_wanted = asyncio.Event()  # ready tasks or free slots changed: dispatch
+        self._claim_wanted = asyncio.Event()  # the store may hold tasks for us: claim now
         self._stopping = False
         self._store_has_more = True  # the store may hold tasks ready for us: poll when free
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -93,7 +93,7 @@ class Runner:
                 self._ready.append(record)
             else:
                 self._waiting[record.waiting_on] = record
-        self._wake.set()
+        self._dispatch_wanted.set()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -108,11 +108,11 @@ class Runner:
         """Claim soon, from any thread (after tasks were queued elsewhere)."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._claim_now)
+            loop.call_soon_threadsafe(self._want_claim)
 
-    def _claim_now(self) -> None:
+    def _want_claim(self) -> None:
         self._store_has_more = True
-        self._poll_now.set()
+        self._claim_wanted.set()
 
     def heartbeat(self) -> Changes | None:
         """Called by the writer thread every tick: keep this runner's leases fresh (after it
@@ -151,8 +151,8 @@ class Runner:
             main.cancel()
         # Bounded even so: a loop that ignored its cancel must not hold the process forever
         # (it would see `_stopping` at its next turn; the wake-ups make that turn now).
-        self._wake.set()
-        self._poll_now.set()
+        self._dispatch_wanted.set()
+        self._claim_wanted.set()
         _, stuck = (await asyncio.wait(self._main, timeout=self.settings.store_timeout_seconds + 1.0)
                     if self._main else (None, ()))
         if stuck:
@@ -191,14 +191,14 @@ class Runner:
                 task = asyncio.create_task(self.execute(record))
                 self._running.add(task)
                 task.add_done_callback(self._finished)
-            self._wake.clear()
-            await self._wake.wait()
+            self._dispatch_wanted.clear()
+            await self._dispatch_wanted.wait()
 
     def _finished(self, task: asyncio.Task[bool]) -> None:
         self._running.discard(task)
-        self._wake.set()
+        self._dispatch_wanted.set()
         if self._store_has_more and self.backlog < self.settings.concurrency:
-            self._poll_now.set()
+            self._claim_wanted.set()
 
     async def _poll(self) -> None:
         polls = 0
@@ -220,8 +220,8 @@ class Runner:
                 self._store_has_more = len(claimed) == free
                 if self._store_has_more:
                     continue
-            self._poll_now.clear()
-            await wait_event(self._poll_now, self.settings.poll_seconds)
+            self._claim_wanted.clear()
+            await wait_event(self._claim_wanted, self.settings.poll_seconds)
 
     async def _claim(self, limit: int) -> list[TaskRecord]:
         now = time.time()  # for run times only: the store judges leases on its own clock
@@ -335,7 +335,7 @@ class Runner:
         if successor is not None:
             self._out().succeeded.append(done)
             self._ready.append(successor)
-            self._wake.set()
+            self._dispatch_wanted.set()
         elif record.id in self._claimed:
             # Its successor (if any) is not ours: claim it once the success is written.
             self._claimed.discard(record.id)
@@ -391,7 +391,7 @@ class Runner:
 
     def _poll_soon(self, delay: float) -> None:
         if self._loop is not None and delay < self.settings.poll_seconds:
-            self._loop.call_later(max(0.0, delay), self._poll_now.set)
+            self._loop.call_later(max(0.0, delay), self._claim_wanted.set)
 
     def _hold(self, record: TaskRecord, attempt: int, started: float, call: Future[Any]) -> None:
         """Stopped while its `def` call runs on: keep the lease until the thread returns."""
