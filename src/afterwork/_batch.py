@@ -43,11 +43,11 @@ class RequestBatch:
 
     def add(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskHandle:
         planned = self.intake.planner.plan(func, args, kwargs)
-        if planned.key is not None:
+        if planned.key is not None:  # the store keeps one per key (a later duplicate's id
+            # resolves to the live task): no store read here, on the request's path
             twin = next((p for p in self.planned if p.key == planned.key), None)
-            existing = twin.handle if twin else self.intake.active_with_key(planned.key)
-            if existing is not None:
-                return existing
+            if twin is not None:
+                return twin.handle
         if self.phase is _Phase.OPEN:
             self.planned.append(planned)
         elif planned.payload is not None:  # added after the response started: store it at once

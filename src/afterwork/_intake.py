@@ -89,10 +89,7 @@ class Intake:
                     ) -> TaskHandle:
         """`defer()` outside a request: a storable task, stored at once (see `store_now`)."""
         planned = self.planner.storable(self.planner.plan(func, args, kwargs), "defer")
-        if (planned.key is not None and not _on_event_loop()  # no store read on a loop
-                and (existing := self.active_with_key(planned.key)) is not None):
-            return existing
-        self.store_now([planned])
+        self.store_now([planned])  # a key's duplicate: its id resolves to the live task
         return planned.handle
 
     def active_with_key(self, key: str) -> TaskHandle | None:

@@ -290,9 +290,27 @@ def test_insert_if_absent_skips_a_known_id_or_an_active_key(store: Store) -> Non
     store.apply(Changes(inserts_if_absent=[keyed]))
     twin = dataclasses.replace(rec(), dedup_key="mail:42")
     store.apply(Changes(inserts_if_absent=[keyed, twin]))
-    assert store.get(twin.id) is None
+    assert store.get_many([twin.id]) == {}  # not stored ...
+    aliased = store.get(twin.id)  # ... its id names the live task with the key
+    assert aliased is not None and aliased.id == keyed.id
     found = store.active_with_key("mail:42")
     assert found is not None and found.id == keyed.id
+
+
+def test_a_duplicates_alias_goes_when_its_task_is_purged(store: Store) -> None:
+    keyed = dataclasses.replace(rec(), dedup_key="mail:43")
+    twin = dataclasses.replace(rec(), dedup_key="mail:43")
+    store.apply(Changes(inserts_if_absent=[keyed]))
+    store.apply(Changes(inserts_if_absent=[twin]))
+    assert [r.id for r in store.claim("a", 10, NOW)] == [keyed.id]
+    store.apply(Changes(succeeded=[Outcome(keyed.id, "a", NOW)]))
+    got = store.get(twin.id)
+    assert got is not None and got.state is TaskState.SUCCEEDED  # the alias follows it to the end
+    assert store.purge(NOW + 1) == 1
+    assert store.get(twin.id) is None
+    with store._read() as cur:  # type: ignore[attr-defined]
+        cur.execute("SELECT COUNT(*) FROM afterwork_task_aliases")
+        assert cur.fetchone()[0] == 0
 
 
 def test_a_rate_limited_task_in_a_limited_queue_still_runs_under_its_rate(store: Store) -> None:

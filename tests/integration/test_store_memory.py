@@ -133,7 +133,7 @@ def test_the_memory_database_is_closed_with_its_store_object(
     with warnings.catch_warnings():  # what other tests left to the collector is not this one's
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()
-    assert len(closed) == 3
+    assert len({id(c) for c in closed}) == 3  # (closing twice is harmless)
 
 
 def test_memory_reads_from_other_threads_wait_for_a_write_instead_of_failing() -> None:

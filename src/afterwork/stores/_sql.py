@@ -16,6 +16,7 @@ from ._migrations import SchemaMigrations
 from ._rows import from_row, to_row
 from ._statements import (
     ACTIVE_IN_QUEUE,
+    ALIAS_IF_SKIPPED,
     CANCEL,
     CANCEL_AFTER,
     CANCEL_CHAIN,
@@ -25,6 +26,7 @@ from ._statements import (
     COUNT_PURGEABLE,
     EXPIRE,
     GET,
+    GET_BY_ALIAS,
     HEARTBEAT,
     INSERT,
     INSERT_IF_ABSENT,
@@ -38,6 +40,7 @@ from ._statements import (
     MARK_SUCCEEDED_SQL,
     OWNERS,
     PURGE,
+    PURGE_ALIASES,
     READY_WHERE,
     RECENT_STARTS,
     REQUEUE,
@@ -176,6 +179,9 @@ class SqlStore(SchemaMigrations, Store):
                 cur.executemany(q(INSERT), [to_row(r) for r in changes.inserts])
         if changes.inserts_if_absent:
             cur.executemany(q(INSERT_IF_ABSENT), [to_row(r) for r in changes.inserts_if_absent])
+            keyed = [(r.id, r.dedup_key, r.id) for r in changes.inserts_if_absent if r.dedup_key]
+            if keyed:
+                cur.executemany(q(ALIAS_IF_SKIPPED), keyed)
             ready = True
         started = {o.task_id: o for o in changes.started}
         at_once = [o for o in changes.succeeded if o.task_id in started]
@@ -272,6 +278,9 @@ class SqlStore(SchemaMigrations, Store):
         with self._read() as cur:
             cur.execute(self._sql(GET), (task_id,))
             row = cur.fetchone()
+            if row is None:  # the id of a keyed task skipped for a live duplicate: that task
+                cur.execute(self._sql(GET_BY_ALIAS), (task_id,))
+                row = cur.fetchone()
         return from_row(row) if row else None
 
     def get_many(self, task_ids: Sequence[str]) -> dict[str, TaskRecord]:
@@ -357,7 +366,10 @@ class SqlStore(SchemaMigrations, Store):
     def purge(self, finished_before: float, limit: int = 10_000) -> int:
         with self._write() as cur:
             cur.execute(self._sql(PURGE), (finished_before, limit))
-            return int(cur.rowcount)
+            purged = int(cur.rowcount)
+            if purged:
+                cur.execute(self._sql(PURGE_ALIASES))
+            return purged
 
     def count_purgeable(self, finished_before: float) -> int:
         with self._read() as cur:

@@ -73,6 +73,15 @@ RECENT_STARTS = (f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE rate_key = ? AND "
 GET = f"SELECT {COLUMN_LIST} FROM {TASKS_TABLE} WHERE id = ?"
 WITH_KEY = (f"SELECT {COLUMN_LIST} FROM {TASKS_TABLE} WHERE dedup_key = ? "
             f"AND state IN ('queued', 'leased', 'running')")
+# A keyed row skipped for a live duplicate: its id names that task from now on. Parameters:
+# the skipped row's id, its key, its id again (the row itself, if it was stored, is no alias).
+ALIAS_IF_SKIPPED = ("INSERT INTO afterwork_task_aliases (id, task_id) "
+                    f"SELECT ?, id FROM {TASKS_TABLE} WHERE dedup_key = ? AND id <> ? "
+                    "AND state IN ('queued', 'leased', 'running') ON CONFLICT DO NOTHING")
+GET_BY_ALIAS = (f"SELECT {COLUMN_LIST} FROM {TASKS_TABLE} WHERE id = "
+                "(SELECT task_id FROM afterwork_task_aliases WHERE id = ?)")
+PURGE_ALIASES = (f"DELETE FROM afterwork_task_aliases WHERE NOT EXISTS "
+                 f"(SELECT 1 FROM {TASKS_TABLE} t WHERE t.id = afterwork_task_aliases.task_id)")
 COUNT_PENDING = (f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE {_LEASED} OR "
                  f"(state = 'queued' AND (run_at <= ? OR waiting_on IS NOT NULL))")
 REQUEUE = (f"UPDATE {TASKS_TABLE} SET state = 'queued', run_at = ?, attempts = 0, finished_at = NULL, "

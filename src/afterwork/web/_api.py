@@ -169,7 +169,7 @@ def build_api(console: Console, reads: Reads, watch: Watch) -> list[BaseRoute]:
         try:
             record = await read(console.tasks.get, task_id)
             if record is not None and record.state not in FINAL_STATES and wait > 0:
-                record = await _until_final(task_id, record, time.monotonic() + wait)
+                record = await _until_final(record.id, record, time.monotonic() + wait)
             if record is None:
                 return _no_task(task_id)
             return JSONResponse(await shown(record, await operator(request)))
@@ -206,6 +206,7 @@ def build_api(console: Console, reads: Reads, watch: Watch) -> list[BaseRoute]:
 
         async def stream() -> AsyncIterator[str]:
             record: TaskRecord | None = first
+            task_id = first.id  # the task itself, if the path named an alias of it
             yield f"event: state\ndata: {json.dumps(first_shown)}\n\n"
             last = fingerprint(first)
             deadline = time.monotonic() + STREAM_SECONDS_MAX
