@@ -195,10 +195,11 @@ def under_fault(url: str, start: Callable[[], None], clear: Callable[[], None], 
 def rows_in(sqlite_path: Path, ids: set[str]) -> set[str]:
     """Which of `ids` the SQLite file at that path holds (what survives a restart)."""
     import sqlite3
+    from contextlib import closing
 
     if not sqlite_path.exists():
         return set()
-    with sqlite3.connect(sqlite_path) as conn:
+    with closing(sqlite3.connect(sqlite_path)) as conn:
         try:
             found = {r[0] for r in conn.execute("SELECT id FROM afterwork_tasks")}
         except sqlite3.OperationalError:  # no such table: a new, empty file

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -17,15 +18,6 @@ from afterwork.testing import wait_for_tasks
 
 from .app_tasks import EVENTS
 from .test_reliability import app_on
-
-# Open: on Python 3.13, a connection of an earlier test of this module is collected unclosed
-# while a later one runs (each test alone is clean); found at the end of a session, kept
-# visible here rather than silenced project-wide.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:unclosed database:ResourceWarning"),
-    pytest.mark.filterwarnings(
-        "ignore:Exception ignored in. <sqlite3.Connection:pytest.PytestUnraisableExceptionWarning"),
-]
 
 
 def _rec(**fields: object) -> TaskRecord:
@@ -61,7 +53,7 @@ def test_a_deleted_or_replaced_sqlite_file_fails_the_write_and_the_next_write_re
         assert store.get(lost.id) is None and store.get(kept.id) is None
     finally:
         store.close()
-    with sqlite3.connect(path) as conn:  # and it is the file at the path that holds it
+    with closing(sqlite3.connect(path)) as conn:  # and it is the file at the path that holds it
         assert [r[0] for r in conn.execute("SELECT id FROM afterwork_tasks")] == [again.id]
 
 
@@ -72,7 +64,8 @@ def test_leases_written_under_another_boot_are_expired_when_the_store_opens(tmp_
     held = _rec(state=TaskState.RUNNING, lease_owner="before-reboot", lease_until=1e12)
     store.apply(Changes(inserts=[held]))
     store.close()
-    with sqlite3.connect(f"{tmp_path}/afterwork.db") as conn:  # as if written by another boot
+    # as if written by another boot (`with conn` commits; only closing() closes)
+    with closing(sqlite3.connect(f"{tmp_path}/afterwork.db")) as conn, conn:
         conn.execute("UPDATE afterwork_clock SET value = 'boottime:another-boot'")
     store = open_store(url)
     store.open()
