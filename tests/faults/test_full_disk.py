@@ -68,7 +68,10 @@ def test_a_full_disk_gets_503s_loses_nothing_and_recovers_when_space_is_freed(
     db = small_disk / "afterwork.db"
     log = tmp_path / "tasks.jsonl"
     filler = small_disk / "filler"
-    env = app_env(f"sqlite:///{db}", log, lease_seconds=2, store_timeout_seconds=1)
+    # A small local backlog: many tasks go through the store (claimed; the second of a
+    # chain after the first one's success is written), not only straight to the runner.
+    env = app_env(f"sqlite:///{db}", log, lease_seconds=2, store_timeout_seconds=1,
+                  local_backlog=40)
     server = Server(APP, env, tmp_path / "app.log")
     filled: list[int] = []
     try:
