@@ -3,7 +3,11 @@ tests/faults makes them with real processes under load)."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import subprocess
+import sys
+import time
 import uuid
 from contextlib import closing
 from pathlib import Path
@@ -130,3 +134,34 @@ def test_postgres_connections_carry_the_store_timeout_as_lock_and_statement_time
             assert cur.fetchone() == ("2500ms", "2500ms")
     finally:
         store.close()
+
+
+def test_a_dead_runners_tasks_are_taken_over_after_the_store_refused_the_first_try(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner's look for dead runners of this machine meets a locked store: it looks
+    again later, and its claims go on (the refused write must not end its claim loop)."""
+    monkeypatch.setattr("afterwork._runner.DEAD_OWNER_CHECK_EVERY", 1)
+    path = tmp_path / "afterwork.db"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead_owner = f"{socket.gethostname()}:{gone.pid}:0000dead"
+    app, _ = app_on(f"sqlite:///{path}?busy_timeout=0.1", poll_seconds=0.05,
+                    store_timeout_seconds=0.3)
+    with TestClient(app), closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        now = time.time()
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute(
+            "INSERT INTO afterwork_tasks (id, name, payload, state, attempts, max_attempts, "
+            "lease_owner, lease_until, run_at, created_at) VALUES ('orphan', ?, ?, 'running', "
+            "1, 3, ?, 1e12, ?, ?)",
+            ("tests.integration.app_tasks:record", '{"a":["orphan"],"k":{},"t":1}',
+             dead_owner, now, now))
+        holder.execute("COMMIT")
+        holder.execute("BEGIN IMMEDIATE")  # at once: the runner sees the row, cannot expire it
+        time.sleep(1.0)
+        holder.execute("COMMIT")
+        deadline = time.monotonic() + 10
+        while ("orphan",) not in EVENTS and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert ("orphan",) in EVENTS, "the dead runner's task was never taken over"
