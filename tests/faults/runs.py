@@ -173,15 +173,12 @@ class FaultRun:
         return min(after) - self.cleared_at if after else None
 
 
-FAULT_LOAD_REQUESTS = 3000  # the most requests one `under_fault` run sends
-
-
 def under_fault(url: str, start: Callable[[], None], clear: Callable[[], None], *,
                 path: str, before_seconds: float = 1.5, fault_seconds: float = 3.0,
-                after_seconds: float = 3.0, clients: int = 8) -> FaultRun:
+                after_seconds: float = 3.0, clients: int = 8, requests: int = 3000) -> FaultRun:
     """Load the app, make the fault after `before_seconds`, clear it `fault_seconds` later,
-    keep the load `after_seconds` more. Bounded: a few hundred requests at most."""
-    load = Load(url, path=path, clients=clients, requests=FAULT_LOAD_REQUESTS,
+    keep the load `after_seconds` more. Bounded: `requests` at most."""
+    load = Load(url, path=path, clients=clients, requests=requests,
                 seconds=before_seconds + fault_seconds + after_seconds).start()
     time.sleep(before_seconds)
     fault_at = boot_clock()

@@ -1,4 +1,4 @@
-"""A full disk under load: the SQLite file on a small tmpfs, filled up by the test.
+"""A full disk under load: the SQLite file on a tmpfs of its own, filled up by the test.
 Requests get 503s while the disk is full (never a 200 for a task not written), the runner's
 outcomes wait and are retried, and once space is freed everything accepted runs.
 
@@ -26,21 +26,15 @@ import pytest
 
 from ..procs import Server
 from .conftest import APP, app_env
-from .runs import (
-    FAULT_LOAD_REQUESTS,
-    accepted,
-    executions,
-    overlapping,
-    rows_in,
-    summary,
-    under_fault,
-    wait_until_ended,
-)
+from .runs import accepted, executions, overlapping, rows_in, summary, under_fault, wait_until_ended
 
+# The most requests sent: enough to go on after the fault, with 503s coming back fast
+# (about 650 a second) while the disk is full.
+REQUESTS = 8000
 CHAIN, PAD = 2, 2000  # tasks per request, bytes of argument per task
 PAGE_BYTES = 4096
-# All the rows the load can store, as much again in the -wal, and 16 MB to spare: about 62 MB.
-DISK_BYTES = 2 * FAULT_LOAD_REQUESTS * CHAIN * PAGE_BYTES + (16 << 20)
+# All the rows the load can store, as much again in the -wal, and 16 MB to spare: 141 MB.
+DISK_BYTES = 2 * REQUESTS * CHAIN * PAGE_BYTES + (16 << 20)
 LEFT_FREE_BYTES = 200 * 1024  # what the filler leaves: a few dozen requests' worth
 
 
@@ -80,7 +74,8 @@ def test_a_full_disk_gets_503s_loses_nothing_and_recovers_when_space_is_freed(
             filled.append(filler.stat().st_size)
 
         run = under_fault(server.url, fill, lambda: filler.unlink(), fault_seconds=4.0,
-                          path=f"/job/{{n}}?seconds=0.05&chain={CHAIN}&pad={PAD}", clients=4)
+                          path=f"/job/{{n}}?seconds=0.05&chain={CHAIN}&pad={PAD}", clients=4,
+                          requests=REQUESTS)
         ids = accepted(run.answers)
         missing = wait_until_ended(log, ids, 60)
         free_at_end = _free_bytes(small_disk)
@@ -98,6 +93,8 @@ def test_a_full_disk_gets_503s_loses_nothing_and_recovers_when_space_is_freed(
                       extra=state))
     assert run.unavailable > 0, "the disk never filled: the test proved nothing"
     assert run.other_errors == [], run.other_errors
+    assert any(a.sent >= run.cleared_at for a in run.answers), (
+        f"all {REQUESTS} requests were sent before space was freed: raise REQUESTS")
     assert run.recovered_seconds() is not None, "no request succeeded after space was freed"
     assert free_at_end > LEFT_FREE_BYTES, f"the load filled the disk again: make it larger ({state})"
     assert lost == 0, state
