@@ -91,8 +91,9 @@ def runners_alive(url: str) -> int:
     try:
         if url.startswith("sqlite"):
             import sqlite3
+            from contextlib import closing
 
-            with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
                 return int(conn.execute(sql).fetchone()[0])
         import psycopg
 

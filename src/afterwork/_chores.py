@@ -56,4 +56,8 @@ async def expire_dead_owners(writer: Writer) -> None:
     dead = [o for o in owners if owner_is_dead(o)]
     if dead:
         log.info("afterwork: taking over the tasks of stopped runners %s", ", ".join(dead))
-        await asyncio.wrap_future(writer.submit(Changes(expire_owners=dead)))
+        try:
+            await asyncio.wrap_future(writer.submit(Changes(expire_owners=dead)))
+        except AfterworkError as exc:  # locked, full, gone: the next check tries again
+            log.warning("afterwork: expiring the leases of stopped runners failed (%s); "
+                        "will retry", exc)

@@ -28,10 +28,11 @@ _options: dict[str, Any] = {
     "max_attempts": 5,
 }
 _known = inspect.signature(Afterwork).parameters  # an older afterwork lacks some: measure it too
-for env, option in (("FAULT_GRACE_SECONDS", "grace_seconds"),
-                    ("FAULT_STORE_TIMEOUT_SECONDS", "store_timeout_seconds")):
+for env, option, kind in (("FAULT_GRACE_SECONDS", "grace_seconds", float),
+                          ("FAULT_STORE_TIMEOUT_SECONDS", "store_timeout_seconds", float),
+                          ("FAULT_LOCAL_BACKLOG", "local_backlog", int)):
     if os.environ.get(env) and option in _known:
-        _options[option] = float(os.environ[env])
+        _options[option] = kind(os.environ[env])
 Afterwork(app, **_options)
 LOG = os.environ.get("FAULT_LOG", "faults.jsonl")
 TICK_SECONDS = 0.2

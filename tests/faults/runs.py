@@ -175,10 +175,10 @@ class FaultRun:
 
 def under_fault(url: str, start: Callable[[], None], clear: Callable[[], None], *,
                 path: str, before_seconds: float = 1.5, fault_seconds: float = 3.0,
-                after_seconds: float = 3.0, clients: int = 8) -> FaultRun:
+                after_seconds: float = 3.0, clients: int = 8, requests: int = 3000) -> FaultRun:
     """Load the app, make the fault after `before_seconds`, clear it `fault_seconds` later,
-    keep the load `after_seconds` more. Bounded: a few hundred requests at most."""
-    load = Load(url, path=path, clients=clients, requests=3000,
+    keep the load `after_seconds` more. Bounded: `requests` at most."""
+    load = Load(url, path=path, clients=clients, requests=requests,
                 seconds=before_seconds + fault_seconds + after_seconds).start()
     time.sleep(before_seconds)
     fault_at = boot_clock()
@@ -195,10 +195,11 @@ def under_fault(url: str, start: Callable[[], None], clear: Callable[[], None], 
 def rows_in(sqlite_path: Path, ids: set[str]) -> set[str]:
     """Which of `ids` the SQLite file at that path holds (what survives a restart)."""
     import sqlite3
+    from contextlib import closing
 
     if not sqlite_path.exists():
         return set()
-    with sqlite3.connect(sqlite_path) as conn:
+    with closing(sqlite3.connect(sqlite_path)) as conn:
         try:
             found = {r[0] for r in conn.execute("SELECT id FROM afterwork_tasks")}
         except sqlite3.OperationalError:  # no such table: a new, empty file

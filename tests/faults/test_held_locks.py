@@ -8,6 +8,7 @@ requests succeed again once the lock is gone.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ PATH = "/job/{n}?seconds=0.05&chain=2"  # two tasks a request: both stored or ne
 def _count_rows(url: str) -> int:
     sql = "SELECT COUNT(*) FROM afterwork_tasks"
     if url.startswith("sqlite"):
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
             return int(conn.execute(sql).fetchone()[0])
     import psycopg
 
