@@ -203,25 +203,35 @@ class Runner:
     async def _poll(self) -> None:
         polls = 0
         while not self._stopping:
-            if polls % DEAD_OWNER_CHECK_EVERY == 0:
-                await expire_dead_owners(self.writer)
+            try:
+                more = await self._poll_once(polls)
+            except Exception:  # the loop that claims must outlive any one failure
+                log.exception("afterwork: the runner's claim loop failed; it goes on after "
+                              "poll_seconds")
+                more = False
             polls += 1
-            if await store_due_ticks(self._scheduler, self.writer, self.planner):
-                self._store_has_more = True
-            free = self.settings.concurrency - self.backlog
-            if free > 0:
-                try:
-                    claimed = await self._claim(free)
-                except AfterworkError as exc:
-                    log.warning("afterwork: claiming tasks failed (%s); will retry", exc)
-                    claimed = []
-                self._claimed.update(r.id for r in claimed)
-                self.adopt(claimed)
-                self._store_has_more = len(claimed) == free
-                if self._store_has_more:
-                    continue
-            self._claim_wanted.clear()
-            await wait_event(self._claim_wanted, self.settings.poll_seconds)
+            if not more:
+                self._claim_wanted.clear()
+                await wait_event(self._claim_wanted, self.settings.poll_seconds)
+
+    async def _poll_once(self, polls: int) -> bool:
+        """Chores, then one claim; True when the store may hold more for us right now."""
+        if polls % DEAD_OWNER_CHECK_EVERY == 0:
+            await expire_dead_owners(self.writer)
+        if await store_due_ticks(self._scheduler, self.writer, self.planner):
+            self._store_has_more = True
+        free = self.settings.concurrency - self.backlog
+        if free <= 0:
+            return False
+        try:
+            claimed = await self._claim(free)
+        except AfterworkError as exc:
+            log.warning("afterwork: claiming tasks failed (%s); will retry", exc)
+            claimed = []
+        self._claimed.update(r.id for r in claimed)
+        self.adopt(claimed)
+        self._store_has_more = len(claimed) == free
+        return self._store_has_more
 
     async def _claim(self, limit: int) -> list[TaskRecord]:
         now = time.time()  # for run times only: the store judges leases on its own clock

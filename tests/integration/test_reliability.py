@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -158,3 +159,33 @@ def test_a_failed_task_can_be_retried_and_a_queued_one_cancelled_from_code(durab
         with pytest.raises(TaskNotFoundError):
             aw.retry("no-such-task")
     assert [e[0] for e in EVENTS] == ["once", "once"]  # ran again after the retry
+
+
+def test_the_claim_loop_outlives_an_unexpected_error(tmp_path: object,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fault injection at the chores' seam: one poll fails with an error nobody planned for;
+    the runner logs it and claims again (before, the claim loop ended silently and nothing
+    stored was ever claimed again until a restart)."""
+    import afterwork._runner
+
+    real = afterwork._runner.store_due_ticks
+    failures = [RuntimeError("an error nobody planned for")]
+
+    async def fails_once(*args: Any) -> bool:
+        if failures:
+            raise failures.pop()
+        return await real(*args)
+
+    monkeypatch.setattr(afterwork._runner, "store_due_ticks", fails_once)
+    app = FastAPI()
+    aw = Afterwork(app, url=f"sqlite:///{tmp_path}/t.db", poll_seconds=0.05)
+    with TestClient(app):
+        deadline = time.monotonic() + 10
+        while failures and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not failures  # the first poll failed
+        handle = aw.defer(app_tasks.record, "claimed after the failure")  # through the store
+        wait_for_tasks(app)
+        record = aw.store.get(handle.id)
+    assert record is not None and record.state is TaskState.SUCCEEDED
+    assert ("claimed after the failure",) in EVENTS
