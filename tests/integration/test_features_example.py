@@ -36,7 +36,8 @@ def test_signup_sends_now_and_schedules_one_nudge(features) -> None:  # type: ig
         second = client.post("/signup?email=a@example.com").json()
         wait_for_tasks(module.app)
         nudge = client.get(f"/afterwork/api/tasks/{first['nudge']}").json()
-    assert second["nudge"] == first["nudge"]  # de-duplicated while queued
+        again = client.get(f"/afterwork/api/tasks/{second['nudge']}").json()
+    assert again["id"] == nudge["id"] == first["nudge"]  # de-duplicated while queued
     assert nudge["state"] == "queued"  # ten minutes away
     assert [e["template"] for e in outbox(box)] == ["welcome", "welcome"]
 
