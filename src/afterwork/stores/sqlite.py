@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
@@ -127,7 +128,7 @@ class SqliteStore(SqlStore):
                     self.path, timeout=self.busy_timeout, isolation_level=None,
                     check_same_thread=False,
                 )
-                conn.execute("PRAGMA journal_mode=WAL")
+                _into_wal(conn, self.busy_timeout)
                 conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             conn.create_function("afterwork_lease_now", 0, lease_now)
@@ -299,6 +300,21 @@ class SqliteStore(SqlStore):
                 yield cur
         except sqlite3.Error as exc:
             raise _translate(self.path, exc) from exc
+
+
+def _into_wal(conn: sqlite3.Connection, seconds: float) -> None:
+    """WAL mode. Switching a new database needs its exclusive lock, and SQLite answers "database
+    is locked" at once, without its busy handler, when another process is switching it at the
+    same moment (a web app and its worker started together): retried up to the busy timeout."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
 
 
 def _reclaim(conn: sqlite3.Connection) -> None:
