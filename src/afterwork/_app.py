@@ -88,6 +88,7 @@ class Afterwork:
         redact: Iterable[str] = (),
         max_streams: int = 500,
         api_threads: int = 4,
+        freeze_gc: bool = True,
     ) -> None:
         self.settings = Settings.from_options(
             url, run_in_app=run_in_app, strict=strict, concurrency=concurrency,
@@ -100,7 +101,7 @@ class Afterwork:
             dashboard=dashboard, dashboard_token=dashboard_token, dashboard_auth=dashboard_auth,
             dashboard_prefix=dashboard_prefix, metrics=metrics, tracing=tracing,
             inline_in_tests=inline_in_tests, redact=tuple(redact), max_streams=max_streams,
-            api_threads=api_threads)
+            api_threads=api_threads, freeze_gc=freeze_gc)
         caller = sys._getframe(1).f_globals.get("__name__", "")
         REGISTRY.allow_packages([caller, *packages])
         self.events = Events()

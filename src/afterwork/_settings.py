@@ -54,6 +54,7 @@ class Settings:
     redact: tuple[str, ...] = ()
     max_streams: int = 500
     api_threads: int = 4
+    freeze_gc: bool = True
     runner_kind: str = "app"  # "worker" in `afterwork worker`: shown with each runner
 
     def __post_init__(self) -> None:
