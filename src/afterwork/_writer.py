@@ -38,6 +38,8 @@ class _Waiter(Protocol):
 _Done = tuple["asyncio.Future[Any]", Any, "BaseException | None"]
 RETRY_SECONDS_MAX = 30.0  # back-off cap while the store refuses runner writes
 WATCH_SECONDS = 0.1  # how often the watchdog looks for waiters past their deadline
+FOLD_SECONDS = 0.05  # the longest a posted outcome waits for a group to ride with
+LINGER_SECONDS = 0.5  # after a group, the writer wakes at least every FOLD_SECONDS this long
 _STOP = object()
 _WAITING, _STARTED, _EXPIRED = 0, 1, 2
 
@@ -74,6 +76,10 @@ class Writer:
         self._retry: list[Changes] = []
         self._retry_delay = 0.0
         self._deliveries: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
+        self._urgent = 0  # queued items that wake the writer (all but posted outcomes)
+        self._fold_until: float | None = None  # posted outcomes queued: written by then
+        self._sleeping = False  # the writer waits without a bound of FOLD_SECONDS
+        self._last_group = 0.0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="afterwork-writer", daemon=True)
@@ -115,25 +121,49 @@ class Writer:
         return future
 
     def _put(self, item: Any, future: _Waiter | None) -> None:
-        deadline = time.monotonic() + self.timeout_seconds if future is not None else 0.0
+        now = time.monotonic()
+        deadline = now + self.timeout_seconds if future is not None else 0.0
         with self._cond:
             if self._thread is None:
                 raise StoreError("afterwork is not running (its writer was stopped)")
             self._queue.append(_Item(item, future, deadline))
-            if len(self._queue) == 1:  # else the writer is awake already: spare a wake-up
+            if future is None and _foldable(item):
+                # Outcomes ride with the next group (a request's rows, say): one commit
+                # instead of two. They wait for one at most FOLD_SECONDS.
+                if self._fold_until is None:
+                    self._fold_until = now + FOLD_SECONDS
+                    if self._sleeping:
+                        self._cond.notify()
+                return
+            self._urgent += 1
+            if self._urgent == 1:  # else the writer is awake already: spare a wake-up
                 self._cond.notify()
 
     def _run(self) -> None:
         next_tick = time.monotonic() + self._tick_seconds
         while True:
             with self._cond:
-                while not self._queue:
-                    wait = next_tick - time.monotonic()
+                began = time.monotonic()
+                while not self._urgent:
+                    now = time.monotonic()
+                    due = next_tick
                     if self._retry:
-                        wait = min(wait, self._retry_delay)
-                    if wait <= 0 or not self._cond.wait(wait):
+                        due = min(due, began + self._retry_delay)
+                    if self._fold_until is not None:
+                        due = min(due, self._fold_until)
+                    if now >= due:
                         break
+                    wait = due - now
+                    if self._fold_until is None and now - self._last_group < LINGER_SECONDS:
+                        # Busy lately: outcomes are posted without a wake-up (the next group
+                        # takes them along), so look at least this often meanwhile.
+                        wait = min(wait, FOLD_SECONDS)
+                    self._sleeping = wait > FOLD_SECONDS  # a posted outcome wakes it
+                    self._cond.wait(wait)
+                    self._sleeping = False
                 items, self._queue = self._queue, []
+                self._urgent, self._fold_until = 0, None
+                self._last_group = time.monotonic()
                 self._batch = items
                 self._busy.set()
             stop = any(i.item is _STOP for i in items)
@@ -269,6 +299,14 @@ class Writer:
         else:
             if future is not None:
                 future.set_result(result)
+
+
+def _foldable(item: Any) -> bool:
+    """Posted runner outcomes only (started, succeeded, failed, retried, released): they may
+    wait a little for a group to share. Rows, heartbeats and the rest go at once."""
+    return isinstance(item, Changes) and not (
+        item.inserts or item.inserts_if_absent or item.heartbeat or item.expire_owners
+        or item.requeued or item.cancelled or item.stopped_runners)
 
 
 def _left(waited: list[tuple[Changes, _Waiter, float]]) -> float | None:
