@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .._models import ANY_TASK, Changes, ClaimSpec, RunnerInfo, TaskRecord, TaskState
+from .._models import ANY_TASK, Changes, ClaimSpec, Outcome, RunnerInfo, TaskRecord, TaskState
 from ._base import Store
 from ._dbapi import Cursor
 from ._migrations import SchemaMigrations
@@ -184,7 +184,10 @@ class SqlStore(SchemaMigrations, Store):
                 cur.executemany(q(ALIAS_IF_SKIPPED), keyed)
             ready = True
         started = {o.task_id: o for o in changes.started}
-        at_once = [o for o in changes.succeeded if o.task_id in started]
+        at_once: list[Outcome] = []
+        later: list[Outcome] = []
+        for o in changes.succeeded:  # one pass: comparing outcomes pairwise was quadratic
+            (at_once if o.task_id in started else later).append(o)
         if at_once:
             cur.executemany(q(MARK_STARTED_AND_SUCCEEDED_SQL), [
                 (started[o.task_id].at, o.at, started.pop(o.task_id).note, o.task_id, o.owner)
@@ -192,7 +195,6 @@ class SqlStore(SchemaMigrations, Store):
         if started:
             cur.executemany(q(MARK_STARTED_SQL), [(o.at, o.note, o.task_id, o.owner)
                                                   for o in started.values()])
-        later = [o for o in changes.succeeded if o not in at_once] if at_once else changes.succeeded
         if later:
             cur.executemany(q(MARK_SUCCEEDED_SQL), [(o.at, o.task_id, o.owner) for o in later])
         unblock = [(o.task_id, o.task_id) for o in changes.succeeded if o.unblock]
