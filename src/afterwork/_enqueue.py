@@ -22,6 +22,8 @@ from ._models import TaskHandle, TaskRecord, TaskState
 from ._registry import REGISTRY, Task, TaskOptions, why_not_storable
 from ._settings import Settings
 
+_NO_OPTIONS = TaskOptions()  # a plain function's (a frozen object: made once, not per call)
+
 
 @dataclass(slots=True)
 class Planned:
@@ -76,7 +78,7 @@ class Planner:
         if payload is None:
             self._not_storable(label, reason or "unknown")
             return Planned(TaskHandle(new_id(), label, False), func, args, kwargs)
-        options = func.task_options if isinstance(func, Task) else TaskOptions()
+        options = func.task_options if isinstance(func, Task) else _NO_OPTIONS
         meta = self.events.meta() if self.events.enqueue_hooks else None
         run_at = options.run_at
         if options.delay_seconds is not None:
