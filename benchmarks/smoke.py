@@ -40,14 +40,16 @@ PAIR = (systems.BASELINE, "afterwork_sqlite")
 
 
 def server_stack() -> str:
-    """What uvicorn picks here: uvloop + httptools when installed, else asyncio + h11."""
+    """What uvicorn picks here: uvloop + httptools when installed, else asyncio + h11, unless
+    UVICORN_LOOP / UVICORN_HTTP say otherwise (uvicorn reads them: `UVICORN_LOOP=asyncio
+    UVICORN_HTTP=h11 python benchmarks/smoke.py` measures the other stack)."""
     import importlib.util
 
     def have(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
 
-    loop = "uvloop" if have("uvloop") else "asyncio"
-    http = "httptools" if have("httptools") else "h11"
+    loop = os.environ.get("UVICORN_LOOP") or ("uvloop" if have("uvloop") else "asyncio")
+    http = os.environ.get("UVICORN_HTTP") or ("httptools" if have("httptools") else "h11")
     return f"--loop {loop} --http {http}"
 
 

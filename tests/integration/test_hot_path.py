@@ -1,0 +1,141 @@
+"""What the request's hot path relies on: time-ordered unguessable ids, runner outcomes folded
+into the next group of writes (and still written soon when no group comes), and the start-up
+heap frozen for the garbage collector once per process (unless asked not to)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from afterwork._ids import new_id
+from afterwork._models import Changes, Outcome, TaskRecord, TaskState
+from afterwork._writer import FOLD_SECONDS, Writer
+from afterwork.stores import Store, open_store
+
+
+def test_ids_are_version_7_uuids_sorted_by_time_with_random_bits() -> None:
+    first = [new_id() for _ in range(2000)]
+    time.sleep(0.002)
+    later = new_id()
+    parsed = [uuid.UUID(i) for i in first]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert len(set(first)) == len(first)
+    assert all(later > i for i in first)  # a later millisecond sorts after
+    millis = uuid.UUID(later).int >> 80
+    assert abs(millis / 1000 - time.time()) < 5
+    # The 74 bits after the time are random: within one millisecond, ids differ there.
+    randoms = {u.int & ((1 << 80) - 1) for u in parsed}
+    assert len(randoms) == len(parsed)
+    low_bits = [u.int & 0xFFFF for u in parsed]
+    assert len(set(low_bits)) > 1500  # not a counter
+
+
+class _CountingStore:
+    """A real SQLite store whose applies are counted (one apply is one transaction)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.applied: list[Changes] = []
+
+    def apply(self, changes: Changes, timeout_seconds: float | None = None) -> None:
+        self.applied.append(changes)
+        self.store.apply(changes, timeout_seconds)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+
+def _record(owner: str) -> TaskRecord:
+    now = time.time()
+    return TaskRecord(id=new_id(), name="m:f", payload='{"a":[],"k":{}}', state=TaskState.LEASED,
+                      max_attempts=1, timeout_seconds=None, batch_id=None, seq=0, waiting_on=None,
+                      lease_owner=owner, lease_until=None, run_at=now, created_at=now)
+
+
+def _writer(tmp_path: Path) -> tuple[Writer, _CountingStore]:
+    store = open_store(f"sqlite:///{tmp_path}/hot.db")
+    store.lease_seconds, store.timeout_seconds = 30.0, 5.0
+    store.open()
+    counting = _CountingStore(store)
+    writer = Writer(counting, tick_seconds=3600, on_tick=lambda: None)  # type: ignore[arg-type]
+    writer.start()
+    return writer, counting
+
+
+def test_posted_outcomes_ride_with_the_next_write(tmp_path: Path) -> None:
+    writer, store = _writer(tmp_path)
+    try:
+        first = _record("me")
+        writer.submit(Changes(inserts=[first])).result(5)
+        done = Outcome(first.id, "me", time.time())
+        writer.post(Changes(started=[done], succeeded=[done]))
+        second = _record("me")
+        writer.submit(Changes(inserts=[second])).result(5)
+        # One transaction for the second request's row and the first task's outcome.
+        assert len(store.applied) == 2
+        assert store.applied[1].inserts == [second] and store.applied[1].succeeded == [done]
+        assert store.store.get(first.id).state is TaskState.SUCCEEDED  # type: ignore[union-attr]
+    finally:
+        writer.stop()
+        store.store.close()
+
+
+def test_posted_outcomes_are_written_soon_without_another_write(tmp_path: Path) -> None:
+    writer, store = _writer(tmp_path)
+    try:
+        record = _record("me")
+        writer.submit(Changes(inserts=[record])).result(5)
+        time.sleep(1.0)  # past the writer's lingering: it sleeps until something comes
+        done = Outcome(record.id, "me", time.time())
+        posted = time.monotonic()
+        writer.post(Changes(started=[done], succeeded=[done]))
+        while store.store.get(record.id).state is not TaskState.SUCCEEDED:  # type: ignore[union-attr]
+            assert time.monotonic() - posted < 2.0, "a posted outcome was not written"
+            time.sleep(0.005)
+        assert time.monotonic() - posted < FOLD_SECONDS + 0.5
+    finally:
+        writer.stop()
+        store.store.close()
+
+
+def test_stop_writes_posted_outcomes(tmp_path: Path) -> None:
+    writer, store = _writer(tmp_path)
+    record = _record("me")
+    writer.submit(Changes(inserts=[record])).result(5)
+    done = Outcome(record.id, "me", time.time())
+    writer.post(Changes(started=[done], succeeded=[done]))
+    stopper = threading.Thread(target=writer.stop)
+    stopper.start()
+    stopper.join(5)
+    assert store.store.get(record.id).state is TaskState.SUCCEEDED  # type: ignore[union-attr]
+    store.store.close()
+
+
+_FREEZE_APP = textwrap.dedent("""
+    import gc, sys
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from afterwork import Afterwork
+
+    app = FastAPI()
+    Afterwork(app, url="memory://", freeze_gc=sys.argv[1] == "on")
+    before = gc.get_freeze_count()
+    with TestClient(app):
+        print(before, gc.get_freeze_count())
+""")
+
+
+def test_the_start_up_heap_is_frozen_after_the_lifespan_starts_unless_told_not_to() -> None:
+    def counts(setting: str) -> tuple[int, int]:
+        done = subprocess.run([sys.executable, "-c", _FREEZE_APP, setting], capture_output=True,
+                              text=True, timeout=60, check=True)
+        before, after = done.stdout.split()
+        return int(before), int(after)
+
+    assert counts("on")[0] == 0 and counts("on")[1] > 10_000
+    assert counts("off") == (0, 0)
