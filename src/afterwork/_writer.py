@@ -93,6 +93,7 @@ class Writer:
             return
         with self._cond:
             self._queue.append(_Item(_STOP, None, 0.0))
+            self._urgent += 1
             self._cond.notify()
         self._thread.join(timeout)
         self._thread = None

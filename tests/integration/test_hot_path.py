@@ -139,3 +139,13 @@ def test_the_start_up_heap_is_frozen_after_the_lifespan_starts_unless_told_not_t
 
     assert counts("on")[0] == 0 and counts("on")[1] > 10_000
     assert counts("off") == (0, 0)
+
+
+def test_stop_ends_an_idle_writer_at_once(tmp_path: Path) -> None:
+    writer, store = _writer(tmp_path)
+    writer.submit(Changes(inserts=[_record("me")])).result(5)
+    time.sleep(0.8)  # idle: past the lingering, asleep until its (hour-long) tick
+    began = time.monotonic()
+    writer.stop()
+    assert time.monotonic() - began < 1.0
+    store.store.close()
