@@ -50,8 +50,10 @@ class AfterworkMiddleware:
             await self.app(scope, receive, send)
             return
         await self.aw.ensure_started()
-        batch = RequestBatch(self.aw.intake,
-                             inline=self.aw.settings.inline_in_tests and _from_test_client(scope))
+        test_client = _from_test_client(scope)
+        if not _frozen and not test_client and self.aw.settings.freeze_gc:
+            freeze_startup_heap()
+        batch = RequestBatch(self.aw.intake, inline=self.aw.settings.inline_in_tests and test_client)
         token = current_batch.set(batch)
         refused: list[StoreError] = []
 
@@ -91,8 +93,6 @@ class AfterworkMiddleware:
             return message
 
         async def send_and_stop(message: Message) -> None:
-            if message["type"] == "lifespan.startup.complete" and self.aw.settings.freeze_gc:
-                freeze_startup_heap()
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 await self.aw.shutdown()
             await send(message)
@@ -104,8 +104,10 @@ _frozen = False
 
 
 def freeze_startup_heap() -> None:
-    """Once per process, after the app's start-up: collect, then freeze what is alive
-    (`gc.freeze()`), so that the collector never again scans the start-up heap (modules,
+    """Once per process, at the first request a server sends, so after the app's start-up
+    (never under a test client: `gc.get_referrers`, which test tools use, does not see frozen
+    objects): collect, then freeze what is alive (`gc.freeze()`), so that the collector
+    never again scans the start-up heap (modules,
     classes, the app's routes and models: most of the objects). A stored request suspends
     once before its response, so its objects are alive together with those of the requests
     beside it and reach the oldest generation; each full collection would then scan the
