@@ -51,7 +51,7 @@ class AfterworkMiddleware:
             return
         await self.aw.ensure_started()
         test_client = _from_test_client(scope)
-        if not _frozen and not test_client and self.aw.settings.freeze_gc:
+        if not _frozen and self.aw.settings.freeze_gc and _from_server(scope):
             freeze_startup_heap()
         batch = RequestBatch(self.aw.intake, inline=self.aw.settings.inline_in_tests and test_client)
         token = current_batch.set(batch)
@@ -105,9 +105,9 @@ _frozen = False
 
 def freeze_startup_heap() -> None:
     """Once per process, at the first request a server sends, so after the app's start-up
-    (never under a test client: `gc.get_referrers`, which test tools use, does not see frozen
-    objects): collect, then freeze what is alive (`gc.freeze()`), so that the collector
-    never again scans the start-up heap (modules,
+    (never under a test client or httpx's ASGITransport: `gc.get_referrers`, which test tools
+    use, does not see frozen objects): collect, then freeze what is alive (`gc.freeze()`), so
+    that the collector never again scans the start-up heap (modules,
     classes, the app's routes and models: most of the objects). A stored request suspends
     once before its response, so its objects are alive together with those of the requests
     beside it and reach the oldest generation; each full collection would then scan the
@@ -118,6 +118,12 @@ def freeze_startup_heap() -> None:
         _frozen = True
         gc.collect()
         gc.freeze()
+
+
+def _from_server(scope: Scope) -> bool:
+    """A server says which ASGI spec version it implements (uvicorn, Hypercorn, Granian);
+    Starlette's TestClient and httpx's ASGITransport do not."""
+    return "spec_version" in (scope.get("asgi") or {}) and not _from_test_client(scope)
 
 
 def _from_test_client(scope: Scope) -> bool:
