@@ -77,7 +77,6 @@ def test_find_a_failed_task_retry_it_and_see_it_succeed(
     tmp_path: Path, webhook: str, browser: object
 ) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     driver = browser
@@ -103,7 +102,7 @@ def test_find_a_failed_task_retry_it_and_see_it_succeed(
         button = driver.find_element(By.ID, "retry")  # type: ignore[attr-defined]
         button.click()
         # The POST and its redirect must finish before any refresh, or the refresh cancels it.
-        WebDriverWait(driver, 10).until(expected_conditions.staleness_of(button))
+        WebDriverWait(driver, 10).until(lambda _: _left_the_page(button))
 
         def succeeded() -> bool:
             driver.refresh()  # type: ignore[attr-defined]
@@ -118,3 +117,19 @@ def test_find_a_failed_task_retry_it_and_see_it_succeed(
         assert shot.stat().st_size > 10_000  # a real picture of the page
     finally:
         server.stop()
+
+
+def _left_the_page(element: object) -> bool:
+    """The element's page was replaced (selenium's `staleness_of`, which newer ChromeDrivers
+    break: they answer "Node with given id does not belong to the document", not "stale")."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        element.is_enabled()  # type: ignore[attr-defined]
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
