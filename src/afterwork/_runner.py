@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -22,7 +21,7 @@ from starlette._utils import is_async_callable
 
 from . import _codec
 from ._aio import wait_event
-from ._attempts import attempt_note, backoff_seconds, failure
+from ._attempts import attempt_note, failure
 from ._chores import expire_dead_owners, store_due_ticks
 from ._context import TaskContext, running_task
 from ._enqueue import Planner
@@ -418,14 +417,11 @@ class Runner:
         exc = call.exception()
         if exc is None:
             changes = Changes(succeeded=[Outcome(record.id, self.owner, now)])
-        else:
-            error = "".join(traceback.format_exception(exc)).strip()
-            note = attempt_note(attempt=attempt, started_at=started, finished_at=now,
-                                outcome="error", error=f"{type(exc).__name__}: {exc}"[:500])
+        else:  # the same record of a failed attempt as any other's
+            error, note, retry_at = failure(exc, attempt, record.timeout_seconds, started, now, None)
             if attempt < record.max_attempts:
                 changes = Changes(retried=[Outcome(record.id, self.owner, now, error,
-                                                   retry_at=now + backoff_seconds(attempt),
-                                                   note=note)])
+                                                   retry_at=retry_at, note=note)])
             else:
                 changes = Changes(failed=[Outcome(record.id, self.owner, now, error, note=note)])
         self.held.pop(record.id, None)
