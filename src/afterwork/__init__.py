@@ -30,17 +30,22 @@ if TYPE_CHECKING:
         ConfigurationError,
         NotInstalledError,
         NotStorableError,
+        ResultTimeoutError,
         Retry,
         StoreError,
         StoreReplacedError,
         StoreUnavailableError,
+        TaskCancelledError,
+        TaskFailedError,
         TaskNotFoundError,
         TaskStateError,
         TaskTooLargeError,
         UnknownTaskError,
     )
     from ._events import EventKind, TaskEvent
-    from ._models import TaskHandle, TaskRecord, TaskState
+    from ._handle import TaskHandle
+    from ._models import TaskRecord, TaskState
+    from ._progress import progress
     from ._registry import Task, task
     from ._schedule import periodic
     from ._transaction import InTransaction, in_transaction
@@ -57,13 +62,16 @@ __all__ = [
     "InTransaction",
     "NotInstalledError",
     "NotStorableError",
+    "ResultTimeoutError",
     "Retry",
     "StoreError",
     "StoreReplacedError",
     "StoreUnavailableError",
     "Task",
+    "TaskCancelledError",
     "TaskContext",
     "TaskEvent",
+    "TaskFailedError",
     "TaskHandle",
     "TaskNotFoundError",
     "TaskRecord",
@@ -75,22 +83,24 @@ __all__ = [
     "defer",
     "in_transaction",
     "periodic",
+    "progress",
     "task",
 ]
 
 _WHERE = {
     "Afterwork": "_app", "AfterworkWarning": "_errors",
-    "BackgroundTask": "_background", "BackgroundTasks": "_background", "TaskHandle": "_models",
+    "BackgroundTask": "_background", "BackgroundTasks": "_background", "TaskHandle": "_handle",
     "defer": "_background",
     "TaskContext": "_context", "current_task": "_context",
     "EventKind": "_events", "TaskEvent": "_events",
     "TaskRecord": "_models", "TaskState": "_models",
     "Task": "_registry", "task": "_registry",
-    "periodic": "_schedule",
+    "periodic": "_schedule", "progress": "_progress",
     "InTransaction": "_transaction", "in_transaction": "_transaction",
     **dict.fromkeys(["AfterworkError", "ArgumentsDecodeError", "ConfigurationError", "NotInstalledError",
-                     "NotStorableError", "Retry", "StoreError", "StoreReplacedError",
+                     "NotStorableError", "ResultTimeoutError", "Retry", "StoreError", "StoreReplacedError",
                      "StoreUnavailableError",
+                     "TaskCancelledError", "TaskFailedError",
                      "TaskNotFoundError", "TaskStateError", "TaskTooLargeError", "UnknownTaskError"],
                     "_errors"),
 }

@@ -22,14 +22,15 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import ASGIApp
 
-from . import _compat, _intake, web
+from . import _compat, _locate, web
 from ._asgi import AfterworkMiddleware
 from ._background import BackgroundTasks
 from ._enqueue import Planner
 from ._errors import ConfigurationError
 from ._events import Events
+from ._handle import TaskHandle
 from ._intake import Intake
-from ._models import Changes, TaskHandle, TaskRecord
+from ._models import Changes, TaskRecord
 from ._operations import steer
 from ._redact import Redactor
 from ._registry import REGISTRY
@@ -113,7 +114,7 @@ class Afterwork:
         self._storage_started = False
         self._draining: list[Runner] = []  # stopped runners whose `def` tasks still run
         self._build_parts()
-        _intake.set_default(self.intake)
+        _locate.set_default(self.intake)
         if app is not None:
             self.install(app)
 
@@ -138,7 +139,7 @@ class Afterwork:
                                      "configure before start-up")
         self.settings = self.settings.replace(**changes)
         self._build_parts()
-        _intake.set_default(self.intake)
+        _locate.set_default(self.intake)
 
     @property
     def url(self) -> str:
@@ -207,11 +208,11 @@ class Afterwork:
             self.writer.post(Changes(expire_owners=[runner.owner]))
         runner = Runner(self.settings, self.writer, self.store, self.events, self.planner)
         self.intake.runner = runner
-        token = _intake.current.set(self.intake)  # its tasks' defer() means this Afterwork
+        token = _locate.current.set(self.intake)  # its tasks' defer() means this Afterwork
         try:
             await runner.start()
         finally:
-            _intake.current.reset(token)
+            _locate.current.reset(token)
 
     async def ensure_started(self) -> None:
         _compat.require_asyncio()
@@ -280,6 +281,15 @@ class Afterwork:
     def defer(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> TaskHandle:
         """`afterwork.defer` on this Afterwork: stored at once, outside any request."""
         return self.intake.enqueue_now(func, args, kwargs)
+
+    async def result(self, task_id: str, timeout: float | None = None) -> Any:
+        """Wait for the result of the task with this id, run by any process on this store
+        (see `TaskHandle.result`)."""
+        return await TaskHandle(task_id, "", True).result(timeout)
+
+    def result_sync(self, task_id: str, timeout: float | None = None) -> Any:
+        """`result` for synchronous code: blocks the thread."""
+        return TaskHandle(task_id, "", True).result_sync(timeout)
 
     def active_with_key(self, key: str) -> TaskHandle | None:
         """The queued or running task with this de-duplication key, if any (a store read)."""

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _intake
+from . import _locate
 from ._batch import RequestBatch
 from ._compat import current_batch
 from ._errors import StoreError, public_detail
@@ -89,7 +89,7 @@ class AfterworkMiddleware:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self.aw.startup()
-                _intake.current.set(self.aw.intake)  # defer() in the app's lifespan code
+                _locate.current.set(self.aw.intake)  # defer() in the app's lifespan code
             return message
 
         async def send_and_stop(message: Message) -> None:

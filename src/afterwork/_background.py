@@ -18,8 +18,8 @@ import starlette.background
 from . import _intake
 from ._compat import current_batch, handle_of
 from ._errors import NotInstalledError
+from ._handle import TaskHandle
 from ._ids import new_id
-from ._models import TaskHandle
 
 P = ParamSpec("P")
 

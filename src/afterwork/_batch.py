@@ -12,8 +12,9 @@ from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
 
 from ._enqueue import Planned
+from ._handle import TaskHandle
 from ._intake import Intake
-from ._models import TaskHandle, TaskRecord
+from ._models import TaskRecord
 
 log = logging.getLogger("afterwork")
 

@@ -253,3 +253,62 @@ def _decode_value(sig: _Signature, name: str, value: Any) -> Any:
     if adapter is not None:
         return adapter.validate_python(value)
     return value
+
+
+# -- what a task returned ---------------------------------------------------------------------
+_RETURN = "return"
+
+
+@functools.lru_cache(maxsize=1024)
+def _return_adapter(func: Callable[..., Any]) -> TypeAdapter[Any] | str | None:
+    """The adapter of the function's return annotation; a str says why it cannot store a
+    value; None: no annotation that rebuilds anything (the value is stored as it is, tagged)."""
+    target = getattr(func, "func", func)
+    try:
+        hint = typing.get_type_hints(target).get(_RETURN)
+    except Exception:  # unresolvable forward references: as if unannotated
+        return None
+    if hint is None or _rebuilds_nothing(hint) or hint is type(None):
+        return None
+    try:
+        adapter: TypeAdapter[Any] = TypeAdapter(hint)
+    except Exception:
+        return f"its return type {_type_name(hint)} has no JSON form"
+    return _SECRET_ADVICE if _holds_secrets(adapter) else adapter
+
+
+def encode_result(func: Callable[..., Any], value: Any) -> Any:
+    """`value`, returned by `func`, as JSON data (through the return annotation, as the
+    arguments go through theirs); NotStorableError says why it cannot be stored."""
+    if _is_plain(value):
+        return value
+    if isinstance(value, SecretStr | SecretBytes):
+        raise NotStorableError(f"the value returned: {_SECRET_ADVICE}")
+    adapter = _return_adapter(func)
+    if isinstance(adapter, str):
+        raise NotStorableError(f"the value returned: {adapter}")
+    try:
+        if adapter is not None:
+            return adapter.dump_python(value, mode="json")
+        for tag, (kind, dump, _) in _TAGGED.items():
+            if type(value) is kind:
+                return {_TAG: tag, "v": dump(value)}
+        return TypeAdapter(type(value)).dump_python(value, mode="json")
+    except RecursionError:
+        raise NotStorableError("the value returned contains itself, or nests too deep") from None
+    except Exception as exc:
+        raise NotStorableError(
+            f"the value returned, a {type(value).__name__}, has no JSON form ({exc}); annotate "
+            "the function's return type with one pydantic can rebuild, or return plain JSON "
+            "values") from exc
+
+
+def decode_result(func: Callable[..., Any] | None, data: Any) -> Any:
+    """A result stored by `encode_result`, rebuilt through `func`'s return annotation (as
+    stored, JSON, without the function)."""
+    if isinstance(data, dict) and _TAG in data and set(data) <= {_TAG, "v"}:
+        return _TAGGED[data[_TAG]][2](data["v"])
+    adapter = _return_adapter(func) if func is not None else None
+    if isinstance(adapter, TypeAdapter):
+        return adapter.validate_python(data)
+    return data

@@ -17,8 +17,9 @@ from typing import Any
 from . import _codec
 from ._errors import AfterworkWarning, NotStorableError, TaskTooLargeError
 from ._events import Events
+from ._handle import TaskHandle
 from ._ids import new_id
-from ._models import TaskHandle, TaskRecord, TaskState
+from ._models import TaskRecord, TaskState
 from ._registry import REGISTRY, Task, TaskOptions, why_not_storable
 from ._settings import Settings
 

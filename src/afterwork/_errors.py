@@ -98,3 +98,29 @@ class TaskNotFoundError(AfterworkError, LookupError):
 
 class TaskStateError(AfterworkError, ValueError):
     """The task is not in a state that allows the operation (retry a running task, say)."""
+
+
+class TaskFailedError(AfterworkError, RuntimeError):
+    """Waiting for a task's result: it failed for good. `task_id`, and `error` (its last
+    error as recorded, a traceback) say which and why."""
+
+    def __init__(self, task_id: str, name: str, attempts: int, error: str | None) -> None:
+        last = (error or "no error recorded").strip().splitlines()[-1:] or ["?"]
+        super().__init__(f"task {task_id} ({name}) failed after {attempts} attempt(s): {last[0]}; "
+                         "see its history (afterwork show, the dashboard) for the traceback")
+        self.task_id = task_id
+        self.error = error
+
+
+class TaskCancelledError(AfterworkError, RuntimeError):
+    """Waiting for a task's result: it was cancelled (by an operator, or because a task
+    before it in the same response failed), so it has none."""
+
+    def __init__(self, task_id: str, reason: str | None) -> None:
+        super().__init__(f"task {task_id} was cancelled ({reason or 'no reason recorded'}): it "
+                         "has no result; retry it to run it again")
+        self.task_id = task_id
+
+
+class ResultTimeoutError(AfterworkError, TimeoutError):
+    """Waiting for a task's result: it was not final within the timeout (it may still run)."""

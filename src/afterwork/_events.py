@@ -37,6 +37,8 @@ class EventKind(str, enum.Enum):
     """Failed for good (or could not run at all)."""
     RELEASED = "released"
     """Handed back unfinished (shutdown): another runner takes it."""
+    PROGRESS = "progress"
+    """A running task reported how far it has got (throttled: see `afterwork.progress`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,8 @@ class TaskEvent:
     attempt: int = 0
     duration_seconds: float | None = None
     error: str | None = None
+    progress: str | None = None
+    """PROGRESS: the report as stored (JSON: done, total, note, attempt, at)."""
 
 
 class Events:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import Callable
-from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
+from . import _locate
 from ._enqueue import Planned, Planner, chain_records, record_for, split_keyed
 from ._events import EventKind, Events, TaskEvent
-from ._models import Changes, TaskHandle, TaskRecord
+from ._handle import TaskHandle
+from ._models import Changes, TaskRecord
 from ._runner import Runner
 from ._settings import Settings
 from ._writer import Writer
@@ -113,22 +113,7 @@ def _on_event_loop() -> bool:
     return True
 
 
-# -- which Afterwork `defer()` and `in_transaction()` mean ---------------------------------------
-current: ContextVar[Intake | None] = ContextVar("afterwork_intake", default=None)
-"""Set while a runner runs a task and while an app's lifespan runs: `defer()` there uses the
-Afterwork of that runner or app."""
-
-_latest: weakref.ref[Intake] | None = None  # otherwise: the Afterwork constructed last
-
-
-def set_default(intake: Intake) -> None:
-    global _latest
-    _latest = weakref.ref(intake)
-
-
+# -- which Afterwork `defer()` and `in_transaction()` mean (see `_locate`) ------------------------
 def find() -> Intake | None:
     """The intake `defer()` means here: the context's, else the latest one still alive."""
-    found = current.get()
-    if found is None and _latest is not None:
-        found = _latest()
-    return found
+    return cast("Intake | None", _locate.find())

@@ -45,16 +45,6 @@ FINAL_STATES = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED)
 
 
 @dataclass(frozen=True, slots=True)
-class TaskHandle:
-    """What `add_task` and `defer` return. `id` is unguessable: a page may hold it."""
-
-    id: str
-    name: str
-    stored: bool
-    """False when the task runs in memory only (not storable, or no Afterwork installed)."""
-
-
-@dataclass(frozen=True, slots=True)
 class TaskRecord:
     """One stored task, as the store returns it. Times are Unix epoch seconds."""
 
@@ -89,6 +79,22 @@ class TaskRecord:
     """The task's name when it has a rate limit (its starts are counted), else None."""
     tick_key: str | None = None
     """A periodic task's `name@tick`: unique, so each tick is stored once (its id is random)."""
+    result: str | None = None
+    """What it returned, as stored (see `stored_result`); None: nothing (or None) returned."""
+    progress: str | None = None
+    """Its latest progress report, as stored (see `progress_json`); None: none reported."""
+
+    def stored_result(self) -> dict[str, Any] | None:
+        """The stored result: `{"value": ..., "public": bool}`, or `{"unstorable": why, ...}`
+        for a value that could not be stored; None when the task returned nothing."""
+        return _json_object(self.result)
+
+    def progress_json(self) -> dict[str, Any] | None:
+        """The latest progress report: done, total (None: unknown), note, attempt, at (ISO)."""
+        found = _json_object(self.progress)
+        if found is not None and isinstance(found.get("at"), int | float):
+            found["at"] = iso(found["at"])
+        return found
 
     def attempt_history(self) -> list[dict[str, object]]:
         """The attempts that did not succeed, oldest first, as stored (times in epoch
@@ -124,7 +130,26 @@ class TaskRecord:
             "queue": self.queue,
             "priority": self.priority,
             "key": self.dedup_key,
+            "progress": self.progress_json(),
+            **result_fields(self),
         }
+
+
+def result_fields(record: TaskRecord) -> dict[str, Any]:
+    """`result` (the value returned, as JSON) and `result_error` (why a value returned could
+    not be stored, else None): what operators see, and the public when the task allows it."""
+    stored = record.stored_result() or {}
+    return {"result": stored.get("value"), "result_error": stored.get("unstorable")}
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        found = json.loads(text)
+    except (ValueError, RecursionError):
+        return {"undecodable": text[:HISTORY_LINE_CHARS_SHOWN]}
+    return found if isinstance(found, dict) else None
 
 
 @dataclass(slots=True)
@@ -138,6 +163,16 @@ class Outcome:
     retry_at: float | None = None  # set: back to queued for another attempt at this time
     note: str = ""  # a JSON line appended to the task's history (attempts that did not succeed)
     unblock: bool = True  # a success may have a next task in its chain waiting on it
+    result: str | None = None  # a success's stored result (see TaskRecord.result); None: none
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressReport:
+    """The latest progress of a running task, written while `owner` holds its lease."""
+
+    task_id: str
+    owner: str
+    progress: str  # JSON, see TaskRecord.progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +216,7 @@ class Changes:
     cancelled: list[Outcome] = field(default_factory=list)  # operator: queued tasks will not run
     heartbeat: Heartbeat | None = None
     stopped_runners: list[str] = field(default_factory=list)
+    progress: list[ProgressReport] = field(default_factory=list)
 
     def extend(self, other: Changes) -> None:
         self.inserts.extend(other.inserts)
@@ -194,6 +230,7 @@ class Changes:
         self.requeued.extend(other.requeued)
         self.cancelled.extend(other.cancelled)
         self.stopped_runners.extend(other.stopped_runners)
+        self.progress.extend(other.progress)
         if other.heartbeat is not None:
             self.heartbeat = other.heartbeat
 
@@ -201,7 +238,7 @@ class Changes:
         return bool(
             self.inserts or self.inserts_if_absent or self.started or self.succeeded or self.failed
             or self.retried or self.released or self.expire_owners or self.heartbeat or self.requeued
-            or self.cancelled or self.stopped_runners
+            or self.cancelled or self.stopped_runners or self.progress
         )
 
 

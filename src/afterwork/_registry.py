@@ -37,6 +37,7 @@ class TaskOptions:
     queue: str | None = None  # None: "default"
     priority: int | None = None  # higher first; None: 0
     rate_limit: tuple[int, float] | None = None  # (starts, per seconds), across all runners
+    public_result: bool | None = None  # the public status endpoint shows what it returned
     # per call only (`.options(...)`):
     delay_seconds: float | None = None
     run_at: float | None = None  # Unix time; a datetime is converted by `.options`
@@ -96,13 +97,14 @@ def task(
     timeout_seconds: float | None = None, backoff_seconds: float | None = None,
     backoff_max_seconds: float | None = None, queue: str | None = None,
     priority: int | None = None, rate_limit: tuple[int, float] | None = None,
+    public_result: bool | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def task(
     func: Callable[P, R] | None = None, /, *, name: str | None = None,
     max_attempts: int | None = None, timeout_seconds: float | None = None,
     backoff_seconds: float | None = None, backoff_max_seconds: float | None = None,
     queue: str | None = None, priority: int | None = None,
-    rate_limit: tuple[int, float] | None = None,
+    rate_limit: tuple[int, float] | None = None, public_result: bool | None = None,
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Register a module-level function as a task, optionally with options.
 
@@ -115,11 +117,16 @@ def task(
         @task(queue="webhooks", priority=5, rate_limit=(10, 1.0))  # 10 starts a second at most
         async def call_webhook(url: str) -> None: ...
 
+    `public_result=True`: the public status endpoint (`GET .../tasks/{id}`, which anyone
+    holding the id may call) shows what the task returned, so a page can fetch what it waits
+    for. Off by default: operators see every result, the public none.
+
     Calling `task(fn)` at the call site also works: `tasks.add_task(task(fn).options(delay=60))`.
     """
     options = TaskOptions(max_attempts=max_attempts, timeout_seconds=timeout_seconds,
                           backoff_seconds=backoff_seconds, backoff_max_seconds=backoff_max_seconds,
-                          queue=queue, priority=priority, rate_limit=rate_limit)
+                          queue=queue, priority=priority, rate_limit=rate_limit,
+                          public_result=public_result)
 
     def decorate(f: Callable[P, R]) -> Task[P, R]:
         registered = Task(f, name or _qualified_name(f), options)

@@ -29,7 +29,9 @@ from ._errors import AfterworkError
 from ._events import EventKind, Events, TaskEvent
 from ._models import Changes, ClaimSpec, Heartbeat, Outcome, TaskRecord
 from ._owners import new_owner
+from ._progress import ProgressSink, Reporting, reporting
 from ._registry import REGISTRY, Task, TaskOptions
+from ._results import stored_result
 from ._schedule import Scheduler
 from ._settings import Settings
 from ._threads import DaemonThreads
@@ -72,6 +74,7 @@ class Runner:
         self.held: dict[str, Future[Any]] = {}  # `def` tasks left running: leases kept, not handed back
         self._scheduler = Scheduler()
         self._outbox: Changes | None = None
+        self._progress = ProgressSink(self.owner, writer.post, self._emit_progress)
         self._stop_listening: Callable[[], None] = lambda: None
 
     # -- intake ---------------------------------------------------------------------------
@@ -274,12 +277,13 @@ class Runner:
         self._out().started.append(Outcome(record.id, self.owner, started, note=lost))
         self._emit(EventKind.STARTED, record, attempt)
         token = running_task.set(TaskContext(record.id, record.name, attempt, record.max_attempts))
+        reports = reporting.set(Reporting(self._progress, record, attempt))
         try:
             if self.events.around_task:
                 with self.events.around(record):
-                    await self._call(record, func, args, kwargs, record.timeout_seconds)
+                    value = await self._call(record, func, args, kwargs, record.timeout_seconds)
             else:
-                await self._call(record, func, args, kwargs, record.timeout_seconds)
+                value = await self._call(record, func, args, kwargs, record.timeout_seconds)
         except asyncio.CancelledError:
             call = self._in_thread.get(record.id)
             if call is not None and not call.done():
@@ -289,15 +293,21 @@ class Runner:
                 self._emit(EventKind.RELEASED, record, attempt, started)
             raise
         except (Exception, SystemExit) as exc:
+            if self._progress:
+                self._last_progress(record.id)
             options = func.task_options if isinstance(func, Task) else None
             self._after_error(record, attempt, started, exc, options)
             return False
         else:
-            self._after_success(record, unblock_next)
+            if self._progress:
+                self._last_progress(record.id)
+            result = None if value is None else stored_result(func, record, value)
+            self._after_success(record, unblock_next, result)
             self._emit(EventKind.SUCCEEDED, record, attempt, started)
             return True
         finally:
             running_task.reset(token)
+            reporting.reset(reports)
             self._in_thread.pop(record.id, None)
 
     def _emit(self, kind: EventKind, record: TaskRecord, attempt: int, started: float | None = None,
@@ -307,25 +317,36 @@ class Runner:
             duration = now - started if started is not None else None
             self.events.emit(TaskEvent(kind, record, now, attempt, duration, error))
 
+    def _last_progress(self, task_id: str) -> None:
+        """Its last report, if not written yet, goes before its outcome (fenced by the lease)."""
+        last = self._progress.finish(task_id)
+        if last is not None:
+            self._out().progress.append(last)
+
+    def _emit_progress(self, record: TaskRecord, attempt: int, progress: str) -> None:
+        """(The task's thread, for a `def` task.) A progress report was posted."""
+        if self.events.active:
+            self.events.emit(TaskEvent(EventKind.PROGRESS, record, time.time(), attempt,
+                                       progress=progress))
+
     async def _call(
         self, record: TaskRecord, func: Any, args: list[Any], kwargs: dict[str, Any],
         timeout: float | None,
-    ) -> None:
+    ) -> Any:
+        """The attempt's call; what the function returned."""
         target = func.func if isinstance(func, Task) else func
         is_async = _IS_ASYNC.get(target)
         if is_async is None:
             is_async = _IS_ASYNC[target] = is_async_callable(target)
         if timeout is None and is_async:
-            await target(*args, **kwargs)  # the common case, without a scope to enter
-            return
+            return await target(*args, **kwargs)  # the common case, without a scope to enter
         if is_async:
             with anyio.fail_after(timeout) if timeout else nullcontext():
-                await target(*args, **kwargs)
-            return
+                return await target(*args, **kwargs)
         call = self._in_thread[record.id] = self._threads.submit(target, *args, **kwargs)
         try:
             with anyio.fail_after(timeout) if timeout else nullcontext():
-                await asyncio.wrap_future(call)  # cancelled before it started: it never runs
+                return await asyncio.wrap_future(call)  # cancelled before it started: never runs
         except TimeoutError:
             if not call.done():
                 # The thread runs on: the attempt's outcome waits for it, lease kept, so
@@ -336,11 +357,12 @@ class Runner:
                 await asyncio.wait([asyncio.wrap_future(call)])
             raise
 
-    def _after_success(self, record: TaskRecord, unblock_next: bool = False) -> None:
+    def _after_success(self, record: TaskRecord, unblock_next: bool = False,
+                       result: str | None = None) -> None:
         successor = self._waiting.pop(record.id, None)
         # A task handed over with its request's chain has its successor here or none at all.
         unblock = successor is not None or record.id in self._claimed or unblock_next
-        done = Outcome(record.id, self.owner, time.time(), unblock=unblock)
+        done = Outcome(record.id, self.owner, time.time(), unblock=unblock, result=result)
         if successor is not None:
             self._out().succeeded.append(done)
             self._ready.append(successor)
@@ -416,7 +438,10 @@ class Runner:
         now = time.time()
         exc = call.exception()
         if exc is None:
-            changes = Changes(succeeded=[Outcome(record.id, self.owner, now)])
+            value = call.result()
+            result = None if value is None else stored_result(REGISTRY.resolve(record.name),
+                                                              record, value)
+            changes = Changes(succeeded=[Outcome(record.id, self.owner, now, result=result)])
         else:  # the same record of a failed attempt as any other's
             error, note, retry_at = failure(exc, attempt, record.timeout_seconds, started, now, None)
             if attempt < record.max_attempts:

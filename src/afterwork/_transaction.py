@@ -22,9 +22,9 @@ from . import _intake
 from ._compat import current_batch
 from ._enqueue import record_for
 from ._errors import ConfigurationError, NotInstalledError
+from ._handle import TaskHandle
 from ._ids import new_id
 from ._intake import Intake
-from ._models import TaskHandle
 from .stores import insert_task_statement
 
 P = ParamSpec("P")

@@ -108,6 +108,11 @@ class Store(abc.ABC):
         """Delete up to `limit` finished tasks (succeeded, failed, cancelled) that finished
         before that time and no task waits on; the count deleted."""
 
+    def forget_results(self, finished_before: float) -> int:
+        """Drop the results of tasks that finished before that time (the tasks stay); the
+        count dropped. Afterwork's `keep_results_seconds` calls it."""
+        return 0
+
     @abc.abstractmethod
     def count_purgeable(self, finished_before: float) -> int:
         """How many tasks `purge` would delete in all."""

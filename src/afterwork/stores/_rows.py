@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._models import TaskRecord, TaskState
-from ._statements import COLUMNS, INSERT, INSERT_IF_ABSENT
+from ._statements import COLUMNS, INSERT, INSERT_IF_ABSENT, READ_COLUMNS
 
 
 def to_row(r: TaskRecord, lease: float | None = None) -> tuple[Any, ...]:
@@ -29,6 +29,7 @@ def insert_task_statement(record: TaskRecord, *, if_absent: bool = False
 
 
 def from_row(row: Sequence[Any]) -> TaskRecord:
-    values = dict(zip(COLUMNS, row, strict=True))
+    """A row of COLUMNS (a claim's), or of READ_COLUMNS (a read's: with result and progress)."""
+    values = dict(zip(COLUMNS if len(row) == len(COLUMNS) else READ_COLUMNS, row, strict=True))
     values["state"] = TaskState(values["state"])
     return TaskRecord(**values)

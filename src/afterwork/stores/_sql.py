@@ -25,6 +25,7 @@ from ._statements import (
     COUNT_PENDING,
     COUNT_PURGEABLE,
     EXPIRE,
+    FORGET_RESULTS,
     GET,
     GET_BY_ALIAS,
     HEARTBEAT,
@@ -41,6 +42,9 @@ from ._statements import (
     OWNERS,
     PURGE,
     PURGE_ALIASES,
+    PURGE_OUTPUTS,
+    READ_FROM,
+    READ_LIST,
     READY_WHERE,
     RECENT_STARTS,
     REQUEUE,
@@ -48,6 +52,8 @@ from ._statements import (
     RUNNER_GONE,
     RUNNER_SEEN,
     RUNNERS,
+    SAVE_PROGRESS,
+    SAVE_RESULT,
     TASKS_TABLE,
     UNBLOCK,
     WITH_KEY,
@@ -183,6 +189,9 @@ class SqlStore(SchemaMigrations, Store):
             if keyed:
                 cur.executemany(q(ALIAS_IF_SKIPPED), keyed)
             ready = True
+        if changes.progress:  # before the outcomes: a report rides with its task's last one
+            cur.executemany(q(SAVE_PROGRESS), [(p.task_id, p.progress, p.task_id, p.owner)
+                                               for p in changes.progress])
         started = {o.task_id: o for o in changes.started}
         at_once: list[Outcome] = []
         later: list[Outcome] = []
@@ -197,6 +206,10 @@ class SqlStore(SchemaMigrations, Store):
                                                   for o in started.values()])
         if later:
             cur.executemany(q(MARK_SUCCEEDED_SQL), [(o.at, o.task_id, o.owner) for o in later])
+        results = [(o.task_id, o.result, o.task_id, o.at) for o in changes.succeeded
+                   if o.result is not None]
+        if results:
+            cur.executemany(q(SAVE_RESULT), results)
         unblock = [(o.task_id, o.task_id) for o in changes.succeeded if o.unblock]
         if unblock:
             cur.executemany(q(UNBLOCK), unblock)
@@ -290,7 +303,7 @@ class SqlStore(SchemaMigrations, Store):
         ids = list(dict.fromkeys(task_ids))
         for start in range(0, len(ids), GET_MANY_CHUNK):
             chunk = ids[start:start + GET_MANY_CHUNK]
-            sql = f"SELECT {COLUMN_LIST} FROM {TASKS_TABLE} WHERE id IN ({', '.join('?' for _ in chunk)})"
+            sql = f"SELECT {READ_LIST} FROM {READ_FROM} WHERE id IN ({', '.join('?' for _ in chunk)})"
             with self._read() as cur:
                 cur.execute(self._sql(sql), chunk)
                 found.update((r.id, r) for r in map(from_row, cur.fetchall()))
@@ -332,7 +345,7 @@ class SqlStore(SchemaMigrations, Store):
             where.append("(created_at < ? OR (created_at = ? AND id < ?))")
             params.extend((before[0], before[0], before[1]))
         clause = f"WHERE {' AND '.join(where)} " if where else ""
-        sql = f"SELECT {COLUMN_LIST} FROM {TASKS_TABLE} {clause}ORDER BY created_at DESC, id DESC LIMIT ?"
+        sql = f"SELECT {READ_LIST} FROM {READ_FROM} {clause}ORDER BY created_at DESC, id DESC LIMIT ?"
         with self._read() as cur:
             cur.execute(self._sql(sql), (*params, limit))
             return [from_row(r) for r in cur.fetchall()]
@@ -371,7 +384,13 @@ class SqlStore(SchemaMigrations, Store):
             purged = int(cur.rowcount)
             if purged:
                 cur.execute(self._sql(PURGE_ALIASES))
+                cur.execute(self._sql(PURGE_OUTPUTS))
             return purged
+
+    def forget_results(self, finished_before: float) -> int:
+        with self._write() as cur:
+            cur.execute(self._sql(FORGET_RESULTS), (finished_before,))
+            return int(cur.rowcount)
 
     def count_purgeable(self, finished_before: float) -> int:
         with self._read() as cur:

@@ -18,6 +18,11 @@ COLUMNS = (
 )
 COLUMN_LIST = ", ".join(COLUMNS)
 TASKS_TABLE = "afterwork_tasks"
+OUTPUTS_TABLE = "afterwork_task_outputs"
+# Reads that show a task whole: its row and, from the outputs table, its result and progress.
+READ_COLUMNS = (*COLUMNS, "result", "progress")
+READ_LIST = f"{COLUMN_LIST}, o.result, o.progress"
+READ_FROM = f"{TASKS_TABLE} LEFT JOIN {OUTPUTS_TABLE} o ON o.task_id = {TASKS_TABLE}.id"
 _LEASED = "state IN ('leased', 'running')"
 
 LEASE_NOW = "LEASE_NOW()"  # a placeholder: SqlStore._sql puts in the dialect's expression
@@ -70,7 +75,7 @@ ACTIVE_IN_QUEUE = (f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE queue = ? AND {_LE
                    f"AND lease_until >= {LEASE_NOW}")
 RECENT_STARTS = (f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE rate_key = ? AND "
                  f"(started_at >= ? OR (state = 'leased' AND lease_until >= {LEASE_NOW}))")
-GET = f"SELECT {COLUMN_LIST} FROM {TASKS_TABLE} WHERE id = ?"
+GET = f"SELECT {READ_LIST} FROM {READ_FROM} WHERE id = ?"
 WITH_KEY = (f"SELECT {COLUMN_LIST} FROM {TASKS_TABLE} WHERE dedup_key = ? "
             f"AND state IN ('queued', 'leased', 'running')")
 # A keyed row skipped for a live duplicate: its id names that task from now on. Parameters:
@@ -78,10 +83,26 @@ WITH_KEY = (f"SELECT {COLUMN_LIST} FROM {TASKS_TABLE} WHERE dedup_key = ? "
 ALIAS_IF_SKIPPED = ("INSERT INTO afterwork_task_aliases (id, task_id) "
                     f"SELECT ?, id FROM {TASKS_TABLE} WHERE dedup_key = ? AND id <> ? "
                     "AND state IN ('queued', 'leased', 'running') ON CONFLICT DO NOTHING")
-GET_BY_ALIAS = (f"SELECT {COLUMN_LIST} FROM {TASKS_TABLE} WHERE id = "
+GET_BY_ALIAS = (f"SELECT {READ_LIST} FROM {READ_FROM} WHERE id = "
                 "(SELECT task_id FROM afterwork_task_aliases WHERE id = ?)")
 PURGE_ALIASES = (f"DELETE FROM afterwork_task_aliases WHERE NOT EXISTS "
                  f"(SELECT 1 FROM {TASKS_TABLE} t WHERE t.id = afterwork_task_aliases.task_id)")
+PURGE_OUTPUTS = (f"DELETE FROM {OUTPUTS_TABLE} WHERE NOT EXISTS "
+                 f"(SELECT 1 FROM {TASKS_TABLE} t WHERE t.id = {OUTPUTS_TABLE}.task_id)")
+# What a success returned, once MARK_*SUCCEEDED_SQL applied it (fenced: this very finish).
+# Parameters: task id, result JSON, task id, finished_at.
+SAVE_RESULT = (f"INSERT INTO {OUTPUTS_TABLE} (task_id, result) SELECT ?, ? WHERE EXISTS "
+               f"(SELECT 1 FROM {TASKS_TABLE} WHERE id = ? AND state = 'succeeded' AND finished_at = ?) "
+               "ON CONFLICT (task_id) DO UPDATE SET result = excluded.result")
+# A running task's latest progress, while its runner holds the lease. Parameters: task id,
+# progress JSON, task id, owner.
+SAVE_PROGRESS = (f"INSERT INTO {OUTPUTS_TABLE} (task_id, progress) SELECT ?, ? WHERE EXISTS "
+                 f"(SELECT 1 FROM {TASKS_TABLE} WHERE id = ? AND lease_owner = ? AND {_LEASED}) "
+                 "ON CONFLICT (task_id) DO UPDATE SET progress = excluded.progress")
+# Results of tasks finished before a time (Afterwork's keep_results_seconds); progress stays.
+FORGET_RESULTS = (f"UPDATE {OUTPUTS_TABLE} SET result = NULL WHERE result IS NOT NULL AND task_id IN "
+                  f"(SELECT id FROM {TASKS_TABLE} WHERE finished_at < ? "
+                  "AND state IN ('succeeded', 'failed', 'cancelled'))")
 COUNT_PENDING = (f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE {_LEASED} OR "
                  f"(state = 'queued' AND (run_at <= ? OR waiting_on IS NOT NULL))")
 REQUEUE = (f"UPDATE {TASKS_TABLE} SET state = 'queued', run_at = ?, attempts = 0, finished_at = NULL, "

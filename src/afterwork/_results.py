@@ -1,0 +1,163 @@
+"""What a task returned: stored with its outcome (runner side), waited for by handle or id.
+
+A success that returned None stores nothing (no row, no column: the runner's writes are as
+they were). Anything else goes through the function's return annotation, by the codec of the
+arguments (`_codec.encode_result`), into the outputs table, with the task's `public_result`
+flag beside it (the public status endpoint shows it only then). A value that has no JSON form
+is recorded as not storable, with a warning: the task still succeeded.
+
+Waiting reads the store: at once, then again whenever this process's events stream says the
+task moved (the event comes a little before its write commits: read again shortly after), and
+otherwise every WAIT_POLL_SECONDS at most (a task run by another process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+
+from . import _codec, _locate
+from ._errors import (
+    AfterworkError,
+    AfterworkWarning,
+    NotInstalledError,
+    NotStorableError,
+    ResultTimeoutError,
+    TaskCancelledError,
+    TaskFailedError,
+    TaskNotFoundError,
+)
+from ._events import EventKind, Events, TaskEvent
+from ._models import FINAL_STATES, TaskRecord, TaskState
+from ._registry import REGISTRY, Task
+from .stores import Store
+
+log = logging.getLogger("afterwork")
+WAIT_POLL_SECONDS = 0.5  # the longest between two reads while waiting (another process runs it)
+WAIT_FIRST_SECONDS = 0.05  # after an event: read again this soon, then back off to the above
+_MOVES = (EventKind.SUCCEEDED, EventKind.FAILED, EventKind.RETRIED, EventKind.RELEASED)
+
+
+def stored_result(func: Any, record: TaskRecord, value: Any) -> str:
+    """The JSON stored for what `func` returned (not None): `{"value": ..., "public": ...}`,
+    or `{"unstorable": why, ...}` with a warning naming the task."""
+    public = bool(isinstance(func, Task) and func.task_options.public_result)
+    try:
+        return json.dumps({"value": _codec.encode_result(func, value), "public": public},
+                          separators=(",", ":"), allow_nan=False)
+    except (NotStorableError, ValueError) as exc:
+        why = str(exc)
+    message = (f"afterwork: task {record.name} ({record.id}) succeeded, but the value it "
+               f"returned cannot be stored: {why}; its result is recorded as not storable")
+    log.warning("%s", message)
+    warnings.warn(message, AfterworkWarning, stacklevel=2)
+    return json.dumps({"unstorable": why, "public": public}, separators=(",", ":"))
+
+
+def outcome(record: TaskRecord) -> Any:
+    """A final task's result, rebuilt through its function's return annotation when this
+    process knows the function (else as stored, JSON); a failed or cancelled task raises."""
+    if record.state is TaskState.FAILED:
+        raise TaskFailedError(record.id, record.name, record.attempts, record.last_error)
+    if record.state is TaskState.CANCELLED:
+        raise TaskCancelledError(record.id, record.last_error)
+    stored = record.stored_result()
+    if stored is None:
+        return None
+    if "unstorable" in stored:
+        raise NotStorableError(f"task {record.id} ({record.name}) succeeded, but what it "
+                               f"returned could not be stored: {stored['unstorable']}")
+    try:
+        func: Callable[..., Any] | None = REGISTRY.resolve(record.name)
+    except AfterworkError:
+        func = None  # not this process's function: the value as stored
+    return _codec.decode_result(func, stored.get("value"))
+
+
+def _parts(task_id: str) -> tuple[Store, Events, Callable[[], None]]:
+    found = _locate.find()
+    if found is None:
+        raise NotInstalledError(f"waiting for task {task_id}'s result needs an Afterwork in this "
+                                "process: construct Afterwork(url=...) with the app's store URL")
+    return found.store, found.events, found.open_storage
+
+
+def _read(store: Store, task_id: str) -> TaskRecord:
+    record = store.get(task_id)
+    if record is None:
+        raise TaskNotFoundError(f"no task {task_id!r}: never stored, or purged (results go "
+                                "with their task)")
+    return record
+
+
+def _late(task_id: str, timeout: float | None) -> ResultTimeoutError:
+    return ResultTimeoutError(f"task {task_id} was not finished within {timeout}s; it may still "
+                              "run: wait again, or look it up (afterwork show)")
+
+
+async def wait_result(task_id: str, timeout: float | None = None) -> Any:
+    """`await`s the task's result (see `TaskHandle.result`)."""
+    store, events, open_storage = _parts(task_id)
+    await anyio.to_thread.run_sync(open_storage)
+    loop = asyncio.get_running_loop()
+    moved = asyncio.Event()
+
+    def on_event(event: TaskEvent) -> None:
+        if event.task.id == task_id and event.kind in _MOVES:
+            loop.call_soon_threadsafe(moved.set)
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = WAIT_FIRST_SECONDS
+    unsubscribe = events.subscribe(on_event)
+    try:
+        while True:
+            record = await anyio.to_thread.run_sync(_read, store, task_id)
+            if record.state in FINAL_STATES:
+                return outcome(record)
+            task_id = record.id  # an alias (a de-duplicated task's id) names the live task
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise _late(task_id, timeout)
+            with anyio.move_on_after(min(pause, left) if left is not None else pause):
+                await moved.wait()
+            pause = WAIT_FIRST_SECONDS if moved.is_set() else min(pause * 2, WAIT_POLL_SECONDS)
+            moved.clear()
+    finally:
+        unsubscribe()
+
+
+def wait_result_sync(task_id: str, timeout: float | None = None) -> Any:
+    """Blocks for the task's result (see `TaskHandle.result_sync`); never on an event loop."""
+    store, events, open_storage = _parts(task_id)
+    open_storage()
+    moved = threading.Event()
+
+    def on_event(event: TaskEvent) -> None:
+        if event.task.id == task_id and event.kind in _MOVES:
+            moved.set()
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = WAIT_FIRST_SECONDS
+    unsubscribe = events.subscribe(on_event)
+    try:
+        while True:
+            record = _read(store, task_id)
+            if record.state in FINAL_STATES:
+                return outcome(record)
+            task_id = record.id
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise _late(task_id, timeout)
+            woken = moved.wait(min(pause, left) if left is not None else pause)
+            pause = WAIT_FIRST_SECONDS if woken else min(pause * 2, WAIT_POLL_SECONDS)
+            moved.clear()
+    finally:
+        unsubscribe()
