@@ -10,7 +10,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._models import TaskRecord, iso
+from ._models import TaskRecord, iso, progress_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -86,6 +86,8 @@ def print_task(record: TaskRecord, *, reveal: bool, as_json: bool) -> None:
         return
     error = data.pop("last_error")
     print(json.dumps(data, indent=2, ensure_ascii=False))
+    if data.get("progress"):
+        print(f"progress: {progress_text(data['progress'])}")
     if error:
         print("last error:")
         print(error)

@@ -135,6 +135,22 @@ class TaskRecord:
         }
 
 
+def progress_text(progress: dict[str, Any] | None) -> str:
+    """A progress report in words, the same in the CLI and the dashboard: "attempt 2, 3 of 10:
+    note" (a count alone when the total is unknown)."""
+    if not progress or "done" not in progress:
+        return ""
+    done, total = progress.get("done"), progress.get("total")
+    text = f"attempt {progress.get('attempt', 1)}, {_number(done)}"
+    if total is not None:
+        text += f" of {_number(total)}"
+    return text + (f": {progress['note']}" if progress.get("note") else "")
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def result_fields(record: TaskRecord) -> dict[str, Any]:
     """`result` (the value returned, as JSON) and `result_error` (why a value returned could
     not be stored, else None): what operators see, and the public when the task allows it."""

@@ -43,6 +43,7 @@ from .stores import Store
 log = logging.getLogger("afterwork")
 WAIT_POLL_SECONDS = 0.5  # the longest between two reads while waiting (another process runs it)
 WAIT_FIRST_SECONDS = 0.05  # after an event: read again this soon, then back off to the above
+NOT_FOUND_GRACE_SECONDS = 5.0  # a handle's task may not be written yet: the store's timeout
 _MOVES = (EventKind.SUCCEEDED, EventKind.FAILED, EventKind.RETRIED, EventKind.RELEASED)
 
 
@@ -53,7 +54,7 @@ def stored_result(func: Any, record: TaskRecord, value: Any) -> str:
     try:
         return json.dumps({"value": _codec.encode_result(func, value), "public": public},
                           separators=(",", ":"), allow_nan=False)
-    except (NotStorableError, ValueError) as exc:
+    except (NotStorableError, ValueError, TypeError) as exc:
         why = str(exc)
     message = (f"afterwork: task {record.name} ({record.id}) succeeded, but the value it "
                f"returned cannot be stored: {why}; its result is recorded as not storable")
@@ -90,15 +91,19 @@ def _parts(task_id: str) -> tuple[Store, Events, Callable[[], None]]:
     return found.store, found.events, found.open_storage
 
 
-def _read(store: Store, task_id: str) -> TaskRecord:
+def _read(store: Store, task_id: str, began: float) -> TaskRecord | None:
+    """The task; None while it may not be written yet (`add_task` and `defer` on an event
+    loop return before their write); TaskNotFoundError after that."""
     record = store.get(task_id)
-    if record is None:
+    if record is None and time.monotonic() - began > NOT_FOUND_GRACE_SECONDS:
         raise TaskNotFoundError(f"no task {task_id!r}: never stored, or purged (results go "
                                 "with their task)")
     return record
 
 
-def _late(task_id: str, timeout: float | None) -> ResultTimeoutError:
+def _late(task_id: str, timeout: float | None, record: TaskRecord | None) -> AfterworkError:
+    if record is None:
+        return TaskNotFoundError(f"no task {task_id!r} within {timeout}s: never stored, or purged")
     return ResultTimeoutError(f"task {task_id} was not finished within {timeout}s; it may still "
                               "run: wait again, or look it up (afterwork show)")
 
@@ -114,18 +119,20 @@ async def wait_result(task_id: str, timeout: float | None = None) -> Any:
         if event.task.id == task_id and event.kind in _MOVES:
             loop.call_soon_threadsafe(moved.set)
 
-    deadline = None if timeout is None else time.monotonic() + timeout
+    began = time.monotonic()
+    deadline = None if timeout is None else began + timeout
     pause = WAIT_FIRST_SECONDS
     unsubscribe = events.subscribe(on_event)
     try:
         while True:
-            record = await anyio.to_thread.run_sync(_read, store, task_id)
-            if record.state in FINAL_STATES:
+            record = await anyio.to_thread.run_sync(_read, store, task_id, began)
+            if record is not None and record.state in FINAL_STATES:
                 return outcome(record)
-            task_id = record.id  # an alias (a de-duplicated task's id) names the live task
+            if record is not None:  # an alias (a de-duplicated task's id) names the live task
+                task_id = record.id
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                raise _late(task_id, timeout)
+                raise _late(task_id, timeout, record)
             with anyio.move_on_after(min(pause, left) if left is not None else pause):
                 await moved.wait()
             pause = WAIT_FIRST_SECONDS if moved.is_set() else min(pause * 2, WAIT_POLL_SECONDS)
@@ -144,18 +151,20 @@ def wait_result_sync(task_id: str, timeout: float | None = None) -> Any:
         if event.task.id == task_id and event.kind in _MOVES:
             moved.set()
 
-    deadline = None if timeout is None else time.monotonic() + timeout
+    began = time.monotonic()
+    deadline = None if timeout is None else began + timeout
     pause = WAIT_FIRST_SECONDS
     unsubscribe = events.subscribe(on_event)
     try:
         while True:
-            record = _read(store, task_id)
-            if record.state in FINAL_STATES:
+            record = _read(store, task_id, began)
+            if record is not None and record.state in FINAL_STATES:
                 return outcome(record)
-            task_id = record.id
+            if record is not None:
+                task_id = record.id
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                raise _late(task_id, timeout)
+                raise _late(task_id, timeout, record)
             woken = moved.wait(min(pause, left) if left is not None else pause)
             pause = WAIT_FIRST_SECONDS if woken else min(pause * 2, WAIT_POLL_SECONDS)
             moved.clear()

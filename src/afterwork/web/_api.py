@@ -2,7 +2,9 @@
 
 Public, because a task id is an unguessable UUID a page may hold: `GET /tasks/{id}` (with
 `?wait=N` to long-poll until the task is final) and `GET /tasks/{id}/events` (Server-Sent
-Events of its state). They show what a waiting page needs and nothing else (PUBLIC_FIELDS).
+Events: `state` when its state changes, `progress` when only its progress does). They show
+what a waiting page needs and nothing else (PUBLIC_FIELDS, and its progress), and what the
+task returned only when its author allowed it (`@task(public_result=True)`).
 With `Afterwork(dashboard=True, ...)`, behind the operator's auth: the same endpoints show
 everything (arguments, traceback, history; secrets masked), and `GET /tasks` (filters, cursor
 pages), `GET /counts`, `GET /throughput`, `POST /tasks/{id}/retry` and `POST /tasks/{id}/cancel`.
@@ -18,6 +20,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -27,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from .._aio import wait_event
 from .._errors import AfterworkError, StoreError, TaskNotFoundError, TaskStateError, public_detail
-from .._models import FINAL_STATES, TIMESTAMPS, TaskRecord, TaskState, iso
+from .._models import FINAL_STATES, TIMESTAMPS, TaskRecord, TaskState, iso, result_fields
 from ._auth import cross_site, deny, is_operator
 from ._watch import Reads, Watch, fingerprint
 
@@ -48,9 +51,14 @@ PUBLIC_FIELDS = ("id", "state", "attempts", "max_attempts", *TIMESTAMPS)
 
 
 def public_json(record: TaskRecord) -> dict[str, Any]:
-    """What anyone holding the task's id may see: PUBLIC_FIELDS of the task's JSON."""
+    """What anyone holding the task's id may see: PUBLIC_FIELDS of the task's JSON, its
+    progress, and its result if the task's author made it public (never its error)."""
     full = record.to_json()
-    return {key: full[key] for key in PUBLIC_FIELDS}
+    shown = {key: full[key] for key in PUBLIC_FIELDS}
+    shown["progress"] = full["progress"]
+    if (record.stored_result() or {}).get("public") is True:
+        shown.update(result_fields(record))
+    return shown
 
 
 def states_from(raw: str | None) -> list[TaskState]:
@@ -208,7 +216,7 @@ def build_api(console: Console, reads: Reads, watch: Watch) -> list[BaseRoute]:
             record: TaskRecord | None = first
             task_id = first.id  # the task itself, if the path named an alias of it
             yield f"event: state\ndata: {json.dumps(first_shown)}\n\n"
-            last = fingerprint(first)
+            last, last_progress = fingerprint(replace(first, progress=None)), first.progress
             deadline = time.monotonic() + STREAM_SECONDS_MAX
             with watch.follow(task_id) as changed:
                 while record is not None and record.state not in FINAL_STATES:
@@ -222,13 +230,16 @@ def build_api(console: Console, reads: Reads, watch: Watch) -> list[BaseRoute]:
                     record = watch.latest.get(task_id, record)
                     if record is None:
                         return
-                    if (mark := fingerprint(record)) != last:
-                        last = mark
+                    if (mark := fingerprint(replace(record, progress=None))) != last:
+                        last, last_progress = mark, record.progress
                         try:
                             data = await shown(record, full)
                         except AfterworkError:
                             continue  # the API's threads are busy: the next change tells again
                         yield f"event: state\ndata: {json.dumps(data)}\n\n"
+                    elif record.progress != last_progress:
+                        last_progress = record.progress
+                        yield f"event: progress\ndata: {json.dumps(record.progress_json())}\n\n"
 
         return _SlotStream(stream(), slots.give_back)
 
