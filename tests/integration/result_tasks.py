@@ -92,6 +92,16 @@ async def fails_once_midway(total: int) -> str:
     return "done"
 
 
+@task(public_result=True)
+async def in_steps(steps: int, pause: float) -> str:
+    import asyncio
+
+    for i in range(steps):
+        await asyncio.sleep(pause)
+        progress(i + 1, total=steps, note=f"step {i + 1}")
+    return f"{steps} steps"
+
+
 @task
 def waits_for_file(path: str) -> Report:
     deadline = time.monotonic() + 30

@@ -286,3 +286,33 @@ def test_purge_takes_the_results_with_the_task_and_keep_results_forgets_sooner(
             await aw.shutdown()
 
     asyncio.run(main())
+
+
+def test_progress_streams_as_sse_progress_events_and_shows_in_the_public_json(tmp_path: Path) -> None:
+    import json
+
+    from tests.dashboard.live import serve
+
+    app = FastAPI()
+    aw = Afterwork(app, url=f"sqlite:///{tmp_path}/aw.db")
+
+    @app.post("/start")
+    def start() -> dict[str, str]:
+        return {"id": aw.defer(rt.in_steps, 4, 0.7).id}
+
+    events: list[tuple[str, Any]] = []
+    with serve(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        task_id = client.post("/start").json()["id"]
+        kind = ""
+        with client.stream("GET", f"/afterwork/api/tasks/{task_id}/events") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    events.append((kind, json.loads(line[6:])))
+        final = client.get(f"/afterwork/api/tasks/{task_id}").json()
+    done = [data["done"] for kind, data in events if kind == "progress"]
+    assert len(done) >= 2 and done == sorted(done), events
+    assert events[-1][0] == "state" and events[-1][1]["state"] == "succeeded"
+    assert final["progress"]["done"] == 4 and final["progress"]["total"] == 4
+    assert final["result"] == "4 steps"  # a public_result task

@@ -47,7 +47,8 @@ KEEPALIVE_SECONDS = 15.0  # an SSE comment this often: proxies keep the stream, 
 TASK_ID_CHARS_MAX = 200
 # What a waiting page needs. Not the name: it is the code's module and function, which says
 # how the application is built and which a page can show in its own words.
-PUBLIC_FIELDS = ("id", "state", "attempts", "max_attempts", *TIMESTAMPS)
+# Its progress: what the task's author reports for the page to show (done, total, a note).
+PUBLIC_FIELDS = ("id", "state", "attempts", "max_attempts", *TIMESTAMPS, "progress")
 
 
 def public_json(record: TaskRecord) -> dict[str, Any]:
@@ -55,7 +56,6 @@ def public_json(record: TaskRecord) -> dict[str, Any]:
     progress, and its result if the task's author made it public (never its error)."""
     full = record.to_json()
     shown = {key: full[key] for key in PUBLIC_FIELDS}
-    shown["progress"] = full["progress"]
     if (record.stored_result() or {}).get("public") is True:
         shown.update(result_fields(record))
     return shown

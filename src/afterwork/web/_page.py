@@ -24,6 +24,7 @@ from ._auth import (
     set_session,
     token_matches,
 )
+from ._bars import progress_bar, result_section
 from ._chart import per_minute_svg
 from ._watch import Reads
 
@@ -80,7 +81,8 @@ def build_pages(console: Console, reads: Reads) -> list[BaseRoute]:
         state = escape(t.state.public)
         error = escape(error_summary(errors.get(t.id))[:100])
         return (f"<tr><td><a href='{task_href(t.id)}'>{escape(t.id[:8])}</a></td>"
-                f"<td>{escape(t.name)}</td><td class='{state}'>{state}</td>"
+                f"<td>{escape(t.name)}</td><td class='{state}'>{state}"
+                f"{' ' + progress_bar(t.progress_json()) if state == 'running' else ''}</td>"
                 f"<td>{t.attempts}/{t.max_attempts}</td><td>{error}</td></tr>")
 
     def table(records: list[Any], errors: dict[str, str | None]) -> str:
@@ -148,9 +150,12 @@ def build_pages(console: Console, reads: Reads) -> list[BaseRoute]:
             for action in ("retry", "cancel") if applies.get(record.state.public) == action)
         fields = "".join(f"<tr><th>{escape(k)}</th><td class='{escape(str(v))}'>"
                          f"{escape(_absent(v))}</td></tr>" for k, v in info.items()
-                         if k not in ("history", "last_error", "arguments"))
+                         if k not in ("history", "last_error", "arguments", "progress", "result",
+                                      "result_error"))
+        bar = progress_bar(info.get("progress"))
         body = (f"<p><a href='{home}'>afterwork</a></p>{logout()}<h1>{escape(record.name)}</h1>"
                 f"<table id='task'>{fields}</table><p>{buttons}</p>"
+                f"{'<h2>Progress</h2><p>' + bar + '</p>' if bar else ''}{result_section(info)}"
                 f"<h2>Arguments</h2><pre>{escape(json.dumps(info['arguments'], indent=2))}</pre>"
                 f"<h2>Attempts that did not succeed</h2><table><tr><th>attempt</th><th>outcome</th>"
                 f"<th>error</th></tr>{history}</table>"
