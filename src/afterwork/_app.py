@@ -55,6 +55,7 @@ class Afterwork:
     `poll_seconds`, `grace_seconds`, `store_timeout_seconds`, `max_arg_bytes`, `api_prefix`,
     `dashboard`, `dashboard_token`, `dashboard_auth`, `dashboard_prefix`, `metrics`, `redact`,
     `max_streams`, `api_threads`, `tracing`, `packages`, `queue_limits`, `run_queues`,
+    `keep_results_seconds` (results of finished tasks dropped after that; None: with the task),
     `inline_in_tests` (under Starlette's TestClient a request's tasks run before it returns).
     """
 
@@ -90,6 +91,7 @@ class Afterwork:
         max_streams: int = 500,
         api_threads: int = 4,
         freeze_gc: bool = True,
+        keep_results_seconds: float | None = None,
     ) -> None:
         self.settings = Settings.from_options(
             url, run_in_app=run_in_app, strict=strict, concurrency=concurrency,
@@ -102,7 +104,7 @@ class Afterwork:
             dashboard=dashboard, dashboard_token=dashboard_token, dashboard_auth=dashboard_auth,
             dashboard_prefix=dashboard_prefix, metrics=metrics, tracing=tracing,
             inline_in_tests=inline_in_tests, redact=tuple(redact), max_streams=max_streams,
-            api_threads=api_threads, freeze_gc=freeze_gc)
+            api_threads=api_threads, freeze_gc=freeze_gc, keep_results_seconds=keep_results_seconds)
         caller = sys._getframe(1).f_globals.get("__name__", "")
         REGISTRY.allow_packages([caller, *packages])
         self.events = Events()

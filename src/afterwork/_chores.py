@@ -47,6 +47,17 @@ async def store_due_ticks(scheduler: Scheduler, writer: Writer, planner: Planner
     return True
 
 
+async def forget_old_results(writer: Writer, keep_seconds: float | None) -> None:
+    """Results of tasks finished more than `keep_seconds` ago are dropped (the tasks stay)."""
+    if keep_seconds is None:
+        return
+    before = time.time() - keep_seconds
+    try:
+        await asyncio.wrap_future(writer.call(lambda store: store.forget_results(before)))
+    except AfterworkError as exc:
+        log.warning("afterwork: dropping old results failed (%s); will retry", exc)
+
+
 async def expire_dead_owners(writer: Writer) -> None:
     """Runners of this machine whose process is gone: their leases end now."""
     try:

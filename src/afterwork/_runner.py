@@ -22,7 +22,7 @@ from starlette._utils import is_async_callable
 from . import _codec
 from ._aio import wait_event
 from ._attempts import attempt_note, failure
-from ._chores import expire_dead_owners, store_due_ticks
+from ._chores import expire_dead_owners, forget_old_results, store_due_ticks
 from ._context import TaskContext, running_task
 from ._enqueue import Planner
 from ._errors import AfterworkError
@@ -220,6 +220,7 @@ class Runner:
         """Chores, then one claim; True when the store may hold more for us right now."""
         if polls % DEAD_OWNER_CHECK_EVERY == 0:
             await expire_dead_owners(self.writer)
+            await forget_old_results(self.writer, self.settings.keep_results_seconds)
         if await store_due_ticks(self._scheduler, self.writer, self.planner):
             self._store_has_more = True
         free = self.settings.concurrency - self.backlog

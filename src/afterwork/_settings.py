@@ -21,6 +21,7 @@ STORE_TIMEOUT_SECONDS = 5.0  # the default bound on a wait for the store
 
 _POSITIVE = ("concurrency", "sync_threads", "max_attempts", "max_arg_bytes", "lease_seconds",
              "poll_seconds", "max_streams", "api_threads", "store_timeout_seconds", "local_backlog")
+_POSITIVE_OR_NONE = ("keep_results_seconds",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class Settings:
     max_streams: int = 500
     api_threads: int = 4
     freeze_gc: bool = True
+    keep_results_seconds: float | None = None  # None: results stay as long as their task
     runner_kind: str = "app"  # "worker" in `afterwork worker`: shown with each runner
 
     def __post_init__(self) -> None:
@@ -62,6 +64,11 @@ class Settings:
             value = getattr(self, label)
             if value <= 0:
                 raise ConfigurationError(f"Afterwork({label}={value!r}): it must be above 0")
+        for label in _POSITIVE_OR_NONE:
+            value = getattr(self, label)
+            if value is not None and value <= 0:
+                raise ConfigurationError(f"Afterwork({label}={value!r}): give seconds above 0, "
+                                         "or None to keep results as long as their task")
         # Normalised forms, so that every reader sees one shape.
         set_ = object.__setattr__
         set_(self, "packages", tuple(self.packages))

@@ -316,3 +316,21 @@ def test_progress_streams_as_sse_progress_events_and_shows_in_the_public_json(tm
     assert events[-1][0] == "state" and events[-1][1]["state"] == "succeeded"
     assert final["progress"]["done"] == 4 and final["progress"]["total"] == 4
     assert final["result"] == "4 steps"  # a public_result task
+
+
+def test_keep_results_seconds_drops_old_results_from_the_runners_chores(tmp_path: Path) -> None:
+    async def main() -> None:
+        aw = await started(f"sqlite:///{tmp_path}/aw.db", keep_results_seconds=0.2,
+                           poll_seconds=0.05)
+        try:
+            handle = aw.defer(rt.build_report, "2024-02")
+            await handle.result(timeout=20)
+            deadline = time.monotonic() + 20
+            while (record := aw.store.get(handle.id)) is not None and record.result is not None:
+                assert time.monotonic() < deadline, "the result was never dropped"
+                await asyncio.sleep(0.1)
+            assert record is not None and record.state.value == "succeeded"  # the task stays
+        finally:
+            await aw.shutdown()
+
+    asyncio.run(main())

@@ -100,9 +100,9 @@ SAVE_PROGRESS = (f"INSERT INTO {OUTPUTS_TABLE} (task_id, progress) SELECT ?, ? W
                  f"(SELECT 1 FROM {TASKS_TABLE} WHERE id = ? AND lease_owner = ? AND {_LEASED}) "
                  "ON CONFLICT (task_id) DO UPDATE SET progress = excluded.progress")
 # Results of tasks finished before a time (Afterwork's keep_results_seconds); progress stays.
-FORGET_RESULTS = (f"UPDATE {OUTPUTS_TABLE} SET result = NULL WHERE result IS NOT NULL AND task_id IN "
-                  f"(SELECT id FROM {TASKS_TABLE} WHERE finished_at < ? "
-                  "AND state IN ('succeeded', 'failed', 'cancelled'))")
+FORGET_RESULTS = (f"UPDATE {OUTPUTS_TABLE} SET result = NULL WHERE result IS NOT NULL AND EXISTS "
+                  f"(SELECT 1 FROM {TASKS_TABLE} t WHERE t.id = {OUTPUTS_TABLE}.task_id "
+                  "AND t.finished_at < ? AND t.state IN ('succeeded', 'failed', 'cancelled'))")
 COUNT_PENDING = (f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE {_LEASED} OR "
                  f"(state = 'queued' AND (run_at <= ? OR waiting_on IS NOT NULL))")
 REQUEUE = (f"UPDATE {TASKS_TABLE} SET state = 'queued', run_at = ?, attempts = 0, finished_at = NULL, "
