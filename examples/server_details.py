@@ -13,6 +13,8 @@ Try it:   curl -XPOST localhost:8000/abcd -H 'content-type: application/json' \\
 
 Open http://127.0.0.1:8000/ for a page that submits the form, shows "notification pending"
 while the task runs (Server-Sent Events from the status API) and moves on once it is sent.
+Open http://127.0.0.1:8000/report for a slow report built in steps: a live progress bar, then
+the page of its result (examples/reports.py).
 
 Environment: AFTERWORK_DASHBOARD_TOKEN (turns the dashboard on at /afterwork/),
 NOTIFY_MAX_ATTEMPTS (default 3), NOTIFICATIONS_FILE (default ./notifications.jsonl),
@@ -36,10 +38,13 @@ from pydantic import BaseModel, Field
 
 from afterwork import Afterwork, BackgroundTask, BackgroundTasks
 
+from .reports import report_router
+
 app = FastAPI(title="server details")
 # The dashboard (/afterwork/) is on when a token is set: AFTERWORK_DASHBOARD_TOKEN=... ./scripts/serve
-Afterwork(app, dashboard=bool(os.environ.get("AFTERWORK_DASHBOARD_TOKEN")),
-          max_attempts=int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "3")))
+aw = Afterwork(app, dashboard=bool(os.environ.get("AFTERWORK_DASHBOARD_TOKEN")),
+               max_attempts=int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "3")))
+app.include_router(report_router(aw))  # before GET /{msg}, which takes any single segment
 
 WEBHOOK_TIMEOUT_SECONDS = 5.0
 

@@ -334,3 +334,21 @@ def test_keep_results_seconds_drops_old_results_from_the_runners_chores(tmp_path
             await aw.shutdown()
 
     asyncio.run(main())
+
+
+def test_afterwork_show_prints_progress_and_result(durable_url: str) -> None:
+    from .test_cli import cli
+
+    async def main() -> str:
+        aw = await started(durable_url)
+        try:
+            handle = aw.defer(rt.fails_once_midway, 10)
+            await handle.result(timeout=20)
+            return handle.id
+        finally:
+            await aw.shutdown()
+
+    task_id = asyncio.run(main())
+    shown = cli("show", task_id, url=durable_url).stdout
+    assert "progress: attempt 2, 7 of 10: try 2" in shown
+    assert '"result": "done"' in shown
