@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import traceback
+from concurrent.futures import Future
+from typing import Any
 
 from ._errors import Retry
-from ._registry import TaskOptions
+from ._models import Changes, Outcome, TaskRecord
+from ._registry import REGISTRY, TaskOptions
+from ._results import stored_result
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 300.0
@@ -45,3 +50,19 @@ def failure(exc: BaseException, attempt: int, timeout_seconds: float | None, sta
     else:
         retry_at = now + backoff_seconds(attempt, options)
     return error, note, retry_at
+
+
+def held_outcome(record: TaskRecord, owner: str, attempt: int, started: float,
+                 call: Future[Any]) -> Changes:
+    """What a `def` task's thread left when it returned after its runner stopped: the same
+    record of a success (with its result) or of a failed attempt as any other's."""
+    now = time.time()
+    exc = call.exception()
+    if exc is None:
+        value = call.result()
+        result = None if value is None else stored_result(REGISTRY.resolve(record.name), record, value)
+        return Changes(succeeded=[Outcome(record.id, owner, now, result=result)])
+    error, note, retry_at = failure(exc, attempt, record.timeout_seconds, started, now, None)
+    if attempt < record.max_attempts:
+        return Changes(retried=[Outcome(record.id, owner, now, error, retry_at=retry_at, note=note)])
+    return Changes(failed=[Outcome(record.id, owner, now, error, note=note)])

@@ -91,21 +91,45 @@ def _parts(task_id: str) -> tuple[Store, Events, Callable[[], None]]:
     return found.store, found.events, found.open_storage
 
 
-def _read(store: Store, task_id: str, began: float) -> TaskRecord | None:
-    """The task; None while it may not be written yet (`add_task` and `defer` on an event
-    loop return before their write); TaskNotFoundError after that."""
-    record = store.get(task_id)
-    if record is None and time.monotonic() - began > NOT_FOUND_GRACE_SECONDS:
-        raise TaskNotFoundError(f"no task {task_id!r}: never stored, or purged (results go "
-                                "with their task)")
-    return record
+class _Wait:
+    """One wait's bookkeeping, the same for the async and the blocking loop: which task (an
+    alias's id gives way to the live task's), until when, and how long until the next read."""
 
+    def __init__(self, task_id: str, timeout: float | None) -> None:
+        self.task_id, self.timeout = task_id, timeout
+        self.began = time.monotonic()
+        self.deadline = None if timeout is None else self.began + timeout
+        self.pause = WAIT_FIRST_SECONDS
 
-def _late(task_id: str, timeout: float | None, record: TaskRecord | None) -> AfterworkError:
-    if record is None:
-        return TaskNotFoundError(f"no task {task_id!r} within {timeout}s: never stored, or purged")
-    return ResultTimeoutError(f"task {task_id} was not finished within {timeout}s; it may still "
-                              "run: wait again, or look it up (afterwork show)")
+    def read(self, store: Store) -> TaskRecord | None:
+        """The task; None while it may not be written yet (`add_task` and `defer` on an event
+        loop return before their write); TaskNotFoundError after that."""
+        record = store.get(self.task_id)
+        if record is None and time.monotonic() - self.began > NOT_FOUND_GRACE_SECONDS:
+            raise TaskNotFoundError(f"no task {self.task_id!r}: never stored, or purged (results "
+                                    "go with their task)")
+        return record
+
+    def seconds_to_wait(self, record: TaskRecord | None) -> float:
+        """After a read that found no final task: how long to wait for an event before the
+        next read; ResultTimeoutError (TaskNotFoundError) when the time is up."""
+        if record is not None:
+            self.task_id = record.id
+        left = None if self.deadline is None else self.deadline - time.monotonic()
+        if left is None:
+            return self.pause
+        if left > 0:
+            return min(self.pause, left)
+        if record is None:
+            raise TaskNotFoundError(f"no task {self.task_id!r} within {self.timeout}s: never "
+                                    "stored, or purged")
+        raise ResultTimeoutError(f"task {self.task_id} was not finished within {self.timeout}s; "
+                                 "it may still run: wait again, or look it up (afterwork show)")
+
+    def woken(self, by_event: bool) -> None:
+        """An event says the task moved: read again soon (its write may not have committed
+        yet); else back off towards WAIT_POLL_SECONDS."""
+        self.pause = WAIT_FIRST_SECONDS if by_event else min(self.pause * 2, WAIT_POLL_SECONDS)
 
 
 async def wait_result(task_id: str, timeout: float | None = None) -> Any:
@@ -114,28 +138,21 @@ async def wait_result(task_id: str, timeout: float | None = None) -> Any:
     await anyio.to_thread.run_sync(open_storage)
     loop = asyncio.get_running_loop()
     moved = asyncio.Event()
+    wait = _Wait(task_id, timeout)
 
     def on_event(event: TaskEvent) -> None:
-        if event.task.id == task_id and event.kind in _MOVES:
+        if event.task.id == wait.task_id and event.kind in _MOVES:
             loop.call_soon_threadsafe(moved.set)
 
-    began = time.monotonic()
-    deadline = None if timeout is None else began + timeout
-    pause = WAIT_FIRST_SECONDS
     unsubscribe = events.subscribe(on_event)
     try:
         while True:
-            record = await anyio.to_thread.run_sync(_read, store, task_id, began)
+            record = await anyio.to_thread.run_sync(wait.read, store)
             if record is not None and record.state in FINAL_STATES:
                 return outcome(record)
-            if record is not None:  # an alias (a de-duplicated task's id) names the live task
-                task_id = record.id
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                raise _late(task_id, timeout, record)
-            with anyio.move_on_after(min(pause, left) if left is not None else pause):
+            with anyio.move_on_after(wait.seconds_to_wait(record)):
                 await moved.wait()
-            pause = WAIT_FIRST_SECONDS if moved.is_set() else min(pause * 2, WAIT_POLL_SECONDS)
+            wait.woken(moved.is_set())
             moved.clear()
     finally:
         unsubscribe()
@@ -146,27 +163,19 @@ def wait_result_sync(task_id: str, timeout: float | None = None) -> Any:
     store, events, open_storage = _parts(task_id)
     open_storage()
     moved = threading.Event()
+    wait = _Wait(task_id, timeout)
 
     def on_event(event: TaskEvent) -> None:
-        if event.task.id == task_id and event.kind in _MOVES:
+        if event.task.id == wait.task_id and event.kind in _MOVES:
             moved.set()
 
-    began = time.monotonic()
-    deadline = None if timeout is None else began + timeout
-    pause = WAIT_FIRST_SECONDS
     unsubscribe = events.subscribe(on_event)
     try:
         while True:
-            record = _read(store, task_id, began)
+            record = wait.read(store)
             if record is not None and record.state in FINAL_STATES:
                 return outcome(record)
-            if record is not None:
-                task_id = record.id
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                raise _late(task_id, timeout, record)
-            woken = moved.wait(min(pause, left) if left is not None else pause)
-            pause = WAIT_FIRST_SECONDS if woken else min(pause * 2, WAIT_POLL_SECONDS)
+            wait.woken(moved.wait(wait.seconds_to_wait(record)))
             moved.clear()
     finally:
         unsubscribe()

@@ -21,7 +21,7 @@ from starlette._utils import is_async_callable
 
 from . import _codec
 from ._aio import wait_event
-from ._attempts import attempt_note, failure
+from ._attempts import attempt_note, failure, held_outcome
 from ._chores import expire_dead_owners, forget_old_results, store_due_ticks
 from ._context import TaskContext, running_task
 from ._enqueue import Planner
@@ -436,20 +436,7 @@ class Runner:
                        call: Future[Any]) -> None:
         """On the task's thread, after its runner stopped: record the outcome (the writer
         takes posts from any thread) and let the lease go with it."""
-        now = time.time()
-        exc = call.exception()
-        if exc is None:
-            value = call.result()
-            result = None if value is None else stored_result(REGISTRY.resolve(record.name),
-                                                              record, value)
-            changes = Changes(succeeded=[Outcome(record.id, self.owner, now, result=result)])
-        else:  # the same record of a failed attempt as any other's
-            error, note, retry_at = failure(exc, attempt, record.timeout_seconds, started, now, None)
-            if attempt < record.max_attempts:
-                changes = Changes(retried=[Outcome(record.id, self.owner, now, error,
-                                                   retry_at=retry_at, note=note)])
-            else:
-                changes = Changes(failed=[Outcome(record.id, self.owner, now, error, note=note)])
+        changes = held_outcome(record, self.owner, attempt, started, call)
         self.held.pop(record.id, None)
         if not self.held and self._loop is None:
             changes.stopped_runners.append(self.owner)
