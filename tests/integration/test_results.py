@@ -352,3 +352,30 @@ def test_afterwork_show_prints_progress_and_result(durable_url: str) -> None:
     shown = cli("show", task_id, url=durable_url).stdout
     assert "progress: attempt 2, 7 of 10: try 2" in shown
     assert '"result": "done"' in shown
+
+
+def test_the_dashboard_shows_a_bar_for_a_running_task_and_the_result_when_done(
+        tmp_path: Path) -> None:
+    from tests.dashboard.live import serve
+
+    app = FastAPI()
+    aw = Afterwork(app, url=f"sqlite:///{tmp_path}/aw.db", dashboard=True, dashboard_token="tok")
+
+    @app.post("/start")
+    def start() -> dict[str, str]:
+        return {"id": aw.defer(rt.in_steps, 4, 0.7).id}
+
+    operator = {"Authorization": "Bearer tok"}
+    with serve(app) as base, httpx.Client(base_url=base, timeout=30, headers=operator) as client:
+        task_id = client.post("/start").json()["id"]
+        deadline = time.monotonic() + 20
+        while "<progress value=" not in (listed := client.get("/afterwork/?state=running").text):
+            assert time.monotonic() < deadline, listed
+            time.sleep(0.1)
+        assert " of 4: step " in listed  # the running list: a bar and its words
+        page = client.get(f"/afterwork/tasks/{task_id}").text
+        assert "<h2>Progress</h2>" in page and "<progress value=" in page
+        while "id='result'" not in (page := client.get(f"/afterwork/tasks/{task_id}").text):
+            assert time.monotonic() < deadline, page
+            time.sleep(0.2)
+        assert "4 steps" in page and "attempt 1, 4 of 4: step 4" in page
