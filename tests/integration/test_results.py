@@ -215,6 +215,7 @@ def test_the_public_endpoint_shows_a_result_only_when_the_task_allows_it(durable
 
 def test_a_million_progress_reports_cost_a_few_writes(tmp_path: Path) -> None:
     written: list[int] = []
+    announced: list[str] = []  # the events stream's PROGRESS events
 
     async def main() -> None:
         aw = await started(f"sqlite:///{tmp_path}/aw.db")
@@ -225,6 +226,10 @@ def test_a_million_progress_reports_cost_a_few_writes(tmp_path: Path) -> None:
             real_apply(changes, timeout_seconds)
 
         aw.store.apply = counting_apply  # type: ignore[method-assign]  # the real store, counted
+        from afterwork import EventKind
+
+        aw.events.subscribe(lambda e: announced.append(e.progress or "")
+                            if e.kind is EventKind.PROGRESS else None)
         try:
             began = time.monotonic()
             handle = aw.defer(rt.counts_a_lot, 1_000_000)
@@ -239,6 +244,8 @@ def test_a_million_progress_reports_cost_a_few_writes(tmp_path: Path) -> None:
         reports = sum(written)
         # one write when it starts, one per PROGRESS_EVERY_SECONDS, the last with the outcome
         assert 1 <= reports <= 3 + took / 0.5, (reports, took)
+        assert 1 <= len(announced) <= reports  # each write but the last (with the outcome)
+        assert '"total":1000000' in announced[0]
 
     asyncio.run(main())
 
