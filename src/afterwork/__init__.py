@@ -34,6 +34,9 @@ if TYPE_CHECKING:
         Retry,
         StoreError,
         StoreReplacedError,
+        StepError,
+        StepMismatchError,
+        StepNotRepeatedError,
         StoreUnavailableError,
         TaskCancelledError,
         TaskFailedError,
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
     from ._progress import progress
     from ._registry import Task, task
     from ._schedule import periodic
+    from ._steps import step, step_sync
     from ._transaction import InTransaction, in_transaction
 
 __all__ = [
@@ -64,6 +68,9 @@ __all__ = [
     "NotStorableError",
     "ResultTimeoutError",
     "Retry",
+    "StepError",
+    "StepMismatchError",
+    "StepNotRepeatedError",
     "StoreError",
     "StoreReplacedError",
     "StoreUnavailableError",
@@ -84,6 +91,8 @@ __all__ = [
     "in_transaction",
     "periodic",
     "progress",
+    "step",
+    "step_sync",
     "task",
 ]
 
@@ -96,9 +105,11 @@ _WHERE = {
     "TaskRecord": "_models", "TaskState": "_models",
     "Task": "_registry", "task": "_registry",
     "periodic": "_schedule", "progress": "_progress",
+    "step": "_steps", "step_sync": "_steps",
     "InTransaction": "_transaction", "in_transaction": "_transaction",
     **dict.fromkeys(["AfterworkError", "ArgumentsDecodeError", "ConfigurationError", "NotInstalledError",
-                     "NotStorableError", "ResultTimeoutError", "Retry", "StoreError", "StoreReplacedError",
+                     "NotStorableError", "ResultTimeoutError", "Retry", "StepError", "StepMismatchError",
+                     "StepNotRepeatedError", "StoreError", "StoreReplacedError",
                      "StoreUnavailableError",
                      "TaskCancelledError", "TaskFailedError",
                      "TaskNotFoundError", "TaskStateError", "TaskTooLargeError", "UnknownTaskError"],

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +15,8 @@ class TaskContext:
     name: str
     attempt: int
     max_attempts: int
+    steps: Any = field(default=None, repr=False, compare=False)
+    """afterwork's own: where this run records its steps (its runner), None where it cannot."""
 
 
 running_task: ContextVar[TaskContext | None] = ContextVar("afterwork_task", default=None)

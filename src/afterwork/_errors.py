@@ -124,3 +124,20 @@ class TaskCancelledError(AfterworkError, RuntimeError):
 
 class ResultTimeoutError(AfterworkError, TimeoutError):
     """Waiting for a task's result: it was not final within the timeout (it may still run)."""
+
+
+class StepError(AfterworkError):
+    """A task's recorded steps cannot apply to this run, or a step's result cannot be
+    recorded: the task fails without another attempt (another would fail alike, or repeat
+    what must not be repeated). An operator's retry runs it again."""
+
+
+class StepMismatchError(StepError):
+    """The task's code calls a step whose name differs from the one recorded at that place by
+    an earlier attempt: the code changed between attempts, or the task chose its steps from
+    something that is not the same on every run (see docs/steps.md)."""
+
+
+class StepNotRepeatedError(StepError):
+    """An at-most-once step (`once=True`) started on an earlier attempt and its end was never
+    recorded: it may have done its work, so it is not run again."""

@@ -191,6 +191,58 @@ class ProgressReport:
     progress: str  # JSON, see TaskRecord.progress
 
 
+STEP_STARTED, STEP_FINISHED, STEP_FAILED = "started", "finished", "failed"
+
+
+@dataclass(slots=True)
+class StepWrite:
+    """One step's record, written while `owner` holds the task's lease (fenced like an
+    outcome). `runs` is added to the calls recorded so far (1 for a call, 0 for the finish of
+    a call whose start was written already). The store sets `applied`: False when the lease
+    was lost, so the write did nothing."""
+
+    task_id: str
+    owner: str
+    seq: int
+    name: str
+    state: str  # STEP_STARTED, STEP_FINISHED or STEP_FAILED
+    attempt: int
+    started_at: float
+    finished_at: float | None = None
+    result: str | None = None  # JSON text of what the step returned (finished)
+    error: str | None = None  # why it raised (failed)
+    once: bool = False
+    runs: int = 1
+    applied: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One step of a task, as stored: its place (`seq`, from 0), its name and how it ended."""
+
+    task_id: str
+    seq: int
+    name: str
+    state: str
+    once: bool
+    attempt: int
+    runs: int
+    started_at: float
+    finished_at: float | None
+    result: str | None
+    error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The step as the CLI's `show` and the dashboard's task page list it (the result is
+        the operators' to see: the step's function returned it inside the task)."""
+        duration = (None if self.finished_at is None
+                    else round(max(0.0, self.finished_at - self.started_at), 6))
+        return {"seq": self.seq, "name": self.name, "state": self.state, "once": self.once,
+                "attempt": self.attempt, "runs": self.runs, "started_at": iso(self.started_at),
+                "finished_at": iso(self.finished_at), "duration_seconds": duration,
+                "error": self.error}
+
+
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
     """A runner is alive at `at` (its wall clock, for display): its leases are renewed for the
@@ -233,6 +285,7 @@ class Changes:
     heartbeat: Heartbeat | None = None
     stopped_runners: list[str] = field(default_factory=list)
     progress: list[ProgressReport] = field(default_factory=list)
+    steps: list[StepWrite] = field(default_factory=list)  # a task's step records, lease-fenced
 
     def extend(self, other: Changes) -> None:
         self.inserts.extend(other.inserts)
@@ -247,6 +300,7 @@ class Changes:
         self.cancelled.extend(other.cancelled)
         self.stopped_runners.extend(other.stopped_runners)
         self.progress.extend(other.progress)
+        self.steps.extend(other.steps)
         if other.heartbeat is not None:
             self.heartbeat = other.heartbeat
 
@@ -255,6 +309,7 @@ class Changes:
             self.inserts or self.inserts_if_absent or self.started or self.succeeded or self.failed
             or self.retried or self.released or self.expire_owners or self.heartbeat or self.requeued
             or self.cancelled or self.stopped_runners or self.progress
+            or self.cancelled or self.stopped_runners or self.steps
         )
 
 

@@ -25,7 +25,7 @@ from ._attempts import attempt_note, failure, held_outcome
 from ._chores import expire_dead_owners, forget_old_results, store_due_ticks
 from ._context import TaskContext, running_task
 from ._enqueue import Planner
-from ._errors import AfterworkError
+from ._errors import AfterworkError, StepError
 from ._events import EventKind, Events, TaskEvent
 from ._models import Changes, ClaimSpec, Heartbeat, Outcome, TaskRecord
 from ._owners import new_owner
@@ -277,7 +277,7 @@ class Runner:
                          error="its runner stopped or lost its lease before it finished")
         self._out().started.append(Outcome(record.id, self.owner, started, note=lost))
         self._emit(EventKind.STARTED, record, attempt)
-        token = running_task.set(TaskContext(record.id, record.name, attempt, record.max_attempts))
+        token = running_task.set(TaskContext(record.id, record.name, attempt, record.max_attempts, self))
         reports = reporting.set(Reporting(self._progress, record, attempt))
         try:
             if self.events.around_task:
@@ -392,7 +392,7 @@ class Runner:
         self._claimed.discard(record.id)
         now = time.time()
         error, note, retry_at = failure(exc, attempt, record.timeout_seconds, started, now, options)
-        if attempt < record.max_attempts:
+        if attempt < record.max_attempts and not isinstance(exc, StepError):
             log.warning("afterwork: task %s (%s) failed on attempt %d/%d, retrying in %.1fs: %r",
                         record.id, record.name, attempt, record.max_attempts, retry_at - now, exc)
             self._release_chain(record.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 
-from .._models import ANY_TASK, Changes, ClaimSpec, RunnerInfo, TaskRecord, TaskState
+from .._models import ANY_TASK, Changes, ClaimSpec, RunnerInfo, StepRecord, TaskRecord, TaskState
 
 LEASE_ERROR = "lease expired: its runner stopped or lost contact, another runner took it over"
 
@@ -112,6 +112,10 @@ class Store(abc.ABC):
         """Drop the results of tasks that finished before that time (the tasks stay); the
         count dropped. Afterwork's `keep_results_seconds` calls it."""
         return 0
+
+    def steps_of(self, task_id: str) -> list[StepRecord]:
+        """The task's step records (`afterwork.step`), in the order the task reached them."""
+        return []
 
     @abc.abstractmethod
     def count_purgeable(self, finished_before: float) -> int:

@@ -9,11 +9,21 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .._models import ANY_TASK, Changes, ClaimSpec, Outcome, RunnerInfo, TaskRecord, TaskState
+from .._models import (
+    ANY_TASK,
+    Changes,
+    ClaimSpec,
+    Outcome,
+    RunnerInfo,
+    StepRecord,
+    TaskRecord,
+    TaskState,
+)
 from ._base import Store
 from ._dbapi import Cursor
 from ._migrations import SchemaMigrations
 from ._rows import from_row, to_row
+from ._steps import FORGET_UNFINISHED, PURGE_STEPS, STEPS_OF, save_steps, step_from_row
 from ._statements import (
     ACTIVE_IN_QUEUE,
     ALIAS_IF_SKIPPED,
@@ -189,6 +199,8 @@ class SqlStore(SchemaMigrations, Store):
             if keyed:
                 cur.executemany(q(ALIAS_IF_SKIPPED), keyed)
             ready = True
+        if changes.steps:  # before the outcomes: a success or a retry ends the lease they need
+            save_steps(cur, q, changes.steps)
         if changes.progress:  # before the outcomes: a report rides with its task's last one
             cur.executemany(q(SAVE_PROGRESS), [(p.task_id, p.progress, p.task_id, p.owner)
                                                for p in changes.progress])
@@ -227,6 +239,7 @@ class SqlStore(SchemaMigrations, Store):
         for o in changes.requeued:
             cur.execute(q(REQUEUE), (o.at, o.task_id))
             cur.execute(q(REQUEUE_CHAIN), (o.task_id,))
+            cur.execute(q(FORGET_UNFINISHED), (o.task_id,))
         for o in changes.cancelled:
             cur.execute(q(CANCEL), (o.at, CANCELLED_BY_OPERATOR, o.task_id))
             cur.execute(q(CANCEL_AFTER), (o.task_id, o.at, chain_reason(o.task_id, "was cancelled"),
@@ -385,12 +398,18 @@ class SqlStore(SchemaMigrations, Store):
             if purged:
                 cur.execute(self._sql(PURGE_ALIASES))
                 cur.execute(self._sql(PURGE_OUTPUTS))
+                cur.execute(self._sql(PURGE_STEPS))
             return purged
 
     def forget_results(self, finished_before: float) -> int:
         with self._write() as cur:
             cur.execute(self._sql(FORGET_RESULTS), (finished_before,))
             return int(cur.rowcount)
+
+    def steps_of(self, task_id: str) -> list[StepRecord]:
+        with self._read() as cur:
+            cur.execute(self._sql(STEPS_OF), (task_id,))
+            return [step_from_row(r) for r in cur.fetchall()]
 
     def count_purgeable(self, finished_before: float) -> int:
         with self._read() as cur:

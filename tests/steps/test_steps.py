@@ -1,0 +1,186 @@
+"""Steps in process, on every store (memory, a real SQLite file, a real PostgreSQL): replays
+after a failed attempt, each step's own retries, at-most-once steps, code that changed between
+attempts, what a task without steps costs, and what purge and an operator's retry do."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+
+import afterwork
+from afterwork import Afterwork, StepError, TaskRecord, TaskState
+from afterwork._models import StepRecord
+from afterwork.stores._sql import SqlStore
+from afterwork.testing import drain
+
+from . import step_tasks
+
+
+def calls(path: Path) -> Counter[str]:
+    if not path.exists():
+        return Counter()
+    return Counter(json.loads(line)["step"] for line in path.read_text().splitlines()
+                   if "step" in json.loads(line))
+
+
+class Stepped:
+    """An Afterwork on a store, its tasks run to their end by `run` (on a private loop)."""
+
+    def __init__(self, url: str) -> None:
+        self.aw = Afterwork(FastAPI(), url=url)
+        self.store = self.aw.store
+
+    def run(self, func: object, *args: object) -> TaskRecord:
+        """Store one task, run it (and its retries) to the end; its record."""
+        async def go() -> str:
+            await self.aw.startup(run_tasks=False)
+            handle = self.aw.defer(func, *args)  # type: ignore[arg-type]
+            await drain(self.aw, timeout=20)
+            return handle.id
+
+        task_id = asyncio.run(go())
+        self.store = self.aw.store
+        record = self.store.get(task_id)
+        assert record is not None
+        return record
+
+    def close(self) -> None:
+        asyncio.run(self.aw.shutdown())
+
+
+@pytest.fixture
+def url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    from tests.conftest import store_url
+
+    return store_url(store_kind, tmp_path, request)
+
+
+@pytest.mark.parametrize("func", [step_tasks.three_steps, step_tasks.three_steps_sync])
+def test_a_retry_replays_finished_steps_and_runs_the_failed_one_again(
+        url: str, tmp_path: Path, func: object) -> None:
+    path = tmp_path / "calls.jsonl"
+    aw = Stepped(url)
+    record = aw.run(func, str(path), 1)
+    try:
+        assert record.state is TaskState.SUCCEEDED, record.last_error
+        assert record.attempts == 2
+        assert calls(path) == {"one": 1, "two": 2, "three": 1}
+        steps = aw.store.steps_of(record.id)
+        assert [(s.seq, s.name, s.state, s.runs) for s in steps] == [
+            (0, "one", "finished", 1), (1, "two", "finished", 2), (2, "three", "finished", 1)]
+        assert json.loads(steps[0].result or "") == "one-done"
+        assert all(s.finished_at is not None and s.finished_at >= s.started_at for s in steps)
+    finally:
+        aw.close()
+
+
+def test_a_replayed_step_returns_the_same_typed_value(url: str, tmp_path: Path) -> None:
+    path = tmp_path / "calls.jsonl"
+    aw = Stepped(url)
+    record = aw.run(step_tasks.typed_result, str(path))
+    try:
+        assert record.state is TaskState.SUCCEEDED, record.last_error
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        assert [line.get("step") for line in lines if "step" in line] == ["receipt"]
+        seen = [(line["seen"], line["at"], line["attempt"]) for line in lines if "seen" in line]
+        assert seen == [(7, "2026-01-02T03:04:05+00:00", 1), (7, "2026-01-02T03:04:05+00:00", 2)]
+    finally:
+        aw.close()
+
+
+def test_a_step_retries_on_its_own(url: str, tmp_path: Path) -> None:
+    path = tmp_path / "calls.jsonl"
+    aw = Stepped(url)
+    record = aw.run(step_tasks.step_retries, str(path))
+    try:
+        assert record.state is TaskState.SUCCEEDED, record.last_error
+        assert record.attempts == 1
+        assert calls(path) == {"flaky": 3}
+        assert [(s.name, s.runs) for s in aw.store.steps_of(record.id)] == [("flaky", 3)]
+    finally:
+        aw.close()
+
+
+def test_an_at_most_once_step_that_raised_fails_the_task_at_once(url: str, tmp_path: Path) -> None:
+    path = tmp_path / "calls.jsonl"
+    aw = Stepped(url)
+    record = aw.run(step_tasks.three_steps, str(path), 1, 0.0, True)
+    try:
+        assert record.state is TaskState.FAILED
+        assert record.attempts == 1  # no retry: it would have to call the step again
+        assert "StepNotRepeatedError" in (record.last_error or "")
+        assert "'two'" in (record.last_error or "") and "at most once" in (record.last_error or "")
+        assert calls(path) == {"one": 1, "two": 1}
+        assert [(s.name, s.state, s.once) for s in aw.store.steps_of(record.id)] == [
+            ("one", "finished", False), ("two", "failed", True)]
+    finally:
+        aw.close()
+
+
+def test_a_step_name_that_no_longer_matches_fails_naming_both(url: str, tmp_path: Path) -> None:
+    path = tmp_path / "calls.jsonl"
+    aw = Stepped(url)
+    record = aw.run(step_tasks.renamed_between_attempts, str(path))
+    try:
+        assert record.state is TaskState.FAILED
+        assert record.attempts == 2  # the mismatch is final: a third attempt would fail alike
+        error = record.last_error or ""
+        assert "StepMismatchError" in error and "'charge'" in error and "'reserve'" in error
+        assert calls(path) == {"first": 1}
+    finally:
+        aw.close()
+
+
+def test_a_task_without_steps_reads_and_writes_no_step_records(
+        url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[str] = []
+    original = SqlStore.steps_of
+
+    def counted(self: SqlStore, task_id: str) -> list[StepRecord]:
+        reads.append(task_id)
+        return original(self, task_id)
+
+    monkeypatch.setattr(SqlStore, "steps_of", counted)  # a spy: the real read still runs
+    path = tmp_path / "calls.jsonl"
+    aw = Stepped(url)
+    try:
+        plain = aw.run(step_tasks.no_steps, str(path))
+        assert plain.state is TaskState.SUCCEEDED
+        assert reads == []
+        stepped = aw.run(step_tasks.three_steps, str(path))
+        assert reads == [stepped.id]  # one read for a stepped task's run, at its first step
+        assert aw.store.steps_of(plain.id) == []
+    finally:
+        aw.close()
+
+
+def test_purge_takes_the_steps_and_an_operator_retry_forgets_unfinished_ones(
+        url: str, tmp_path: Path) -> None:
+    path = tmp_path / "calls.jsonl"
+    aw = Stepped(url)
+    try:
+        failed = aw.run(step_tasks.three_steps, str(path), 1, 0.0, True)
+        assert failed.state is TaskState.FAILED
+        aw.aw.retry(failed.id)  # an operator checked the effect: run the task again
+        assert [s.name for s in aw.store.steps_of(failed.id)] == ["one"]
+        done = aw.run(step_tasks.three_steps, str(path))
+        assert aw.store.steps_of(done.id)
+        assert aw.store.purge(time.time() + 1) >= 1
+        assert aw.store.steps_of(done.id) == []
+    finally:
+        aw.close()
+
+
+def test_step_outside_a_task_says_where_it_runs() -> None:
+    with pytest.raises(StepError, match="inside a task"):
+        asyncio.run(afterwork.step("x", print))
+    with pytest.raises(StepError, match="inside a task"):
+        afterwork.step_sync("x", print)
+    with pytest.raises(ValueError, match="once=True"):
+        asyncio.run(afterwork.step("x", print, once=True, retries=1))
