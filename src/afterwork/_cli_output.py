@@ -10,7 +10,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._models import TaskRecord, iso, progress_text
+from ._models import StepRecord, TaskRecord, iso, progress_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 LIST_ERROR_CHARS = 60  # the table shows the exception line of a traceback, cut to this
 STATE_STYLES = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan"}
+STEP_STYLES = {"finished": "green", "failed": "red", "started": "cyan"}
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -79,18 +80,43 @@ def task_json(record: TaskRecord, *, reveal: bool) -> dict[str, Any]:
     return data
 
 
-def print_task(record: TaskRecord, *, reveal: bool, as_json: bool) -> None:
+def print_task(record: TaskRecord, steps: list[StepRecord], *, reveal: bool, as_json: bool) -> None:
     data = task_json(record, reveal=reveal)
+    data["steps"] = [s.to_json() for s in steps]
     if as_json:
         json_line(data)
         return
     error = data.pop("last_error")
+    shown = data.pop("steps")
     print(json.dumps(data, indent=2, ensure_ascii=False))
     if data.get("progress"):
         print(f"progress: {progress_text(data['progress'])}")
+    if shown:
+        print_steps(shown)
     if error:
         print("last error:")
         print(error)
+
+
+def print_steps(steps: list[dict[str, Any]]) -> None:
+    """The steps a task recorded, in order: outcome, calls, timings, why one raised."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="steps", title_justify="left", box=None)
+    for column in ("#", "name", "state", "runs", "attempt", "started", "seconds", "error"):
+        table.add_column(column)
+    for s in steps:
+        state = str(s["state"])
+        seconds = s["duration_seconds"]
+        table.add_row(str(s["seq"] + 1), Text(s["name"]),
+                      Text(state + (" (once)" if s["once"] else ""),
+                           style=STEP_STYLES.get(state, "")),
+                      str(s["runs"]), str(s["attempt"]),
+                      str(s["started_at"]).replace("+00:00", "Z"),
+                      "-" if seconds is None else f"{seconds:.3f}",
+                      Text(str(s["error"] or "")[:LIST_ERROR_CHARS]))
+    console().print(table)
 
 
 class Health(enum.IntEnum):

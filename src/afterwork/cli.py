@@ -137,15 +137,16 @@ def show(
     reveal: Annotated[bool, typer.Option(
         "--reveal", help="Show argument values whose names look like secrets")] = False,
 ) -> None:
-    """One task: state, times (ISO 8601, UTC), arguments, history, last error's traceback.
-    Argument values whose names look like secrets show as [redacted] unless --reveal."""
+    """One task: state, times (ISO 8601, UTC), arguments, history, its steps (timings and
+    outcome), last error's traceback. Argument values whose names look like secrets show as
+    [redacted] unless --reveal."""
     from ._cli_output import print_task
 
     store = _store(url, app_target)
     record = store.get(_full_id(store, task_id))
     if record is None:  # purged between the two reads
         raise _fail(f"no task {task_id}")
-    print_task(record, reveal=reveal, as_json=as_json)
+    print_task(record, store.steps_of(record.id), reveal=reveal, as_json=as_json)
 
 
 def _steer(task_ids: list[str], url: str | None, app_target: str | None, action: str) -> None:

@@ -23,7 +23,6 @@ from ._base import Store
 from ._dbapi import Cursor
 from ._migrations import SchemaMigrations
 from ._rows import from_row, to_row
-from ._steps import FORGET_UNFINISHED, PURGE_STEPS, STEPS_OF, save_steps, step_from_row
 from ._statements import (
     ACTIVE_IN_QUEUE,
     ALIAS_IF_SKIPPED,
@@ -69,6 +68,7 @@ from ._statements import (
     WITH_KEY,
     chain_reason,
 )
+from ._steps import FORGET_UNFINISHED, PURGE_STEPS, STEPS_OF, save_steps, step_from_row
 
 GET_MANY_CHUNK = 500  # ids per statement: under SQLite's 999 bound parameters of old builds
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._events import TaskEvent
-from .._models import RunnerInfo, TaskRecord, TaskState
+from .._models import RunnerInfo, StepRecord, TaskRecord, TaskState
 from .._redact import Redactor
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class TaskReads(Protocol):
     def finished_per_minute(self, since: float) -> list[tuple[int, str, int]]: ...
     def count_pending(self, now: float) -> int: ...
     def runners(self) -> list[RunnerInfo]: ...
+    def steps_of(self, task_id: str) -> list[StepRecord]: ...
 
 
 Listener = Callable[[TaskEvent], None]

@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .._errors import AfterworkError, StoreError, public_detail
-from ._api import per_minute, states_from
+from ._api import per_minute, states_from, steps_json
 from ._auth import (
     CSRF_COOKIE,
     cross_site,
@@ -66,6 +66,23 @@ def _page(title: str, body: str, csrf: str) -> HTMLResponse:
 def _unavailable(exc: AfterworkError) -> HTMLResponse:
     return HTMLResponse(f"<p>{escape(public_detail(exc))}; retry later.</p>", status_code=503,
                         headers={"Retry-After": "5"})
+
+
+STEP_COLUMNS = ("seq", "name", "state", "runs", "attempt", "started_at", "duration_seconds", "error")
+
+
+def steps_table(steps: list[dict[str, Any]]) -> str:
+    """The task's steps (`afterwork.step`) with timings and outcome; nothing for a task
+    without steps."""
+    if not steps:
+        return ""
+    head = "".join(f"<th>{escape(c.removesuffix('_seconds').removesuffix('_at'))}</th>"
+                   for c in STEP_COLUMNS)
+    rows = "".join("<tr>" + "".join(f"<td class='{escape(str(s['state']))}'>"
+                                    f"{escape(_absent(s[c]))}</td>" if c == "state" else
+                                    f"<td>{escape(_absent(s[c]))}</td>" for c in STEP_COLUMNS)
+                   + "</tr>" for s in steps)
+    return f"<h2>Steps</h2><table id='steps'><tr>{head}</tr>{rows}</table>"
 
 
 def build_pages(console: Console, reads: Reads) -> list[BaseRoute]:
@@ -133,6 +150,7 @@ def build_pages(console: Console, reads: Reads) -> list[BaseRoute]:
         try:
             record = await reads.run(console.tasks.get, task_id) if task_id.isprintable() else None
             info = await reads.run(console.redactor.task_view, record) if record is not None else None
+            steps = await reads.run(steps_json, console.tasks, record.id) if record is not None else []
         except AfterworkError as exc:
             return _unavailable(exc)
         if record is None or info is None:
@@ -156,6 +174,7 @@ def build_pages(console: Console, reads: Reads) -> list[BaseRoute]:
         body = (f"<p><a href='{home}'>afterwork</a></p>{logout()}<h1>{escape(record.name)}</h1>"
                 f"<table id='task'>{fields}</table><p>{buttons}</p>"
                 f"{'<h2>Progress</h2><p>' + bar + '</p>' if bar else ''}{result_section(info)}"
+                f"{steps_table(steps)}"
                 f"<h2>Arguments</h2><pre>{escape(json.dumps(info['arguments'], indent=2))}</pre>"
                 f"<h2>Attempts that did not succeed</h2><table><tr><th>attempt</th><th>outcome</th>"
                 f"<th>error</th></tr>{history}</table>"
