@@ -36,6 +36,7 @@ from fastapi import FastAPI, HTTPException, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
+import afterwork
 from afterwork import Afterwork, BackgroundTask, BackgroundTasks
 
 from .reports import report_router
@@ -65,14 +66,25 @@ class abcdResponseModel(BaseModel):
 
 def notification_func(subject: str, message: str) -> None:
     """Append the notification to a JSON-lines file and, if configured, POST it to a webhook.
-    A webhook error raises: afterwork records it on the task and retries."""
+    Each is a step: a webhook error raises, afterwork records it on the task and retries, and
+    the retry POSTs the note again without writing the line twice (the recorded step returns
+    the note it wrote)."""
     time.sleep(float(os.environ.get("NOTIFY_DELAY_SECONDS", "0")))
+    note = afterwork.step_sync("write the line", write_notification, subject, message)
+    webhook = os.environ.get("NOTIFY_WEBHOOK_URL")
+    if webhook:
+        afterwork.step_sync("post to the webhook", post_webhook, webhook, note)
+
+
+def write_notification(subject: str, message: str) -> dict[str, object]:
     note = {"subject": subject, "message": message, "pid": os.getpid(), "at": time.time()}
     with open(os.environ.get("NOTIFICATIONS_FILE", "notifications.jsonl"), "a") as f:
         f.write(json.dumps(note) + "\n")
-    webhook = os.environ.get("NOTIFY_WEBHOOK_URL")
-    if webhook:
-        httpx.post(webhook, json=note, timeout=WEBHOOK_TIMEOUT_SECONDS).raise_for_status()
+    return note
+
+
+def post_webhook(url: str, note: dict[str, object]) -> None:
+    httpx.post(url, json=note, timeout=WEBHOOK_TIMEOUT_SECONDS).raise_for_status()
 
 
 KNOWN_SERVERS: dict[str, serverModel] = {}

@@ -134,12 +134,12 @@ def progress_from_step(context: TaskContext, done: int, name: str) -> None:
     last one `name`). Task progress is not part of this version yet: nothing to report to."""
 
 
-def _running(api: str) -> tuple[TaskContext, StepRunner]:
+def _running() -> tuple[TaskContext, StepRunner] | None:
+    """The stored task running here and its runner; None outside one (a direct call, a test,
+    a task that runs in memory only): there steps are plain calls, recorded nowhere."""
     context = running_task.get()
     if context is None or context.steps is None:
-        raise StepError(f"afterwork.{api}() records a step of the task it runs in, and no stored "
-                        "task runs here: call it inside a task that afterwork's runner runs "
-                        "(added with add_task or defer), or call the function directly")
+        return None
     return context, context.steps
 
 
@@ -200,9 +200,13 @@ async def step(name: str, fn: Callable[..., Awaitable[T]] | Callable[..., T], /,
     `retries`: calls again on an exception, up to that many times, `retry_delay` seconds
     apart (doubling), before the exception goes to the task (and its own retries).
     `once=True`: at most once, ever; if it started and its end was never recorded, the task
-    fails with StepNotRepeatedError instead of calling it again."""
+    fails with StepNotRepeatedError instead of calling it again. Outside a stored task (a
+    direct call, a test) it is a plain call, recorded nowhere."""
     _check(name, once, retries, retry_delay)
-    context, runner = _running("step")
+    running = _running()
+    if running is None:
+        return await _calls(_Tries(retries, retry_delay), fn, args, kwargs)  # type: ignore[no-any-return]
+    context, runner = running
     journal = _journal_of(context, None)
     if journal is None:
         recorded = await asyncio.to_thread(runner.store.steps_of, context.id)
@@ -215,33 +219,19 @@ async def step(name: str, fn: Callable[..., Awaitable[T]] | Callable[..., T], /,
         start = call.write(STEP_STARTED)
         await asyncio.wrap_future(runner.writer.submit(Changes(steps=[start])))
         call.check_started(start)
-    delay = retry_delay
-    while True:
-        call.calls += 1
-        try:
-            value = fn(*args, **kwargs)
-            if inspect.isawaitable(value):
-                value = await value
-            break
-        except Exception as exc:
-            if call.calls <= retries:
-                await asyncio.sleep(delay)
-                delay *= 2
-                continue
-            await _record(runner, call.failed(exc), wait=once)
-            if once:
-                raise call.not_repeated(exc) from exc
-            raise
+    tries = _Tries(retries, retry_delay)
+    try:
+        value = await _calls(tries, fn, args, kwargs)
+    except Exception as exc:
+        call.calls = tries.made
+        await _record(runner, call.failed(exc), wait=once)
+        if once:
+            raise call.not_repeated(exc) from exc
+        raise
+    call.calls = tries.made
     write, result = call.finished(value)
     await _record(runner, write, wait=once)
     return result  # type: ignore[no-any-return]
-
-
-async def _record(runner: StepRunner, write: StepWrite, *, wait: bool) -> None:
-    if wait:
-        await asyncio.wrap_future(runner.writer.submit(Changes(steps=[write])))
-    else:
-        runner.writer.post(Changes(steps=[write]))
 
 
 @overload
@@ -255,13 +245,16 @@ def step_sync(name: str, fn: Callable[..., Any], /, *args: Any, once: bool = Fal
     """`step` for a `def` task (it runs on afterwork's task threads): the same records and
     options; `fn` must be a `def` function."""
     _check(name, once, retries, retry_delay)
-    context, runner = _running("step_sync")
     if _on_event_loop():
         raise StepError(f"afterwork.step_sync({name!r}, ...) blocks, and this is an event "
                         "loop: in an `async def` task, use `await afterwork.step(...)`")
     if inspect.iscoroutinefunction(fn):
         raise TypeError(f"step {name!r}: {fn.__qualname__} is `async def`; a `def` task cannot "
                         "await it (make the task `async def` and use afterwork.step)")
+    running = _running()
+    if running is None:
+        return _calls_sync(_Tries(retries, retry_delay), fn, args, kwargs)
+    context, runner = running
     journal = _journal_of(context, lambda: runner.store.steps_of(context.id))
     assert journal is not None
     call = _next_call(journal, runner, name, fn, once)
@@ -271,24 +264,69 @@ def step_sync(name: str, fn: Callable[..., Any], /, *args: Any, once: bool = Fal
         start = call.write(STEP_STARTED)
         runner.writer.submit(Changes(steps=[start])).result()
         call.check_started(start)
-    delay = retry_delay
-    while True:
-        call.calls += 1
-        try:
-            value = fn(*args, **kwargs)
-            break
-        except Exception as exc:
-            if call.calls <= retries:
-                time.sleep(delay)
-                delay *= 2
-                continue
-            _record_sync(runner, call.failed(exc), wait=once)
-            if once:
-                raise call.not_repeated(exc) from exc
-            raise
+    tries = _Tries(retries, retry_delay)
+    try:
+        value = _calls_sync(tries, fn, args, kwargs)
+    except Exception as exc:
+        call.calls = tries.made
+        _record_sync(runner, call.failed(exc), wait=once)
+        if once:
+            raise call.not_repeated(exc) from exc
+        raise
+    call.calls = tries.made
     write, result = call.finished(value)
     _record_sync(runner, write, wait=once)
     return result
+
+
+@dataclass(slots=True)
+class _Tries:
+    """A step's own retries: how many calls it may still make, the next pause, calls made."""
+
+    retries: int
+    delay: float
+    made: int = 0
+
+    def again(self) -> float | None:
+        """After a failed call: the pause before the next, or None (no retries left)."""
+        if self.made > self.retries:
+            return None
+        pause, self.delay = self.delay, self.delay * 2
+        return pause
+
+
+async def _calls(tries: _Tries, fn: Callable[..., Any], args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+    while True:
+        tries.made += 1
+        try:
+            value = fn(*args, **kwargs)
+            return await value if inspect.isawaitable(value) else value
+        except Exception:
+            pause = tries.again()
+            if pause is None:
+                raise
+        await asyncio.sleep(pause)
+
+
+def _calls_sync(tries: _Tries, fn: Callable[..., Any], args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> Any:
+    while True:
+        tries.made += 1
+        try:
+            return fn(*args, **kwargs)
+        except Exception:
+            pause = tries.again()
+            if pause is None:
+                raise
+        time.sleep(pause)
+
+
+async def _record(runner: StepRunner, write: StepWrite, *, wait: bool) -> None:
+    if wait:
+        await asyncio.wrap_future(runner.writer.submit(Changes(steps=[write])))
+    else:
+        runner.writer.post(Changes(steps=[write]))
 
 
 def _record_sync(runner: StepRunner, write: StepWrite, *, wait: bool) -> None:

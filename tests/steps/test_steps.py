@@ -177,10 +177,19 @@ def test_purge_takes_the_steps_and_an_operator_retry_forgets_unfinished_ones(
         aw.close()
 
 
-def test_step_outside_a_task_says_where_it_runs() -> None:
-    with pytest.raises(StepError, match="inside a task"):
-        asyncio.run(afterwork.step("x", print))
-    with pytest.raises(StepError, match="inside a task"):
-        afterwork.step_sync("x", print)
+def test_outside_a_stored_task_a_step_is_a_plain_call(tmp_path: Path) -> None:
+    """A task function called directly (a unit test of the application's own code) or run in
+    memory: its steps call their functions, with their retries, and record nothing."""
+    path = tmp_path / "calls.jsonl"
+    asyncio.run(step_tasks.step_retries.func(str(path)))
+    assert calls(path) == {"flaky": 3}
+    assert afterwork.step_sync("x", step_tasks.called, str(path), "direct") == "direct-done"
+    assert calls(path)["direct"] == 1
     with pytest.raises(ValueError, match="once=True"):
         asyncio.run(afterwork.step("x", print, once=True, retries=1))
+    with pytest.raises(StepError, match=r"await afterwork\.step"):
+        asyncio.run(_step_sync_on_a_loop())
+
+
+async def _step_sync_on_a_loop() -> None:
+    afterwork.step_sync("x", print)
