@@ -39,6 +39,8 @@ def read(log: Path, accepted: set[str]) -> Figures:
     ends: dict[tuple[str, int], float] = {}
     for raw in complete_lines(log):
         e = json.loads(raw)
+        if e["event"] == "step":
+            continue  # see step_runs
         if e["event"] == "start":
             starts[e["id"]].append(e)
         else:
@@ -60,6 +62,44 @@ def read(log: Path, accepted: set[str]) -> Figures:
         duplicated={t for t, started in starts.items() if len(started) > 1},
         self_overlaps=overlaps,
     )
+
+
+@dataclass
+class StepFigures:
+    """How often each step of the stepped workload was called, over the tasks that ran."""
+
+    tasks: int
+    calls: dict[str, int]  # step -> calls over all tasks
+    again: dict[str, set[str]]  # step -> tasks that called it more than once
+    replayed: int  # task runs after the first that skipped a step an earlier run had called
+
+    def line(self) -> str:
+        per_step = ", ".join(f"{name} {n} ({n - self.tasks:+d}, {len(self.again[name])} task(s) "
+                             "called it twice or more)" for name, n in self.calls.items())
+        return (f"steps over {self.tasks} tasks: calls per step: {per_step}; {self.replayed} "
+                "re-runs replayed a finished step instead of calling it")
+
+
+def step_runs(log: Path, steps: tuple[str, ...]) -> StepFigures:
+    calls: dict[str, dict[str, int]] = {name: defaultdict(int) for name in steps}
+    runs: dict[str, list[tuple[int, list[str]]]] = defaultdict(list)  # task -> (pid, its steps)
+    for raw in complete_lines(log):
+        e = json.loads(raw)
+        if e["event"] == "start":
+            runs[e["id"]].append((e["pid"], []))
+        elif e["event"] == "step":
+            calls[e["step"]][e["id"]] += 1
+            for pid, called in reversed(runs[e["id"]]):
+                if pid == e["pid"]:
+                    called.append(e["step"])
+                    break
+    # A re-run that called a step, but not the first one first, replayed at least that one.
+    replayed = sum(1 for task_runs in runs.values() for _, called in task_runs[1:]
+                   if called and called[0] != steps[0])
+    return StepFigures(
+        tasks=len(runs), calls={name: sum(c.values()) for name, c in calls.items()},
+        again={name: {t for t, n in c.items() if n > 1} for name, c in calls.items()},
+        replayed=replayed)
 
 
 def unfinished(url: str) -> set[str]:
