@@ -19,3 +19,12 @@ async def wait_event(event: asyncio.Event, seconds: float) -> bool:
     with anyio.move_on_after(seconds):
         await event.wait()
     return event.is_set()
+
+
+def on_event_loop() -> bool:
+    """Whether this thread runs an event loop right now (a blocking call here would stall it)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -8,12 +8,12 @@ can take them at once, else left for a claim. `defer()` finds its intake through
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, cast
 
 from . import _locate
+from ._aio import on_event_loop
 from ._enqueue import Planned, Planner, chain_records, record_for, split_keyed
 from ._events import EventKind, Events, TaskEvent
 from ._handle import TaskHandle
@@ -77,7 +77,7 @@ class Intake:
         self.open_storage()
         chained, keyed, _ = self.records_for(planned, handover=False)
         changes = Changes(inserts=chained, inserts_if_absent=keyed)
-        if _on_event_loop():
+        if on_event_loop():
             self.writer.post(changes)  # a claim, also made by the writer, comes after it
         else:
             self.writer.submit(changes).result(timeout=DEFER_WAIT_SECONDS_MAX)
@@ -103,14 +103,6 @@ class Intake:
             now = time.time()
             for record in records:
                 self.events.emit(TaskEvent(EventKind.ENQUEUED, record, now))
-
-
-def _on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 # -- which Afterwork `defer()` and `in_transaction()` mean (see `_locate`) ------------------------

@@ -37,6 +37,7 @@ from typing import Any, Protocol, TypeVar, overload
 from pydantic_core import to_json
 
 from . import _codec
+from ._aio import on_event_loop
 from ._context import TaskContext, running_task
 from ._errors import NotStorableError, StepError, StepMismatchError, StepNotRepeatedError
 from ._models import (
@@ -245,7 +246,7 @@ def step_sync(name: str, fn: Callable[..., Any], /, *args: Any, once: bool = Fal
     """`step` for a `def` task (it runs on afterwork's task threads): the same records and
     options; `fn` must be a `def` function."""
     _check(name, once, retries, retry_delay)
-    if _on_event_loop():
+    if on_event_loop():
         raise StepError(f"afterwork.step_sync({name!r}, ...) blocks, and this is an event "
                         "loop: in an `async def` task, use `await afterwork.step(...)`")
     if inspect.iscoroutinefunction(fn):
@@ -334,11 +335,3 @@ def _record_sync(runner: StepRunner, write: StepWrite, *, wait: bool) -> None:
         runner.writer.submit(Changes(steps=[write])).result()
     else:
         runner.writer.post(Changes(steps=[write]))
-
-
-def _on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

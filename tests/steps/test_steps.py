@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,84 +62,71 @@ def url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     return store_url(store_kind, tmp_path, request)
 
 
+@pytest.fixture
+def stepped(url: str) -> Iterator[Stepped]:
+    runs = Stepped(url)
+    yield runs
+    runs.close()
+
+
 @pytest.mark.parametrize("func", [step_tasks.three_steps, step_tasks.three_steps_sync])
 def test_a_retry_replays_finished_steps_and_runs_the_failed_one_again(
-        url: str, tmp_path: Path, func: object) -> None:
+        stepped: Stepped, tmp_path: Path, func: object) -> None:
     path = tmp_path / "calls.jsonl"
-    aw = Stepped(url)
-    record = aw.run(func, str(path), 1)
-    try:
-        assert record.state is TaskState.SUCCEEDED, record.last_error
-        assert record.attempts == 2
-        assert calls(path) == {"one": 1, "two": 2, "three": 1}
-        steps = aw.store.steps_of(record.id)
-        assert [(s.seq, s.name, s.state, s.runs) for s in steps] == [
-            (0, "one", "finished", 1), (1, "two", "finished", 2), (2, "three", "finished", 1)]
-        assert json.loads(steps[0].result or "") == "one-done"
-        assert all(s.finished_at is not None and s.finished_at >= s.started_at for s in steps)
-    finally:
-        aw.close()
+    record = stepped.run(func, str(path), 1)
+    assert record.state is TaskState.SUCCEEDED, record.last_error
+    assert record.attempts == 2
+    assert calls(path) == {"one": 1, "two": 2, "three": 1}
+    steps = stepped.store.steps_of(record.id)
+    assert [(s.seq, s.name, s.state, s.runs) for s in steps] == [
+        (0, "one", "finished", 1), (1, "two", "finished", 2), (2, "three", "finished", 1)]
+    assert json.loads(steps[0].result or "") == "one-done"
+    assert all(s.finished_at is not None and s.finished_at >= s.started_at for s in steps)
 
 
-def test_a_replayed_step_returns_the_same_typed_value(url: str, tmp_path: Path) -> None:
+def test_a_replayed_step_returns_the_same_typed_value(stepped: Stepped, tmp_path: Path) -> None:
     path = tmp_path / "calls.jsonl"
-    aw = Stepped(url)
-    record = aw.run(step_tasks.typed_result, str(path))
-    try:
-        assert record.state is TaskState.SUCCEEDED, record.last_error
-        lines = [json.loads(line) for line in path.read_text().splitlines()]
-        assert [line.get("step") for line in lines if "step" in line] == ["receipt"]
-        seen = [(line["seen"], line["at"], line["attempt"]) for line in lines if "seen" in line]
-        assert seen == [(7, "2026-01-02T03:04:05+00:00", 1), (7, "2026-01-02T03:04:05+00:00", 2)]
-    finally:
-        aw.close()
+    record = stepped.run(step_tasks.typed_result, str(path))
+    assert record.state is TaskState.SUCCEEDED, record.last_error
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line.get("step") for line in lines if "step" in line] == ["receipt"]
+    seen = [(line["seen"], line["at"], line["attempt"]) for line in lines if "seen" in line]
+    assert seen == [(7, "2026-01-02T03:04:05+00:00", 1), (7, "2026-01-02T03:04:05+00:00", 2)]
 
 
-def test_a_step_retries_on_its_own(url: str, tmp_path: Path) -> None:
+def test_a_step_retries_on_its_own(stepped: Stepped, tmp_path: Path) -> None:
     path = tmp_path / "calls.jsonl"
-    aw = Stepped(url)
-    record = aw.run(step_tasks.step_retries, str(path))
-    try:
-        assert record.state is TaskState.SUCCEEDED, record.last_error
-        assert record.attempts == 1
-        assert calls(path) == {"flaky": 3}
-        assert [(s.name, s.runs) for s in aw.store.steps_of(record.id)] == [("flaky", 3)]
-    finally:
-        aw.close()
+    record = stepped.run(step_tasks.step_retries, str(path))
+    assert record.state is TaskState.SUCCEEDED, record.last_error
+    assert record.attempts == 1
+    assert calls(path) == {"flaky": 3}
+    assert [(s.name, s.runs) for s in stepped.store.steps_of(record.id)] == [("flaky", 3)]
 
 
-def test_an_at_most_once_step_that_raised_fails_the_task_at_once(url: str, tmp_path: Path) -> None:
+def test_an_at_most_once_step_that_raised_fails_the_task_at_once(stepped: Stepped, tmp_path: Path) -> None:
     path = tmp_path / "calls.jsonl"
-    aw = Stepped(url)
-    record = aw.run(step_tasks.three_steps, str(path), 1, 0.0, True)
-    try:
-        assert record.state is TaskState.FAILED
-        assert record.attempts == 1  # no retry: it would have to call the step again
-        assert "StepNotRepeatedError" in (record.last_error or "")
-        assert "'two'" in (record.last_error or "") and "at most once" in (record.last_error or "")
-        assert calls(path) == {"one": 1, "two": 1}
-        assert [(s.name, s.state, s.once) for s in aw.store.steps_of(record.id)] == [
-            ("one", "finished", False), ("two", "failed", True)]
-    finally:
-        aw.close()
+    record = stepped.run(step_tasks.three_steps, str(path), 1, 0.0, True)
+    assert record.state is TaskState.FAILED
+    assert record.attempts == 1  # no retry: it would have to call the step again
+    assert "StepNotRepeatedError" in (record.last_error or "")
+    assert "'two'" in (record.last_error or "") and "at most once" in (record.last_error or "")
+    assert calls(path) == {"one": 1, "two": 1}
+    assert [(s.name, s.state, s.once) for s in stepped.store.steps_of(record.id)] == [
+        ("one", "finished", False), ("two", "failed", True)]
 
 
-def test_a_step_name_that_no_longer_matches_fails_naming_both(url: str, tmp_path: Path) -> None:
+def test_a_step_name_that_no_longer_matches_fails_naming_both(stepped: Stepped, tmp_path: Path) -> None:
     path = tmp_path / "calls.jsonl"
-    aw = Stepped(url)
-    record = aw.run(step_tasks.renamed_between_attempts, str(path))
-    try:
-        assert record.state is TaskState.FAILED
-        assert record.attempts == 2  # the mismatch is final: a third attempt would fail alike
-        error = record.last_error or ""
-        assert "StepMismatchError" in error and "'charge'" in error and "'reserve'" in error
-        assert calls(path) == {"first": 1}
-    finally:
-        aw.close()
+    record = stepped.run(step_tasks.renamed_between_attempts, str(path))
+    assert record.state is TaskState.FAILED
+    assert record.attempts == 2  # the mismatch is final: a third attempt would fail alike
+    error = record.last_error or ""
+    assert "StepMismatchError" in error and "'charge'" in error and "'reserve'" in error
+    assert calls(path) == {"first": 1}
 
 
 def test_a_task_without_steps_reads_and_writes_no_step_records(
-        url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        stepped: Stepped, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reads: list[str] = []
     original = SqlStore.steps_of
 
@@ -148,33 +136,25 @@ def test_a_task_without_steps_reads_and_writes_no_step_records(
 
     monkeypatch.setattr(SqlStore, "steps_of", counted)  # a spy: the real read still runs
     path = tmp_path / "calls.jsonl"
-    aw = Stepped(url)
-    try:
-        plain = aw.run(step_tasks.no_steps, str(path))
-        assert plain.state is TaskState.SUCCEEDED
-        assert reads == []
-        stepped = aw.run(step_tasks.three_steps, str(path))
-        assert reads == [stepped.id]  # one read for a stepped task's run, at its first step
-        assert aw.store.steps_of(plain.id) == []
-    finally:
-        aw.close()
+    plain = stepped.run(step_tasks.no_steps, str(path))
+    assert plain.state is TaskState.SUCCEEDED
+    assert reads == []
+    three = stepped.run(step_tasks.three_steps, str(path))
+    assert reads == [three.id]  # one read for a stepped task's run, at its first step
+    assert stepped.store.steps_of(plain.id) == []
 
 
 def test_purge_takes_the_steps_and_an_operator_retry_forgets_unfinished_ones(
-        url: str, tmp_path: Path) -> None:
+        stepped: Stepped, tmp_path: Path) -> None:
     path = tmp_path / "calls.jsonl"
-    aw = Stepped(url)
-    try:
-        failed = aw.run(step_tasks.three_steps, str(path), 1, 0.0, True)
-        assert failed.state is TaskState.FAILED
-        aw.aw.retry(failed.id)  # an operator checked the effect: run the task again
-        assert [s.name for s in aw.store.steps_of(failed.id)] == ["one"]
-        done = aw.run(step_tasks.three_steps, str(path))
-        assert aw.store.steps_of(done.id)
-        assert aw.store.purge(time.time() + 1) >= 1
-        assert aw.store.steps_of(done.id) == []
-    finally:
-        aw.close()
+    failed = stepped.run(step_tasks.three_steps, str(path), 1, 0.0, True)
+    assert failed.state is TaskState.FAILED
+    stepped.aw.retry(failed.id)  # an operator checked the effect: run the task again
+    assert [s.name for s in stepped.store.steps_of(failed.id)] == ["one"]
+    done = stepped.run(step_tasks.three_steps, str(path))
+    assert stepped.store.steps_of(done.id)
+    assert stepped.store.purge(time.time() + 1) >= 1
+    assert stepped.store.steps_of(done.id) == []
 
 
 def test_outside_a_stored_task_a_step_is_a_plain_call(tmp_path: Path) -> None:
