@@ -7,8 +7,9 @@ what a waiting page needs and nothing else (PUBLIC_FIELDS, and its progress), an
 task returned only when its author allowed it (`@task(public_result=True)`).
 With `Afterwork(dashboard=True, ...)`, behind the operator's auth: the same endpoints show
 everything (arguments, traceback, history; secrets masked), and `GET /tasks` (filters, cursor
-pages), `GET /tasks/{id}/steps` (the steps a task recorded: timings and outcome), `GET /counts`,
-`GET /throughput`, `POST /tasks/{id}/retry` and `POST /tasks/{id}/cancel`.
+pages), `GET /counts`, `GET /throughput`, `POST /tasks/{id}/retry` and `POST /tasks/{id}/cancel`;
+an operator's `GET /tasks/{id}` lists the task's steps too (timings and outcome), as `afterwork
+show --json` does.
 
 Every answer under the prefixes is JSON (or the dashboard's HTML): a client's mistake is a
 4xx with a short `detail`, a store fault a 503 that names neither the store nor credentials.
@@ -181,7 +182,11 @@ def build_api(console: Console, reads: Reads, watch: Watch) -> list[BaseRoute]:
                 record = await _until_final(record.id, record, time.monotonic() + wait)
             if record is None:
                 return _no_task(task_id)
-            return JSONResponse(await shown(record, await operator(request)))
+            if not await operator(request):
+                return JSONResponse(public_json(record))
+            data = await shown(record, True)
+            data["steps"] = await read(steps_json, console.tasks, record.id)
+            return JSONResponse(data)
         except AfterworkError as exc:
             return store_fault(exc)
 
@@ -301,21 +306,6 @@ def build_api(console: Console, reads: Reads, watch: Watch) -> list[BaseRoute]:
         except AfterworkError as exc:
             return store_fault(exc)
 
-    async def steps(request: Request) -> Response:
-        if (refused := await deny(settings, request)) is not None:
-            return refused
-        task_id = request.path_params["task_id"]
-        if _bad_id(task_id):
-            return _no_task(task_id)
-        try:
-            record = await read(console.tasks.get, task_id)
-            if record is None:
-                return _no_task(task_id)
-            return JSONResponse({"id": record.id, "steps": await read(steps_json, console.tasks,
-                                                                     record.id)})
-        except AfterworkError as exc:
-            return store_fault(exc)
-
     async def act(request: Request) -> Response:
         if request.path_params["action"] not in ("retry", "cancel"):
             return JSONResponse({"detail": "POST .../retry or .../cancel"}, status_code=404)
@@ -338,7 +328,6 @@ def build_api(console: Console, reads: Reads, watch: Watch) -> list[BaseRoute]:
     return [
         Route(f"{prefix}/tasks/{{task_id}}", one, methods=["GET"]),
         Route(f"{prefix}/tasks/{{task_id}}/events", events, methods=["GET"]),
-        Route(f"{prefix}/tasks/{{task_id}}/steps", steps, methods=["GET"]),
         Route(f"{prefix}/tasks", many, methods=["GET"]),
         Route(f"{prefix}/counts", counts, methods=["GET"]),
         Route(f"{prefix}/throughput", throughput, methods=["GET"]),
