@@ -42,11 +42,14 @@ class ProgressSink:
         self._throttles: dict[str, _Throttle] = {}  # task id -> its throttle
 
     def report(self, record: TaskRecord, attempt: int, done: float, total: float | None,
-               note: str) -> None:
+               note: str, from_step: bool = False) -> None:
         now = time.monotonic()
         throttle = self._throttles.get(record.id)
         if throttle is None:
             throttle = self._throttles[record.id] = _Throttle()
+        if from_step and throttle.own_reports:
+            return  # the task reports its own progress: a step's end does not override it
+        throttle.own_reports = throttle.own_reports or not from_step
         if now < throttle.next_write:  # coalesced: the next write (or the outcome) carries it
             throttle.unwritten = (done, total, note, attempt)
             return
@@ -70,10 +73,11 @@ class ProgressSink:
 
 
 class _Throttle:
-    __slots__ = ("next_write", "unwritten")
+    __slots__ = ("next_write", "own_reports", "unwritten")
 
     def __init__(self) -> None:
         self.next_write = 0.0  # monotonic
+        self.own_reports = False  # the task called progress() itself
         self.unwritten: tuple[float, float | None, str, int] | None = None
 
 
@@ -103,6 +107,15 @@ def progress(done: float, total: float | None = None, note: str = "") -> None:
     found = reporting.get()
     if found is not None:
         found.sink.report(found.record, found.attempt, done, total, str(note))
+
+
+def progress_of_steps(done: int, name: str) -> None:
+    """A step's end, as the task's progress ("3 steps done, the last: charge"), unless the
+    task reports progress itself."""
+    found = reporting.get()
+    if found is not None:
+        found.sink.report(found.record, found.attempt, done, None, f"step {name!r} done",
+                          from_step=True)
 
 
 def _finite(value: object) -> bool:

@@ -49,6 +49,7 @@ from ._models import (
     StepWrite,
     iso,
 )
+from ._progress import progress_of_steps
 from ._writer import Writer
 from .stores import Store
 
@@ -93,7 +94,7 @@ class _Call:
 
     def replayed(self) -> Any:
         assert self.replay is not None and self.replay.result is not None
-        progress_from_step(self.context, self.seq + 1, self.name)
+        progress_of_steps(self.seq + 1, self.name)
         return _codec.decode_result(self.fn, json.loads(self.replay.result))
 
     def finished(self, value: Any) -> tuple[StepWrite, Any]:
@@ -107,7 +108,7 @@ class _Call:
                             "than run it again unrecorded") from exc
         write = self.write(STEP_FINISHED, finished_at=time.time(), result=to_json(data).decode(),
                            runs=0 if self.once else self.calls)
-        progress_from_step(self.context, self.seq + 1, self.name)
+        progress_of_steps(self.seq + 1, self.name)
         return write, _codec.decode_result(self.fn, data)
 
     def failed(self, exc: BaseException) -> StepWrite:
@@ -128,11 +129,6 @@ class _Call:
 
 
 _journal: ContextVar[_Journal | None] = ContextVar("afterwork_steps", default=None)
-
-
-def progress_from_step(context: TaskContext, done: int, name: str) -> None:
-    """The seam where a step's end becomes the task's progress report (`done` steps, the
-    last one `name`). Task progress is not part of this version yet: nothing to report to."""
 
 
 def _running() -> tuple[TaskContext, StepRunner] | None:

@@ -116,3 +116,10 @@ async def step_retries(path: str) -> None:
 
 async def no_steps(path: str) -> None:
     called(path, "plain")
+
+
+async def steps_and_own_progress(path: str) -> None:
+    """Two steps, then the task's own progress report, which wins over the steps'."""
+    await afterwork.step("one", called_async, path, "one")
+    await afterwork.step("two", called_async, path, "two")
+    afterwork.progress(7, total=9, note="own")

@@ -173,3 +173,17 @@ def test_outside_a_stored_task_a_step_is_a_plain_call(tmp_path: Path) -> None:
 
 async def _step_sync_on_a_loop() -> None:
     afterwork.step_sync("x", print)
+
+
+def test_finished_steps_are_the_tasks_progress_unless_it_reports_its_own(
+        stepped: Stepped, tmp_path: Path) -> None:
+    record = stepped.run(step_tasks.three_steps, str(tmp_path / "calls.jsonl"))
+    assert record.state is TaskState.SUCCEEDED, record.last_error
+    progress = record.progress_json()
+    assert progress is not None
+    assert (progress["done"], progress["total"], progress["note"]) == (3, None, "step 'three' done")
+
+    own = stepped.run(step_tasks.steps_and_own_progress, str(tmp_path / "own.jsonl"))
+    progress = own.progress_json()
+    assert progress is not None
+    assert (progress["done"], progress["total"], progress["note"]) == (7, 9, "own")
