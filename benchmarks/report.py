@@ -209,6 +209,36 @@ def markdown(outcomes: list[Outcome], meta: dict[str, str], chart: Path | None, 
     return "\n".join(lines) + "\n"
 
 
+README_START = "<!-- request-path table: written by benchmarks/run.py, do not edit by hand -->"
+README_END = "<!-- end of the request-path table -->"
+
+
+def readme_block(outcomes: list[Outcome], meta: dict[str, str]) -> str:
+    """The README's request-path table: both placements, with the run's date, machine and
+    command, so that the README quotes the harness and nothing typed by hand."""
+    rounds, timeout = int(meta["rounds"]), float(meta["drain_timeout"])
+    lines = [
+        README_START,
+        f"Run on {meta['date']} ({meta['cpus']} cores, {meta['cpu_model']}, {meta['memory']}; "
+        f"`{meta['command']}`; {meta['load']}; medians of {rounds} interleaved rounds):",
+    ]
+    for placement in dict.fromkeys(o.placement for o in outcomes):
+        lines += ["", f"Placement `{placement}`: {PLACEMENT_TEXT.get(placement, placement)}", ""]
+        lines += _table([row for row in rows(outcomes) if row.placement == placement], rounds, timeout)
+    return "\n".join([*lines, README_END])
+
+
+def write_readme_block(path: Path, block: str) -> bool:
+    """Replace the README's table between its markers; False (README untouched) if the
+    README has no markers."""
+    text = path.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    path.write_text(text[:start] + block + text[end + len(README_END):])
+    return True
+
+
 def _table(table: list[Row], rounds: int, timeout: float) -> list[str]:
     lines = [
         f"| system | req/s | x {BASELINE} | p50 ms | p99 ms | p99 x {BASELINE} | "

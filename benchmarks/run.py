@@ -8,8 +8,8 @@ Each system (benchmarks/systems.py) serves POST /abcd from one uvicorn worker on
 (or the Python fallback) loads it from core 1. Peers' workers (and `afterwork worker`) run on
 core 0 beside the app (placement `shared`) or on core 1 (placement `split`); see
 measure.PLACEMENTS. Systems and placements are interleaved in every round and the report takes
-medians. Writes docs/benchmarks.md, docs/benchmarks.png and a JSON file in
-benchmarks/results/ (paths configurable, see --help).
+medians. Writes docs/benchmarks.md, docs/benchmarks.png, a JSON file in benchmarks/results/
+and the README's request-path table (between its markers; paths configurable, see --help).
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ def parse_args() -> argparse.Namespace:
         help="PostgreSQL for the peers (database created if missing, its queue tables emptied)",
     )
     add("--markdown", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    add("--readme", type=Path, default=ROOT / "README.md",
+        help="the README whose request-path table (between its markers) is rewritten")
     add("--chart", type=Path, default=ROOT / "docs" / "benchmarks.png")
     add("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
     return parser.parse_args()
@@ -128,6 +130,8 @@ def main() -> None:
     report.write_chart(outcomes, args.chart)
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
     args.markdown.write_text(report.markdown(outcomes, meta, args.chart, args.markdown))
+    if not report.write_readme_block(args.readme, report.readme_block(outcomes, meta)):
+        print(f"{args.readme} has no request-path table markers: not rewritten")
     print(f"wrote {args.markdown}, {args.chart} and {args.results_dir}/{stamp:%Y%m%d-%H%M%S}.json")
 
 

@@ -47,6 +47,25 @@ def test_benchmarks_page_has_one_table_per_placement() -> None:
     assert page.count("| fastapi_async | 1,000 | 1.00x") == 2
 
 
+def test_the_readmes_table_is_rewritten_between_its_markers_only(tmp_path: Path) -> None:
+    outcomes = [_outcome(name, p, [(1000, 10)]) for p in ("shared", "split")
+                for name in ("fastapi_async", "dramatiq_redis")]
+    meta = {"rounds": "1", "drain_timeout": "30", "date": "2026-12-02 05:30 UTC", "command": "c",
+            "cpus": "2", "cpu_model": "x", "memory": "1 GiB", "load": "wrk"}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{report.README_START}\nold table\n{report.README_END}\nafter\n")
+    assert report.write_readme_block(readme, report.readme_block(outcomes, meta))
+    text = readme.read_text()
+    assert text.startswith("before\n") and text.endswith("\nafter\n") and "old table" not in text
+    assert "Run on 2026-12-02 05:30 UTC" in text and "`c`" in text
+    assert "Placement `shared`" in text and "Placement `split`" in text
+    assert text.count("| dramatiq_redis | 1,000 | 1.00x") == 2
+    unmarked = tmp_path / "OTHER.md"
+    unmarked.write_text("no markers\n")
+    assert not report.write_readme_block(unmarked, "x")
+    assert unmarked.read_text() == "no markers\n"
+
+
 def _case(system: str, kind: str, workers: int, round_no: int, rate: float | None) -> Case:
     return Case(system, kind, workers, round_no, 100, rate, 100 if rate else 0, 0.5, 0.1,
                 "" if rate else "stalled")
