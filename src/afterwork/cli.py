@@ -98,7 +98,10 @@ def worker(
         aw.configure(**{name: value for name, value in flags.items() if value is not None})
     except AfterworkError as exc:
         raise _fail(str(exc)) from exc
-    asyncio.run(run_worker(web_app, aw, lifespan=lifespan))
+    try:
+        asyncio.run(run_worker(web_app, aw, lifespan=lifespan))
+    except AfterworkError as exc:  # the store refused at start-up: say why, no traceback
+        raise _fail(str(exc), EXIT_NO_STORE) from exc
 
 
 @app.command("list")

@@ -6,6 +6,9 @@ runner's: machines whose clocks disagree, or jump, cannot take each other's live
 connection carries `lock_timeout` and `statement_timeout` (the store timeout), so a held lock
 or a hung query fails a request with a 503 instead of holding it.
 
+Behind a connection pooler in transaction mode (PgBouncer) the URL says so
+(`afterwork_pooler=transaction`, see `_pooler`): then no state outlives a transaction.
+
 psycopg 3 rather than asyncpg: the store runs on afterwork's writer thread (blocking calls,
 like the SQLite store), and psycopg's sync API, server-side binding and error classes fit that
 without a second event loop; it is also what SQLAlchemy users already have installed.
@@ -13,6 +16,7 @@ without a second event loop; it is also what SQLAlchemy users already have insta
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -23,9 +27,12 @@ from typing import Any
 from .._errors import ConfigurationError, StoreError, StoreUnavailableError
 from .._models import ClaimSpec, TaskRecord
 from ._dbapi import Cursor
+from ._pooler import ADVICE, LOST_PREPARED, pooler_options, server_changes_between_transactions
 from ._rows import from_row
 from ._sql import SqlStore
 from ._statements import COLUMNS, LEASE_NOW, READY_WHERE
+
+log = logging.getLogger("afterwork")
 
 CHANNEL = "afterwork"
 MIGRATION_LOCK = 0x61667477  # pg_advisory_xact_lock key: one migrator at a time
@@ -61,10 +68,18 @@ class PostgresStore(SqlStore):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self._psycopg = _psycopg()
+        self.pooler = pooler_options(url)
         self._listeners: list[threading.Event] = []
 
+    @property
+    def _where(self) -> str:
+        return self.pooler.dsn.split("@")[-1]  # never echo a password
+
     def _translate(self, exc: Exception) -> StoreError:
-        where = self.url.split("@")[-1]  # never echo a password
+        where = self._where
+        if getattr(exc, "sqlstate", None) in LOST_PREPARED:
+            return StoreError(f"PostgreSQL store {where} lost a prepared statement ({exc}): a "
+                              f"connection pooler in transaction mode is in between; {ADVICE}")
         if isinstance(exc, self._psycopg.OperationalError):
             return StoreUnavailableError(
                 f"PostgreSQL store {where} is unreachable or refused the write ({exc}); "
@@ -76,9 +91,12 @@ class PostgresStore(SqlStore):
         extra = {} if "connect_timeout" in self.url else {
             "connect_timeout": max(2, math.ceil(self.timeout_seconds))}
         try:
-            conn = self._psycopg.connect(self.url, autocommit=True, **extra)
+            conn = self._psycopg.connect(self.pooler.dsn, autocommit=True, **extra,
+                                         **self.pooler.connect_kwargs())
         except self._psycopg.Error as exc:
             raise self._translate(exc) from exc
+        if self.pooler.transaction_pooling:
+            return conn  # timeouts are set in each transaction (`_set_timeouts`)
         try:
             ms = _ms(self.timeout_seconds)
             conn.execute(_SET_TIMEOUTS.format(local="false"), (ms, ms))
@@ -91,8 +109,33 @@ class PostgresStore(SqlStore):
         if self._write_conn is not None:
             return
         self._write_conn = self._connect()
+        if not self.pooler.transaction_pooling:
+            self._refuse_transaction_pooling()
         with self._write() as cur:
             self.migrate(cur)
+
+    def _refuse_transaction_pooling(self) -> None:
+        try:
+            pooled = server_changes_between_transactions(self._write_conn, self._connect)
+        except self._psycopg.Error as exc:
+            self.close()
+            raise self._translate(exc) from exc
+        if pooled:
+            self.close()
+            raise ConfigurationError(
+                f"PostgreSQL store {self._where}: a connection pooler in transaction mode is "
+                "in between (this connection's server process changed between two "
+                f"transactions), and afterwork would lose its session state there; {ADVICE}")
+
+    def _set_timeouts(self, cur: Cursor, timeout_seconds: float | None) -> None:
+        """Tighten this transaction's timeouts; behind a transaction pooler, set them in every
+        transaction (the connection's own settings would stay on a shared server process)."""
+        if timeout_seconds is None or timeout_seconds >= self.timeout_seconds * TIMEOUT_STEP:
+            if not self.pooler.transaction_pooling:
+                return
+            timeout_seconds = min(timeout_seconds or self.timeout_seconds, self.timeout_seconds)
+        ms = _ms(timeout_seconds)
+        cur.execute(_SET_TIMEOUTS.format(local="true"), (ms, ms))
 
     def _lock_for_migration(self, cur: Cursor) -> None:
         # Migrations may wait for another process's, and may take long on a big table.
@@ -119,10 +162,7 @@ class PostgresStore(SqlStore):
                 self._write_conn = self._connect()
             try:
                 with self._write_conn.transaction(), self._write_conn.cursor() as cur:
-                    if timeout_seconds is not None and (
-                            timeout_seconds < self.timeout_seconds * TIMEOUT_STEP):
-                        ms = _ms(timeout_seconds)
-                        cur.execute(_SET_TIMEOUTS.format(local="true"), (ms, ms))
+                    self._set_timeouts(cur, timeout_seconds)
                     yield cur
             except self._psycopg.Error as exc:
                 if self._write_conn.broken:  # closed, not just dropped: nothing left open
@@ -134,7 +174,12 @@ class PostgresStore(SqlStore):
     def _read(self) -> Iterator[Cursor]:
         conn = self._reader()
         try:
-            with conn.cursor() as cur:
+            if not self.pooler.transaction_pooling:
+                with conn.cursor() as cur:
+                    yield cur
+                return
+            with conn.transaction(), conn.cursor() as cur:
+                self._set_timeouts(cur, None)
                 yield cur
         except self._psycopg.Error as exc:
             if conn.broken:
@@ -160,13 +205,18 @@ class PostgresStore(SqlStore):
 
     def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call `wake` (from a thread of its own) whenever tasks may have become ready."""
+        dsn = self.pooler.listen_dsn
+        if dsn is None and self.pooler.transaction_pooling:
+            log.info("afterwork: behind a transaction pooler with no direct URL to listen on "
+                     "(afterwork_listen_url=...): polling for work every poll_seconds")
+            return lambda: None
         stop = threading.Event()
         self._listeners.append(stop)
 
         def run() -> None:
             while not stop.is_set():
                 try:
-                    with self._psycopg.connect(self.url, autocommit=True) as conn:
+                    with self._psycopg.connect(dsn or self.pooler.dsn, autocommit=True) as conn:
                         conn.execute(f"LISTEN {CHANNEL}")
                         wake()  # anything notified while we were not listening
                         while not stop.is_set():
