@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
@@ -55,6 +55,20 @@ def pg_url(pg_server: str) -> Iterator[str]:
     yield f"{pg_server}{sep}options={quote(f'-c search_path={schema}')}"
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def pg_database(pg_server: str) -> Iterator[str]:
+    """The URL of a fresh database, dropped afterwards (for tests that cut a whole database
+    off, or reach it where the `options` start-up parameter is refused)."""
+    import psycopg
+
+    name = f"aw_db_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield urlunsplit(urlsplit(pg_server)._replace(path=f"/{name}", query=""))
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def store_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:

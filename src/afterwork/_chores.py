@@ -10,7 +10,7 @@ import logging
 import time
 
 from ._enqueue import Planner, record_for
-from ._errors import AfterworkError
+from ._errors import AfterworkError, StoreUnavailableError
 from ._models import Changes
 from ._owners import owner_is_dead
 from ._schedule import Scheduler
@@ -29,7 +29,7 @@ async def store_due_ticks(scheduler: Scheduler, writer: Writer, planner: Planner
             history: dict[str, bool] = await asyncio.wrap_future(future)
             scheduler.ran_before.update(history)
         except AfterworkError as exc:
-            log.warning("afterwork: reading periodic tasks' history failed (%s)", exc)
+            _failed(writer, "reading periodic tasks' history", exc)
             return False
     now = time.time()
     due = scheduler.due(now)
@@ -42,7 +42,7 @@ async def store_due_ticks(scheduler: Scheduler, writer: Writer, planner: Planner
     try:
         await asyncio.wrap_future(writer.submit(Changes(inserts_if_absent=records)))
     except AfterworkError as exc:
-        log.warning("afterwork: storing periodic ticks failed (%s); will retry", exc)
+        _failed(writer, "storing periodic ticks", exc)
         return False
     return True
 
@@ -70,5 +70,12 @@ async def expire_dead_owners(writer: Writer) -> None:
         try:
             await asyncio.wrap_future(writer.submit(Changes(expire_owners=dead)))
         except AfterworkError as exc:  # locked, full, gone: the next check tries again
-            log.warning("afterwork: expiring the leases of stopped runners failed (%s); "
-                        "will retry", exc)
+            _failed(writer, "expiring the leases of stopped runners", exc)
+
+
+def _failed(writer: Writer, doing: str, exc: AfterworkError) -> None:
+    """A chore failed: a lost store is said once for the whole runner; anything else here."""
+    if isinstance(exc, StoreUnavailableError):
+        writer.contact.failed(doing, exc)
+    else:
+        log.warning("afterwork: %s failed (%s); will retry", doing, exc)

@@ -10,7 +10,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._models import StepRecord, TaskRecord, iso, progress_text
+from ._models import RUNNER_ALIVE_SECONDS, RunnerInfo, StepRecord, TaskRecord, iso, progress_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -155,6 +155,9 @@ def check(store: Store, as_json: bool) -> Health:
         json_line({"state": health.name.lower(), "exit_code": int(health), "reason": why,
                    "schema": {"applied": applied, "newest": newest}, "pending": pending,
                    "runners": [{"owner": r.owner, "kind": r.kind, "alive": r.alive(now),
+                                "host": r.host, "pid": r.pid,
+                                "queues": None if r.queues is None else list(r.queues),
+                                "concurrency": r.concurrency, "running": r.running,
                                 "started_at": iso(r.started_at), "heartbeat_at": iso(r.heartbeat_at)}
                                for r in runners]})
         return health
@@ -162,12 +165,23 @@ def check(store: Store, as_json: bool) -> Health:
     out.print(f"store      {store_label(store)}: reachable")
     out.print(f"schema     version {applied} of {newest}")
     for r in runners:
-        status = "alive" if r in alive else "silent"
-        out.print(f"runner     {r.owner} ({r.kind}) {status}, started {short_time(r.started_at)}, "
-                  f"last heard {now - r.heartbeat_at:.0f}s ago")
+        out.print(f"runner     {runner_line(r, now)}")
     out.print(f"pending    {pending} task(s)")
     out.print(f"state      {health.name.lower()} (exit {int(health)}): {why}")
     return health
+
+
+def runner_line(r: RunnerInfo, now: float) -> str:
+    """One runner for `check`: where it runs, what it takes, how busy, and whether it is
+    dead (silent past RUNNER_ALIVE_SECONDS: killed, hung, or cut off from the store)."""
+    silent = now - r.heartbeat_at
+    status = "alive" if r.alive(now) else (
+        f"DEAD (silent for {silent:.0f}s, over {RUNNER_ALIVE_SECONDS:.0f}s)")
+    queues = "all queues" if r.queues is None else "queues " + ",".join(r.queues)
+    where = f"host {r.host or '?'}, pid {r.pid or '?'}"
+    return (f"{r.owner} ({r.kind}) {status}: {where}, {queues}, {r.running} of "
+            f"{r.concurrency or '?'} running, started {short_time(r.started_at)}, "
+            f"last heard {silent:.0f}s ago")
 
 
 def store_label(store: Store) -> str:

@@ -251,6 +251,10 @@ class Heartbeat:
     owner: str
     at: float
     kind: str = "app"  # "app" (in-app runner) or "worker"
+    host: str = ""
+    pid: int = 0
+    queues: tuple[str, ...] | None = None  # None: every queue
+    concurrency: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +265,11 @@ class RunnerInfo:
     kind: str
     started_at: float
     heartbeat_at: float
+    host: str = ""
+    pid: int = 0
+    queues: tuple[str, ...] | None = None  # None: every queue
+    concurrency: int = 0
+    running: int = 0  # tasks it holds leases on now (leased or running)
 
     def alive(self, now: float) -> bool:
         """Heard from within RUNNER_ALIVE_SECONDS (heartbeats come every third of a lease)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -25,7 +27,7 @@ from ._attempts import attempt_note, failure, held_outcome
 from ._chores import expire_dead_owners, forget_old_results, store_due_ticks
 from ._context import TaskContext, running_task
 from ._enqueue import Planner
-from ._errors import AfterworkError, StepError
+from ._errors import AfterworkError, StepError, StoreUnavailableError
 from ._events import EventKind, Events, TaskEvent
 from ._models import Changes, ClaimSpec, Heartbeat, Outcome, TaskRecord
 from ._owners import new_owner
@@ -59,6 +61,7 @@ class Runner:
         self.kind = settings.runner_kind
         self.queues = settings.run_queues
         self.owner = new_owner()
+        self.host = socket.gethostname()
         self._ready: deque[TaskRecord] = deque()
         self._waiting: dict[str, TaskRecord] = {}  # predecessor id -> the next task of its chain
         self._claimed: set[str] = set()
@@ -121,7 +124,8 @@ class Runner:
         stopped too, while threads of its tasks still run)."""
         if self._loop is None and not self.held:
             return None
-        return Changes(heartbeat=Heartbeat(self.owner, time.time(), self.kind))
+        return Changes(heartbeat=Heartbeat(self.owner, time.time(), self.kind, self.host,
+                                           os.getpid(), self.queues, self.settings.concurrency))
 
     # -- life -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -214,7 +218,8 @@ class Runner:
             polls += 1
             if not more:
                 self._claim_wanted.clear()
-                await wait_event(self._claim_wanted, self.settings.poll_seconds)
+                await wait_event(self._claim_wanted,
+                                 self.writer.contact.backoff(self.settings.poll_seconds))
 
     async def _poll_once(self, polls: int) -> bool:
         """Chores, then one claim; True when the store may hold more for us right now."""
@@ -228,9 +233,14 @@ class Runner:
             return False
         try:
             claimed = await self._claim(free)
+        except StoreUnavailableError as exc:
+            self.writer.contact.failed("claiming tasks", exc)
+            claimed = []
         except AfterworkError as exc:
             log.warning("afterwork: claiming tasks failed (%s); will retry", exc)
             claimed = []
+        else:
+            self.writer.contact.succeeded()
         self._claimed.update(r.id for r in claimed)
         self.adopt(claimed)
         self._store_has_more = len(claimed) == free

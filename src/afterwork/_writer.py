@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
+from ._contact import StoreContact
 from ._errors import StoreError, StoreUnavailableError
 from ._models import Changes
 from .stores import Store
@@ -75,6 +76,9 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._retry: list[Changes] = []
         self._retry_delay = 0.0
+        # Retries of runner writes come at least once a tick: a runner whose store is back
+        # renews its leases before they run out.
+        self.contact = StoreContact(min(RETRY_SECONDS_MAX, tick_seconds))
         self._deliveries: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
         self._urgent = 0  # queued items that wake the writer (all but posted outcomes)
         self._fold_until: float | None = None  # posted outcomes queued: written by then
@@ -248,6 +252,7 @@ class Writer:
             self._after_failure(waited, posted, exc)
             return
         self._retry, self._retry_delay = [], 0.0
+        self.contact.succeeded()
         for _, future, _ in waited:
             future.set_result(None)
 
@@ -258,6 +263,8 @@ class Writer:
         # each alone would only multiply the wait. Another refusal (a duplicate key, say)
         # may be one batch's own: alone, each batch succeeds or fails on its own.
         unavailable = isinstance(exc, StoreUnavailableError)
+        if unavailable:
+            self.contact.failed("writing", exc)
         for changes, future, deadline in waited:
             if unavailable:
                 future.set_exception(exc)
@@ -279,11 +286,13 @@ class Writer:
                 self.store.apply(pending)
             except Exception:
                 self._retry = [pending]
-                self._retry_delay = min(RETRY_SECONDS_MAX, max(0.1, self._retry_delay * 2))
-                log.warning("afterwork: the store refused runner writes (%s); retrying in %.1fs",
-                            exc, self._retry_delay)
+                self._retry_delay = min(self.contact.cap_seconds, max(0.1, self._retry_delay * 2))
+                if not unavailable:  # a lost store said so once (`contact`); this is another refusal
+                    log.warning("afterwork: the store refused runner writes (%s); retrying in "
+                                "%.1fs", exc, self._retry_delay)
             else:
                 self._retry, self._retry_delay = [], 0.0
+                self.contact.succeeded()
 
     def _deliver(self) -> None:
         while self._deliveries:

@@ -10,11 +10,10 @@ import os
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -96,18 +95,8 @@ def _wait_listening(proc: Proc, port: int) -> None:
 
 
 @pytest.fixture
-def bouncer(pg_server: str, pgbouncer_port: int) -> Iterator[Bouncer]:
-    import psycopg
-
-    database = f"aw_pooler_{uuid.uuid4().hex[:12]}"
-    server = urlsplit(pg_server)
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {database}")
-    user = server.username or "postgres"
-    direct = f"postgresql://{user}@{server.hostname}:{server.port or 5432}/{database}"
-    pooled = f"postgresql://{user}@127.0.0.1:{pgbouncer_port}/{database}"
-    try:
-        yield Bouncer(pooled, direct, database)
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+def bouncer(pg_database: str, pgbouncer_port: int) -> Bouncer:
+    direct = urlsplit(pg_database)
+    user = f"{direct.username}@" if direct.username else ""
+    pooled = urlunsplit(direct._replace(netloc=f"{user}127.0.0.1:{pgbouncer_port}"))
+    return Bouncer(pooled, pg_database, direct.path.lstrip("/"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import json
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
@@ -247,7 +248,9 @@ class SqlStore(SchemaMigrations, Store):
         if changes.heartbeat is not None:
             beat = changes.heartbeat
             cur.execute(q(HEARTBEAT), (self.lease_seconds, beat.owner))
-            cur.execute(q(RUNNER_SEEN), (beat.owner, beat.kind, beat.at, beat.at))
+            queues = None if beat.queues is None else json.dumps(list(beat.queues))
+            cur.execute(q(RUNNER_SEEN), (beat.owner, beat.kind, beat.at, beat.at, beat.host,
+                                         beat.pid, queues, beat.concurrency))
         for owner in changes.stopped_runners:
             cur.execute(q(RUNNER_GONE), (owner,))
         return ready or bool(changes.requeued)
@@ -389,7 +392,11 @@ class SqlStore(SchemaMigrations, Store):
     def runners(self) -> list[RunnerInfo]:
         with self._read() as cur:
             cur.execute(self._sql(RUNNERS))
-            return [RunnerInfo(*row) for row in cur.fetchall()]
+            return [RunnerInfo(owner, kind, started, beat, host, pid,
+                               None if queues is None else tuple(json.loads(queues)),
+                               concurrency, running)
+                    for owner, kind, started, beat, host, pid, queues, concurrency, running
+                    in cur.fetchall()]
 
     def purge(self, finished_before: float, limit: int = 10_000) -> int:
         with self._write() as cur:

@@ -117,10 +117,13 @@ REQUEUE_CHAIN = (
 CANCEL = (f"UPDATE {TASKS_TABLE} SET state = 'cancelled', finished_at = ?, last_error = ?, "
           f"lease_owner = NULL, lease_until = NULL WHERE id = ? AND state IN ('queued', 'leased')")
 CANCEL_AFTER = CANCEL_CHAIN.replace("p.state = 'failed'", "p.state = 'cancelled'")
-RUNNER_SEEN = ("INSERT INTO afterwork_runners (owner, kind, started_at, heartbeat_at) VALUES (?, ?, ?, ?) "
+RUNNER_SEEN = ("INSERT INTO afterwork_runners (owner, kind, started_at, heartbeat_at, host, pid, queues, "
+               "concurrency) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                "ON CONFLICT (owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at")
 RUNNER_GONE = "DELETE FROM afterwork_runners WHERE owner = ?"
-RUNNERS = "SELECT owner, kind, started_at, heartbeat_at FROM afterwork_runners ORDER BY started_at"
+RUNNERS = ("SELECT owner, kind, started_at, heartbeat_at, host, pid, queues, concurrency, "
+           f"(SELECT COUNT(*) FROM {TASKS_TABLE} t WHERE t.lease_owner = r.owner AND t.{_LEASED}) "
+           "FROM afterwork_runners r ORDER BY started_at")
 _PURGEABLE = (f"finished_at < ? AND state IN ('succeeded', 'failed', 'cancelled') "
               f"AND NOT EXISTS (SELECT 1 FROM {TASKS_TABLE} n WHERE n.waiting_on = {TASKS_TABLE}.id)")
 PURGE = f"DELETE FROM {TASKS_TABLE} WHERE id IN (SELECT id FROM {TASKS_TABLE} WHERE {_PURGEABLE} LIMIT ?)"
