@@ -20,7 +20,7 @@ def columns(store: SqlStore) -> list[str]:
 
 def test_opening_applies_a_migration_the_schema_lacks_and_only_once(store: Store) -> None:
     assert isinstance(store, SqlStore)
-    newest = store.schema_version()[1]
+    versions = [version for version, _ in store.migrations()]  # numbered, not always dense
     with store._write() as cur:  # as if an older afterwork had made it
         cur.execute("DROP INDEX afterwork_tasks_tick")
         cur.execute("ALTER TABLE afterwork_tasks DROP COLUMN tick_key")
@@ -33,7 +33,7 @@ def test_opening_applies_a_migration_the_schema_lacks_and_only_once(store: Store
     store.open()  # nothing left to apply: a second run would fail on the existing column
     with store._read() as cur:
         cur.execute("SELECT version FROM afterwork_migrations ORDER BY version")
-        assert [r[0] for r in cur.fetchall()] == list(range(1, newest + 1))
+        assert [r[0] for r in cur.fetchall()] == versions
 
 
 def test_stores_opening_one_new_database_at_once_all_migrate_it(durable_url: str) -> None:
