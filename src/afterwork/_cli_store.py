@@ -5,11 +5,12 @@ Kept apart from `cli.py` and free of FastAPI and rich, so `afterwork list` start
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ._errors import AfterworkError, TaskNotFoundError
 from ._settings import DEFAULT_URL
 from .stores import Store, open_store
+from .stores._pooler import LISTEN_PARAM
 
 PREFIX_MATCHES_SHOWN = 5  # an ambiguous prefix lists this many of its matches
 
@@ -23,8 +24,14 @@ class SchemaBehindError(AfterworkError):
 
 
 def masked(url: str) -> str:
-    """The URL with its password (if any) replaced by ***, for messages."""
+    """The URL with its password (if any) replaced by ***, for messages; also the password
+    of a direct URL given in it to listen on (`afterwork_listen_url`)."""
     parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == LISTEN_PARAM for key, _ in query):
+        parts = parts._replace(query=urlencode(
+            [(k, masked(v) if k == LISTEN_PARAM else v) for k, v in query], safe="*"))
+        url = urlunsplit(parts)
     if parts.password is None:
         return url
     host = parts.netloc.rpartition("@")[2]

@@ -27,7 +27,8 @@ from .netns import Host, Network
 LEASE_SECONDS = 3.0
 TASK_SECONDS = 1.5  # shorter than a lease: two runs at once would mean a lease was ignored
 CUT_SECONDS = 2.5 * LEASE_SECONDS
-REQUESTS_PER_WEB_HOST = 60
+REQUESTS_PER_WEB_HOST = 24  # in each of two rounds: before the cut, and once it rejoined
+CONCURRENCY = 16  # the other worker has room to take the cut one's tasks over during the cut
 # Each host's wall clock, off the machine's by this much. The web hosts are behind every
 # worker, so their tasks are due at once everywhere (run times follow the writer's clock).
 OFFSETS = {"web1": -40.0, "web2": -35.0, "work1": -30.0, "work2": 45.0}
@@ -51,12 +52,27 @@ def _answering(proc: Proc, url: str) -> bool:
 
 def _worker(host: Host, env: dict[str, str], log: Path) -> Proc:
     return Proc(host.run(sys.executable, *CLOCK_OFFSET, "-m", "afterwork", "worker", APP,
-                         "--concurrency", "8"), env, log)
+                         "--concurrency", str(CONCURRENCY)), env, log)
 
 
 def _running_on(log: Path, pid: int) -> int:
     runs = executions(log)
     return sum(1 for x in runs if x.pid == pid and not x.ended)
+
+
+def _heartbeat_of(url: str, pid: int) -> float:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT heartbeat_at FROM afterwork_runners WHERE pid = %s",
+                           (pid,)).fetchone()
+    return float(row[0]) if row else 0.0
+
+
+def _round(webs: list[tuple[Proc, str]]) -> list[Load]:
+    """Bounded load through both web hosts: REQUESTS_PER_WEB_HOST each, at most 30 s."""
+    return [Load(url, path=f"/job/{{n}}?seconds={TASK_SECONDS}", clients=3,
+                 requests=REQUESTS_PER_WEB_HOST, seconds=30).start() for _, url in webs]
 
 
 def _finished_at(url: str, ids: set[str]) -> dict[str, tuple[str, float | None]]:
@@ -88,19 +104,23 @@ def test_a_worker_cut_off_for_longer_than_a_lease(
         webs = [_web(hosts[name], env(name), tmp_path / f"{name}.log") for name in ("web1", "web2")]
         procs.extend(proc for proc, _ in webs)
         for proc, url in webs:
-            wait_for(lambda: _answering(proc, url), 30, f"the web host at {url}")  # noqa: B023
-        wait_for(lambda: runners_alive(pg_database) >= 2, 30, "both workers to report")
+            wait_for(lambda: _answering(proc, url), 90, f"the web host at {url}")  # noqa: B023
+        wait_for(lambda: runners_alive(pg_database) >= 2, 90, "both workers to report")
         cut = workers["work1"]
-        loads = [Load(url, path=f"/job/{{n}}?seconds={TASK_SECONDS}", clients=3,
-                      requests=REQUESTS_PER_WEB_HOST, seconds=30).start() for _, url in webs]
+        loads = _round(webs)
         wait_for(lambda: _running_on(log, cut.pid) >= 6, 30, "the worker to be mid-tasks")
         cut_at = boot_clock()
         network.cut(hosts["work1"])
         try:
             time.sleep(CUT_SECONDS)
+            beat = _heartbeat_of(pg_database, cut.pid)
         finally:
             network.restore(hosts["work1"])
         restored_at = boot_clock()
+        wait_for(lambda: _heartbeat_of(pg_database, cut.pid) > beat, 30, "the cut worker's heartbeat")
+        loads += _round(webs)
+        wait_for(lambda: all(len(load.answers) >= REQUESTS_PER_WEB_HOST for load in loads), 40,
+                 "the requests' answers")
         answers = [a for load in loads for a in load.stop()]
         ids = accepted(answers)
         missing = wait_until_ended(log, ids, 120)
@@ -134,7 +154,7 @@ def test_a_worker_cut_off_for_longer_than_a_lease(
               f"{len(late)} late outcomes fenced; the cut worker ran {rejoined} tasks after it "
               "came back")
     assert {a.status for a in answers} == {200}, sorted({a.status for a in answers})
-    assert len(ids) == 2 * REQUESTS_PER_WEB_HOST
+    assert len(ids) == 4 * REQUESTS_PER_WEB_HOST
     assert missing == set()
     assert overlaps == 0
     assert taken, "no task of the cut worker was taken over: the cut proved nothing"

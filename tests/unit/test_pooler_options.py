@@ -40,3 +40,11 @@ def test_session_pooling_needs_nothing() -> None:
 def test_bad_pooler_parameters_say_what_to_write(query: str, says: str) -> None:
     with pytest.raises(ConfigurationError, match=says):
         pooler_options(f"postgresql://app@pooler:6432/app?{query}")
+
+
+def test_the_password_of_the_direct_listen_url_is_masked_in_messages() -> None:
+    from afterwork._cli_store import masked
+
+    direct = quote("postgresql://app:secret@db-direct/app", safe="")
+    shown = masked(f"postgresql://app:pw@pooler:6432/app?afterwork_listen_url={direct}")
+    assert "secret" not in shown and "pw" not in shown.replace("pooler", "")
