@@ -14,6 +14,7 @@ import asyncio
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -182,7 +183,8 @@ class Afterwork:
         """All that the web side (status API, dashboard, metrics) may see and do of this
         Afterwork: its settings, the store's reads, retry and cancel, the events stream."""
         return web.Console(settings=self.settings, tasks=self.store, redactor=self.redactor,
-                           retry=self.retry, cancel=self.cancel, subscribe=self.events.subscribe)
+                           retry=self.retry, cancel=self.cancel, subscribe=self.events.subscribe,
+                           pause_queue=self.pause_queue)
 
     # -- life -----------------------------------------------------------------------------
     def open_storage(self) -> None:
@@ -274,6 +276,14 @@ class Afterwork:
         """Cancel a queued task (and the tasks after it in its response)."""
         self.open_storage()
         return steer(self.store, task_id, "cancel")[1]
+
+    def pause_queue(self, queue: str, paused: bool = True) -> None:
+        """Pause a queue: no runner, in any process, starts its tasks (from each runner's next
+        claim on) until `pause_queue(queue, False)` resumes it. Its tasks wait, stored."""
+        self.open_storage()
+        self.store.set_queue_paused(queue, paused, time.time())
+        if not paused and self.intake.runner is not None:
+            self.intake.runner.wake_threadsafe()
 
     def transaction(self, connection: Any) -> InTransaction:
         """Add tasks through the application's own connection, in its open transaction:

@@ -277,6 +277,18 @@ class RunnerInfo:
 
 
 @dataclass(slots=True)
+class QueueFigures:
+    """A queue as the dashboard shows it: what waits and runs now, what finished lately."""
+
+    queue: str
+    waiting: int = 0  # queued (due or not)
+    oldest_due_at: float | None = None  # run time of the longest-waiting due task
+    running: int = 0  # leased or running
+    succeeded: int = 0  # finished since the figures' start
+    failed: int = 0
+
+
+@dataclass(slots=True)
 class Changes:
     """Writes the store applies in one transaction (grouped across requests by the writer)."""
 

@@ -60,6 +60,7 @@ class Runner:
         self.planner = planner
         self.kind = settings.runner_kind
         self.queues = settings.run_queues
+        self.paused: frozenset[str] = frozenset()  # as of the last claim (see runs())
         self.owner = new_owner()
         self.host = socket.gethostname()
         self._ready: deque[TaskRecord] = deque()
@@ -86,7 +87,9 @@ class Runner:
         return len(self._ready) + len(self._waiting) + len(self._running)
 
     def runs(self, queue: str) -> bool:
-        return self.queues is None or queue in self.queues
+        """Whether this runner takes `queue`'s tasks now (its queues, and not paused as of
+        its last claim: a paused queue's tasks go through the store, which holds them)."""
+        return (self.queues is None or queue in self.queues) and queue not in self.paused
 
     def accepts_handover(self) -> bool:
         return not self._stopping and self._loop is not None and self.backlog < self.settings.local_backlog
@@ -251,8 +254,11 @@ class Runner:
         owner = self.owner
         spec = ClaimSpec(queues=self.queues, queue_limits=dict(self.settings.queue_limits),
                          rate_limits=REGISTRY.rate_limits())
-        future = self.writer.call(lambda store: store.claim(owner, limit, now, spec))
-        return await asyncio.wrap_future(future)
+        future = self.writer.call(lambda store: (store.paused_queues(),
+                                                 store.claim(owner, limit, now, spec)))
+        paused, claimed = await asyncio.wrap_future(future)
+        self.paused = frozenset(paused)
+        return claimed
 
     # -- a test client's request: its chain, run in the request's own call -------------------
     def release_here(self, records: list[TaskRecord]) -> None:

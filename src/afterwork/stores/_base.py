@@ -5,7 +5,16 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 
-from .._models import ANY_TASK, Changes, ClaimSpec, RunnerInfo, StepRecord, TaskRecord, TaskState
+from .._models import (
+    ANY_TASK,
+    Changes,
+    ClaimSpec,
+    QueueFigures,
+    RunnerInfo,
+    StepRecord,
+    TaskRecord,
+    TaskState,
+)
 
 LEASE_ERROR = "lease expired: its runner stopped or lost contact, another runner took it over"
 
@@ -75,7 +84,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def query(
-        self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100,
+        self, *, states: Sequence[TaskState] = (), name: str | None = None, queue: str | None = None,
+        limit: int = 100,
         since: float | None = None, until: float | None = None,
         before: tuple[float, str] | None = None,
     ) -> list[TaskRecord]:
@@ -102,6 +112,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def runners(self) -> list[RunnerInfo]:
         """Runners by their last heartbeat (a stopped runner removes itself)."""
+
+    @abc.abstractmethod
+    def paused_queues(self) -> dict[str, float]:
+        """Paused queue -> when it was paused. No runner claims a paused queue's tasks."""
+
+    @abc.abstractmethod
+    def set_queue_paused(self, queue: str, paused: bool, at: float) -> None:
+        """Pause a queue (every runner's next claim skips it) or resume it; idempotent."""
+
+    @abc.abstractmethod
+    def queue_figures(self, now: float, since: float) -> list[QueueFigures]:
+        """Each queue that holds unfinished tasks or finished some since `since`."""
 
     @abc.abstractmethod
     def purge(self, finished_before: float, limit: int = 10_000) -> int:

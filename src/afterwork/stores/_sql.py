@@ -15,6 +15,7 @@ from .._models import (
     Changes,
     ClaimSpec,
     Outcome,
+    QueueFigures,
     RunnerInfo,
     StepRecord,
     TaskRecord,
@@ -49,16 +50,22 @@ from ._statements import (
     MARK_STARTED_AND_SUCCEEDED_SQL,
     MARK_STARTED_SQL,
     MARK_SUCCEEDED_SQL,
+    NOT_PAUSED,
     OWNERS,
+    PAUSE_QUEUE,
+    PAUSED_QUEUES,
     PURGE,
     PURGE_ALIASES,
     PURGE_OUTPUTS,
     READ_FROM,
     READ_LIST,
+    QUEUE_FINISHED,
+    QUEUE_NOW,
     READY_WHERE,
     RECENT_STARTS,
     REQUEUE,
     REQUEUE_CHAIN,
+    RESUME_QUEUE,
     RUNNER_GONE,
     RUNNER_SEEN,
     RUNNERS,
@@ -262,7 +269,8 @@ class SqlStore(SchemaMigrations, Store):
             for sql_filter, params, allowance in self._claim_passes(cur, spec, now):
                 room = min(allowance, limit - len(claimed))
                 if room > 0:
-                    claimed.extend(self._claim_pass(cur, owner, now, room, sql_filter, params))
+                    claimed.extend(self._claim_pass(cur, owner, now, room, sql_filter + NOT_PAUSED,
+                                                    params))
         return sorted(claimed, key=lambda r: (-r.priority, r.run_at))
 
     def _claim_passes(self, cur: Cursor, spec: ClaimSpec, now: float
@@ -339,7 +347,8 @@ class SqlStore(SchemaMigrations, Store):
         return from_row(row) if row else None
 
     def query(
-        self, *, states: Sequence[TaskState] = (), name: str | None = None, limit: int = 100,
+        self, *, states: Sequence[TaskState] = (), name: str | None = None, queue: str | None = None,
+        limit: int = 100,
         since: float | None = None, until: float | None = None,
         before: tuple[float, str] | None = None,
     ) -> list[TaskRecord]:
@@ -348,9 +357,10 @@ class SqlStore(SchemaMigrations, Store):
         if states:
             where.append(f"state IN ({', '.join('?' for _ in states)})")
             params.extend(s.value for s in states)
-        if name is not None:
-            where.append("name = ?")
-            params.append(name)
+        for column, value in (("name", name), ("queue", queue)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
         if since is not None:
             where.append("created_at >= ?")
             params.append(since)
@@ -397,6 +407,31 @@ class SqlStore(SchemaMigrations, Store):
                                concurrency, running)
                     for owner, kind, started, beat, host, pid, queues, concurrency, running
                     in cur.fetchall()]
+
+    def paused_queues(self) -> dict[str, float]:
+        with self._read() as cur:
+            cur.execute(self._sql(PAUSED_QUEUES))
+            return {queue: float(at) for queue, at in cur.fetchall()}
+
+    def set_queue_paused(self, queue: str, paused: bool, at: float) -> None:
+        with self._write() as cur:
+            if paused:
+                cur.execute(self._sql(PAUSE_QUEUE), (queue, at))
+            else:
+                cur.execute(self._sql(RESUME_QUEUE), (queue,))
+                self._notify(cur)  # its tasks are ready for every runner again
+
+    def queue_figures(self, now: float, since: float) -> list[QueueFigures]:
+        found: dict[str, QueueFigures] = {}
+        with self._read() as cur:
+            cur.execute(self._sql(QUEUE_NOW), (now,))
+            for queue, waiting, oldest, running in cur.fetchall():
+                found[queue] = QueueFigures(queue, int(waiting or 0), oldest, int(running or 0))
+            cur.execute(self._sql(QUEUE_FINISHED), (since,))
+            for queue, succeeded, failed in cur.fetchall():
+                figures = found.setdefault(queue, QueueFigures(queue))
+                figures.succeeded, figures.failed = int(succeeded or 0), int(failed or 0)
+        return sorted(found.values(), key=lambda f: f.queue)
 
     def purge(self, finished_before: float, limit: int = 10_000) -> int:
         with self._write() as cur:

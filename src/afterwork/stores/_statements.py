@@ -124,6 +124,20 @@ RUNNER_GONE = "DELETE FROM afterwork_runners WHERE owner = ?"
 RUNNERS = ("SELECT owner, kind, started_at, heartbeat_at, host, pid, queues, concurrency, "
            f"(SELECT COUNT(*) FROM {TASKS_TABLE} t WHERE t.lease_owner = r.owner AND t.{_LEASED}) "
            "FROM afterwork_runners r ORDER BY started_at")
+# Paused queues: claims skip them (NOT_PAUSED is a term of every claim's WHERE).
+PAUSED_QUEUES = "SELECT queue, paused_at FROM afterwork_queue_pauses ORDER BY queue"
+PAUSE_QUEUE = "INSERT INTO afterwork_queue_pauses (queue, paused_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
+RESUME_QUEUE = "DELETE FROM afterwork_queue_pauses WHERE queue = ?"
+NOT_PAUSED = " AND queue NOT IN (SELECT queue FROM afterwork_queue_pauses)"
+# Per queue: waiting (queued, not final), the oldest due task's run time, and what runs now.
+QUEUE_NOW = (f"SELECT queue, SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), "
+             "MIN(CASE WHEN state = 'queued' AND waiting_on IS NULL AND run_at <= ? THEN run_at END), "
+             f"SUM(CASE WHEN {_LEASED} THEN 1 ELSE 0 END) FROM {TASKS_TABLE} "
+             "WHERE state IN ('queued', 'leased', 'running') GROUP BY queue")
+# Per queue: succeeded and failed since a time.
+QUEUE_FINISHED = (f"SELECT queue, SUM(CASE WHEN state = 'succeeded' THEN 1 ELSE 0 END), "
+                  f"SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) FROM {TASKS_TABLE} "
+                  "WHERE finished_at >= ? AND state IN ('succeeded', 'failed') GROUP BY queue")
 _PURGEABLE = (f"finished_at < ? AND state IN ('succeeded', 'failed', 'cancelled') "
               f"AND NOT EXISTS (SELECT 1 FROM {TASKS_TABLE} n WHERE n.waiting_on = {TASKS_TABLE}.id)")
 PURGE = f"DELETE FROM {TASKS_TABLE} WHERE id IN (SELECT id FROM {TASKS_TABLE} WHERE {_PURGEABLE} LIMIT ?)"

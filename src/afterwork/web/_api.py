@@ -141,7 +141,7 @@ class StreamSlots:
         self.open -= 1
 
 
-class _SlotStream(StreamingResponse):
+class SlotStream(StreamingResponse):
     """A stream that gives its slot back however it ends (even if it never started)."""
 
     def __init__(self, content: AsyncIterator[str], release: Callable[[], None]) -> None:
@@ -156,9 +156,8 @@ class _SlotStream(StreamingResponse):
             self._release()
 
 
-def build_api(console: Console, reads: Reads, watch: Watch) -> list[BaseRoute]:
+def build_api(console: Console, reads: Reads, watch: Watch, slots: StreamSlots) -> list[BaseRoute]:
     settings = console.settings
-    slots = StreamSlots(settings.max_streams)
     read = reads.run
 
     async def operator(request: Request) -> bool:
@@ -247,7 +246,7 @@ def build_api(console: Console, reads: Reads, watch: Watch) -> list[BaseRoute]:
                         last_progress = record.progress
                         yield f"event: progress\ndata: {json.dumps(record.progress_json())}\n\n"
 
-        return _SlotStream(stream(), slots.give_back)
+        return SlotStream(stream(), slots.give_back)
 
     async def many(request: Request) -> Response:
         if (refused := await deny(settings, request)) is not None:

@@ -21,15 +21,15 @@ def per_minute_svg(minutes: list[dict[str, Any]]) -> str:
         bars.append(
             f'<g><title>{label}</title>'
             f'<rect x="{x:.1f}" y="{base - ok_h:.1f}" width="{bar * 0.8:.1f}" '
-            f'height="{ok_h:.1f}" fill="#2e9e5b"/>'
+            f'height="{ok_h:.1f}" class="ok"/>'
             f'<rect x="{x:.1f}" y="{base - ok_h - bad_h:.1f}" width="{bar * 0.8:.1f}" '
-            f'height="{bad_h:.1f}" fill="#d64545"/></g>'
+            f'height="{bad_h:.1f}" class="bad"/></g>'
         )
     first = escape(minutes[0]["minute"][11:16]) if minutes else ""
     return (
         f'<svg role="img" aria-label="tasks per minute" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'width="{WIDTH}" height="{HEIGHT}" class="chart">'
-        f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#999"/>'
+        f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}"/>'
         f'<text x="{PAD}" y="{HEIGHT - 6}" font-size="11">{first} UTC</text>'
         f'<text x="{WIDTH - PAD}" y="{HEIGHT - 6}" font-size="11" text-anchor="end">now</text>'
         f'<text x="{PAD}" y="14" font-size="11">peak {peak}/min</text>'

@@ -33,7 +33,7 @@ from starlette.routing import BaseRoute, Match, NoMatchFound, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._errors import StoreError
-from ._api import build_api, store_fault
+from ._api import StreamSlots, build_api, store_fault
 from ._console import Console
 from ._watch import Reads, Watch
 
@@ -63,11 +63,22 @@ def served_prefixes(console: Console) -> tuple[str, ...]:
 def web_app(console: Console) -> ASGIApp:
     """afterwork's router: every endpoint under its full path, JSON answers for the rest."""
     reads = Reads(console.settings.api_threads)
-    routes = build_api(console, reads, Watch(console, reads)) if console.settings.api_prefix else []
-    if console.settings.dashboard:
-        from ._page import build_pages
+    slots = StreamSlots(console.settings.max_streams)  # the status API's and the page's streams
+    routes: list[BaseRoute] = []
+    if console.settings.dashboard and console.settings.api_prefix:
+        from ._ops_api import build_ops_api
 
-        routes += build_pages(console, reads)
+        routes += build_ops_api(console, reads)
+    if console.settings.api_prefix:
+        routes += build_api(console, reads, Watch(console, reads), slots)
+    if console.settings.dashboard:
+        from ._layout import static_route
+        from ._login import build_login
+        from ._page import build_pages
+        from ._views import build_views
+
+        routes += [*build_pages(console, reads, slots), *build_login(console),
+                   *build_views(console, reads), static_route(console.settings.dashboard_prefix)]
     if console.settings.metrics:
         from ._metrics import build_metrics
 

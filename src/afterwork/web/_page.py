@@ -1,9 +1,12 @@
-"""The dashboard page at `{dashboard_prefix}/`: server-rendered HTML, no build step."""
+"""The dashboard's overview and task pages at `{dashboard_prefix}/`: server-rendered HTML, no
+build step. The overview's parts update live (`_live`); the same functions render them for
+the first load and for every update, so both always look the same."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import re
+from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
@@ -12,60 +15,112 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .._errors import AfterworkError, StoreError, public_detail
-from ._api import per_minute, states_from, steps_json
-from ._auth import (
-    CSRF_COOKIE,
-    cross_site,
-    deny,
-    end_session,
-    new_csrf,
-    other_site,
-    set_session,
-    token_matches,
-)
+from .._errors import AfterworkError, StoreError
+from ._api import StreamSlots, per_minute, states_from, steps_json
+from ._auth import cross_site, deny, new_csrf
 from ._bars import progress_bar, result_section
 from ._chart import per_minute_svg
+from ._layout import STATES, Links, absent, page, task_rows, unavailable, when
+from ._live import Pulse, live_route
 from ._watch import Reads
 
 if TYPE_CHECKING:
     from ._console import Console
 
-EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Retry)\b")
-STYLE = """body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}
-td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}.succeeded{color:#2e9e5b}
-.failed{color:#d64545}.running{color:#1f6fd1}.cancelled{color:#a07000}pre{background:#f6f6f6;
-padding:8px;overflow:auto;max-width:1000px}button{margin-right:8px}.counts td{font-size:18px}"""
+RECENT_SHOWN = 50
+FAILED_SHOWN = 20
 
 
-def _absent(value: Any) -> str:
-    return "-" if value is None else str(value)  # never the word None on the page
-
-
-def error_summary(error: str | None) -> str:
-    """The exception line of a traceback (its last "Name: message" line), else its last line."""
-    lines = (error or "").strip().splitlines()
-    found = [x for x in lines if EXCEPTION_LINE.match(x)]
-    return (found or lines or [""])[-1]
-
-
-async def _form(request: Request) -> dict[str, str]:
+async def form_fields(request: Request) -> dict[str, str]:
     """An urlencoded form (the page's own small forms; no multipart library needed)."""
     fields = parse_qs((await request.body()).decode(errors="replace"))
     return {k: v[-1] for k, v in fields.items()}
 
 
-def _page(title: str, body: str, csrf: str) -> HTMLResponse:
-    html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>{body}</body></html>")
-    response = HTMLResponse(html)
-    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
-    return response
+def _utc(raw: str, label: str) -> float:
+    """A time from a filter field: ISO 8601, in UTC unless it names its zone."""
+    try:
+        at = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{label}={raw[:40]!r}: give a time as 2026-01-31T14:00 (UTC)") from None
+    return (at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
-def _unavailable(exc: AfterworkError) -> HTMLResponse:
-    return HTMLResponse(f"<p>{escape(public_detail(exc))}; retry later.</p>", status_code=503,
-                        headers={"Retry-After": "5"})
+@dataclass(frozen=True)
+class Filter:
+    """The overview's task filter, from its query string (ValueError: what is wrong)."""
+
+    state: str | None = None
+    name: str | None = None
+    queue: str | None = None
+    id_prefix: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    @classmethod
+    def of(cls, request: Request) -> Filter:
+        raw = {k: (request.query_params.get(k) or "").strip() or None
+               for k in ("state", "name", "queue", "id", "since", "until")}
+        for key, value in raw.items():
+            if value is not None and (not value.isprintable() or len(value) > 200):
+                raise ValueError(f"{key}= holds control characters or is too long")
+        states_from(raw["state"])
+        for key in ("since", "until"):
+            if raw[key]:
+                _utc(raw[key], key)
+        return cls(raw["state"], raw["name"], raw["queue"], raw["id"], raw["since"], raw["until"])
+
+    @property
+    def active(self) -> bool:
+        return any(vars(self).values())
+
+    def load(self, console: Console) -> list[Any]:
+        """The tasks shown, newest first (blocks)."""
+        if self.id_prefix:
+            ids = console.tasks.ids_starting_with(self.id_prefix, RECENT_SHOWN)
+            found = console.tasks.get_many(ids).values()
+            return sorted(found, key=lambda r: (-r.created_at, r.id))
+        return console.tasks.query(
+            states=states_from(self.state), name=self.name, queue=self.queue, limit=RECENT_SHOWN,
+            since=_utc(self.since, "since") if self.since else None,
+            until=_utc(self.until, "until") if self.until else None)
+
+    def match(self) -> str:
+        """What "all that match" acts on (the bulk API's `match`), as an attribute value."""
+        return escape(json.dumps({"state": self.state, "name": self.name, "queue": self.queue}))
+
+
+class Overview:
+    """The overview's parts: counters, chart, failed tasks, recent tasks."""
+
+    def __init__(self, console: Console, links: Links) -> None:
+        self.console = console
+        self.links = links
+
+    def errors(self, records: list[Any]) -> dict[str, str | None]:
+        # Secrets masked in the error lines: off the event loop (it may look functions up).
+        return {r.id: self.console.redactor.last_error(r) for r in records if r.last_error}
+
+    def parts(self, recent: list[Any] | None = None) -> dict[str, str]:
+        """Each live part's HTML (blocks). `recent`: a filtered list instead of the newest."""
+        tasks = self.console.tasks
+        by_state: dict[str, int] = {}
+        for (st, _), n in tasks.counts().items():
+            by_state[st] = by_state.get(st, 0) + n
+        failed = tasks.query(states=states_from("failed"), limit=FAILED_SHOWN)
+        shown = tasks.query(limit=RECENT_SHOWN) if recent is None else recent
+        errors = self.errors(failed + shown)
+        counts = "".join(f"<a class='{s}' href='{self.links.view('')}?state={s}'>{s}"
+                         f"<b id='count-{s}'>{by_state.get(s, 0)}</b></a>" for s in STATES)
+        return {
+            "counts": counts,
+            "chart": per_minute_svg(per_minute(tasks, 60)),
+            "failed": task_rows(self.links, failed, errors,
+                                empty_text="No failed tasks. Failures show here with their error."),
+            "recent": task_rows(self.links, shown, errors, pick=True,
+                                empty_text="No tasks yet: add one with tasks.add_task(...) in an "
+                                           "endpoint, or widen the filter."),
+        }
 
 
 STEP_COLUMNS = ("seq", "name", "state", "runs", "attempt", "started_at", "duration_seconds", "error")
@@ -79,69 +134,64 @@ def steps_table(steps: list[dict[str, Any]]) -> str:
     head = "".join(f"<th>{escape(c.removesuffix('_seconds').removesuffix('_at'))}</th>"
                    for c in STEP_COLUMNS)
     rows = "".join("<tr>" + "".join(f"<td class='{escape(str(s['state']))}'>"
-                                    f"{escape(_absent(s[c]))}</td>" if c == "state" else
-                                    f"<td>{escape(_absent(s[c]))}</td>" for c in STEP_COLUMNS)
+                                    f"{escape(absent(s[c]))}</td>" if c == "state" else
+                                    f"<td>{escape(absent(s[c]))}</td>" for c in STEP_COLUMNS)
                    + "</tr>" for s in steps)
     return f"<h2>Steps</h2><table id='steps'><tr>{head}</tr>{rows}</table>"
 
 
-def build_pages(console: Console, reads: Reads) -> list[BaseRoute]:
+def _filter_form(f: Filter) -> str:
+    options = "".join(f"<option{' selected' if s == (f.state or '') else ''}>{s}</option>"
+                      for s in ("", *STATES))
+
+    def field(key: str, label: str, value: str | None, hint: str = "") -> str:
+        return (f"<label>{label} <input name='{key}' value='{escape(value or '')}' "
+                f"placeholder='{escape(hint)}' size='12'></label>")
+
+    return ("<form method='get' class='bar' id='filter'>"
+            f"<label>state <select name='state'>{options}</select></label>"
+            + field("name", "name", f.name, "module.function") + field("queue", "queue", f.queue)
+            + field("id", "id starts with", f.id_prefix)
+            + field("since", "since", f.since, "2026-01-31T14:00")
+            + field("until", "until", f.until, "UTC unless zoned")
+            + "<button>filter</button></form>")
+
+
+def build_pages(console: Console, reads: Reads, slots: StreamSlots) -> list[BaseRoute]:
     settings = console.settings
     base = settings.dashboard_prefix
-    home = escape(f"{base}/")
-
-    def task_href(task_id: str, action: str = "") -> str:
-        """A task's page (or action) as an attribute value: the id quoted and escaped."""
-        return escape(f"{base}/tasks/{quote(task_id, safe='')}{'/' + action if action else ''}")
-
-    def row(t: Any, errors: dict[str, str | None]) -> str:
-        state = escape(t.state.public)
-        error = escape(error_summary(errors.get(t.id))[:100])
-        return (f"<tr><td><a href='{task_href(t.id)}'>{escape(t.id[:8])}</a></td>"
-                f"<td>{escape(t.name)}</td><td class='{state}'>{state}"
-                f"{' ' + progress_bar(t.progress_json()) if state == 'running' else ''}</td>"
-                f"<td>{t.attempts}/{t.max_attempts}</td><td>{error}</td></tr>")
-
-    def table(records: list[Any], errors: dict[str, str | None]) -> str:
-        head = "<tr><th>task</th><th>name</th><th>state</th><th>attempts</th><th>last error</th></tr>"
-        return f"<table>{head}{''.join(row(r, errors) for r in records)}</table>"
+    links = Links(base)
+    overview_parts = Overview(console, links)
+    pulse = Pulse(console, reads, overview_parts.parts)
+    bulk_url = escape(f"{settings.api_prefix.rstrip('/')}/tasks/bulk")
 
     async def overview(request: Request) -> Response:
         if (refused := await deny(settings, request)) is not None:
             return RedirectResponse(f"{base}/login", 303) if refused.status_code == 401 else refused
-        state, name = request.query_params.get("state") or None, request.query_params.get("name") or None
-
-        def load() -> tuple[Any, ...]:
-            recent = console.tasks.query(states=states_from(state), name=name, limit=50)
-            failed = console.tasks.query(states=states_from("failed"), limit=20)
-            # Secrets masked in the error lines: off the event loop (it may look functions up).
-            errors = {r.id: console.redactor.last_error(r) for r in recent + failed if r.last_error}
-            return console.tasks.counts(), per_minute(console.tasks, 60), recent, failed, errors
-
         try:
-            states_from(state)
-            if not (name or "").isprintable():
-                raise ValueError("name= holds control characters: give a task's name")
+            wanted = Filter.of(request)
         except ValueError as exc:
             return HTMLResponse(f"<p>{escape(str(exc))}</p>", status_code=400)
         try:
-            counts, minutes, recent, failed, errors = await reads.run(load)
+            parts = await reads.run(
+                lambda: overview_parts.parts(wanted.load(console) if wanted.active else None))
         except AfterworkError as exc:
-            return _unavailable(exc)
-        by_state: dict[str, int] = {}
-        for (st, _), n in counts.items():
-            by_state[st] = by_state.get(st, 0) + n
-        cells = "".join(f"<td class='{s}'>{s}<br><b>{by_state.get(s, 0)}</b></td>"
-                        for s in ("queued", "running", "succeeded", "failed", "cancelled"))
-        options = "".join(f"<option{' selected' if s == state else ''}>{s}</option>"
-                          for s in ("", "queued", "running", "succeeded", "failed", "cancelled"))
-        body = (f"<h1>afterwork</h1>{logout()}<table class='counts'><tr>{cells}</tr></table>"
-                f"<h2>Tasks per minute, last hour</h2>{per_minute_svg(minutes)}"
-                f"<h2>Failed</h2>{table(failed, errors)}"
-                f"<h2>Recent</h2><form method='get'>state <select name='state'>{options}</select> "
-                f"name <input name='name' value='{escape(name or '')}'> <button>filter</button></form>"
-                f"{table(recent, errors)}")
-        return _page("afterwork", body, new_csrf())
+            return unavailable(exc)
+        bulk = ("".join(f"<button data-bulk='{a}' data-url='{bulk_url}' id='bulk-{a}'>{a} selected"
+                        "</button>" for a in ("retry", "cancel"))
+                + f"<label><input type='checkbox' id='all-matching' data-match='{wanted.match()}'> "
+                  "all that match the filter</label><span id='bulk-result' role='status'></span>")
+        recent_live = "" if not wanted.active else " data-live='off'"
+        body = (f"<div id='live' data-url='{links.view('live')}' class='bar'><h1>Overview</h1>"
+                "<button id='pause-live'>Pause live updates</button>"
+                "<span id='live-status' class='live'>connecting…</span></div>"
+                f"<div id='live-counts' class='counts'>{parts['counts']}</div>"
+                f"<h2>Tasks per minute, last hour</h2><div id='live-chart'>{parts['chart']}</div>"
+                f"<h2>Failed</h2><div id='live-failed' class='scroll'>{parts['failed']}</div>"
+                f"<h2>{'Tasks matching the filter' if wanted.active else 'Recent'}</h2>"
+                f"{_filter_form(wanted)}<div class='bar'>{bulk}</div>"
+                f"<div id='live-recent' class='scroll'{recent_live}>{parts['recent']}</div>")
+        return page(links, "afterwork", body, new_csrf(), logout=bool(settings.dashboard_token))
 
     async def detail(request: Request) -> Response:
         if (refused := await deny(settings, request)) is not None:
@@ -152,39 +202,40 @@ def build_pages(console: Console, reads: Reads) -> list[BaseRoute]:
             info = await reads.run(console.redactor.task_view, record) if record is not None else None
             steps = await reads.run(steps_json, console.tasks, record.id) if record is not None else []
         except AfterworkError as exc:
-            return _unavailable(exc)
+            return unavailable(exc)
         if record is None or info is None:
             return HTMLResponse(f"<p>No task {escape(task_id[:200])}.</p>", status_code=404)
-        history = "".join(f"<tr><td>{escape(_absent(h.get('attempt')))}</td>"
-                          f"<td>{escape(_absent(h.get('outcome')))}</td>"
+        history = "".join(f"<tr><td>{escape(absent(h.get('attempt')))}</td>"
+                          f"<td>{escape(absent(h.get('outcome')))}</td>"
                           f"<td>{escape(str(h.get('error', '')))}</td></tr>"
                           for h in info["history"] if isinstance(h, dict))
         csrf = new_csrf()
         applies = {"failed": "retry", "cancelled": "retry", "queued": "cancel"}  # as steer() allows
         buttons = "".join(
-            f"<form method='post' action='{task_href(record.id, action)}' style='display:inline'>"
+            f"<form method='post' action='{links.task(record.id, action)}' class='inline'>"
             f"<input type='hidden' name='csrf' value='{escape(csrf)}'>"
             f"<button id='{action}'>{action}</button></form>"
             for action in ("retry", "cancel") if applies.get(record.state.public) == action)
-        fields = "".join(f"<tr><th>{escape(k)}</th><td class='{escape(str(v))}'>"
-                         f"{escape(_absent(v))}</td></tr>" for k, v in info.items()
-                         if k not in ("history", "last_error", "arguments", "progress", "result",
-                                      "result_error"))
+        fields = "".join(
+            f"<tr><th>{escape(k)}</th><td class='{escape(str(v))}'>"
+            f"{when(v) if k.endswith('_at') and v else escape(absent(v))}</td></tr>"
+            for k, v in info.items()
+            if k not in ("history", "last_error", "arguments", "progress", "result", "result_error"))
         bar = progress_bar(info.get("progress"))
-        body = (f"<p><a href='{home}'>afterwork</a></p>{logout()}<h1>{escape(record.name)}</h1>"
-                f"<table id='task'>{fields}</table><p>{buttons}</p>"
-                f"{'<h2>Progress</h2><p>' + bar + '</p>' if bar else ''}{result_section(info)}"
+        body = (f"<h1>{escape(record.name)}</h1><div class='scroll'><table id='task'>{fields}</table></div>"
+                f"<p>{buttons}</p>{'<h2>Progress</h2><p>' + bar + '</p>' if bar else ''}"
+                f"{result_section(info)}"
                 f"{steps_table(steps)}"
                 f"<h2>Arguments</h2><pre>{escape(json.dumps(info['arguments'], indent=2))}</pre>"
                 f"<h2>Attempts that did not succeed</h2><table><tr><th>attempt</th><th>outcome</th>"
                 f"<th>error</th></tr>{history}</table>"
                 f"<h2>Last error</h2><pre>{escape(info['last_error'] or '-')}</pre>")
-        return _page(record.name, body, csrf)
+        return page(links, record.name, body, csrf, logout=bool(settings.dashboard_token))
 
     async def act(request: Request) -> Response:
         if (refused := await deny(settings, request)) is not None:
             return refused
-        form = await _form(request)
+        form = await form_fields(request)
         if (refused := cross_site(request, form.get("csrf"))) is not None:
             return refused
         task_id, action = request.path_params["task_id"], request.path_params["action"]
@@ -193,45 +244,16 @@ def build_pages(console: Console, reads: Reads) -> list[BaseRoute]:
         try:
             await reads.run(console.action(action), task_id)
         except StoreError as exc:
-            return _unavailable(exc)
+            return unavailable(exc)
         except AfterworkError as exc:
-            return HTMLResponse(f"<p>{escape(str(exc))}</p><p><a href='{task_href(task_id)}'>back</a></p>",
+            return HTMLResponse(f"<p>{escape(str(exc))}</p><p><a href='{links.task(task_id)}'>back</a></p>",
                                 status_code=409)
+        pulse.kick()
         return RedirectResponse(f"{base}/tasks/{quote(task_id, safe='')}", 303)
-
-    def logout() -> str:
-        if not settings.dashboard_token:
-            return ""  # the app's own check decides; it has its own way out
-        return (f"<form method='post' action='{escape(base)}/logout' style='float:right'>"
-                "<button id='logout'>log out</button></form>")
-
-    async def leave(request: Request) -> Response:
-        if (refused := other_site(request)) is not None:
-            return refused
-        response = RedirectResponse(f"{base}/login", 303)
-        end_session(response, settings)
-        return response
-
-    async def login(request: Request) -> Response:
-        if request.method == "POST":
-            if (refused := other_site(request)) is not None:
-                return refused
-            token = (await _form(request)).get("token", "")
-            if not token_matches(settings, token):
-                return HTMLResponse("<p>Wrong token. <a href='login'>Again</a></p>", status_code=401)
-            response = RedirectResponse(f"{base}/", 303)
-            set_session(response, settings, request)
-            return response
-        body = ("<h1>afterwork</h1><form method='post'><label>token <input type='password' "
-                "name='token' id='token'></label> <button id='login'>log in</button></form>")
-        return _page("afterwork: log in", body, new_csrf())
 
     return [
         Route(f"{base}/", overview, methods=["GET"]),
-        Route(f"{base}/login", login, methods=["GET", "POST"]),
-        Route(f"{base}/logout", leave, methods=["POST"]),
+        Route(f"{base}/live", live_route(console, pulse, slots), methods=["GET"]),
         Route(f"{base}/tasks/{{task_id}}", detail, methods=["GET"]),
         Route(f"{base}/tasks/{{task_id}}/{{action}}", act, methods=["POST"]),
     ]
-
-

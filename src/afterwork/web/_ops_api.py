@@ -1,0 +1,131 @@
+"""The operator API's views and bulk actions (behind the dashboard's auth, like `GET /tasks`):
+
+- `GET /queues`: each queue's depth, oldest wait, running against its limit, last hour's
+  throughput and failure rate, and whether it is paused;
+- `POST /queues/{queue}/pause` and `/resume`: every runner (every process) stops or starts
+  taking the queue's tasks at its next claim;
+- `GET /runners`: each runner process, what it serves and holds, dead ones flagged;
+- `POST /tasks/bulk`: retry or cancel many tasks in one action, named by `ids` or by a
+  `match` (the filters of `GET /tasks`); `"preview": true` only counts them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .._errors import AfterworkError, StoreError
+from ._api import TASK_ID_CHARS_MAX, states_from, store_fault
+from ._auth import cross_site, deny
+from ._board import check_queue, queues_view, runners_view
+from ._watch import Reads
+
+if TYPE_CHECKING:
+    from ._console import Console
+
+BULK_MOST = 1000  # tasks one bulk action reaches; "all that match" beyond it: act again
+
+
+def _bad_request(detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=400)
+
+
+def _bulk_ids(console: Console, body: dict[str, Any]) -> list[str]:
+    """The ids a bulk request names (blocks: call it on the API's threads); ValueError
+    says what is wrong with the request."""
+    if "ids" in body:
+        ids = body["ids"]
+        if not isinstance(ids, list) or not all(
+                isinstance(i, str) and 0 < len(i) <= TASK_ID_CHARS_MAX and i.isprintable() for i in ids):
+            raise ValueError("ids: give a list of task ids")
+        return list(dict.fromkeys(ids))[:BULK_MOST]
+    match = body.get("match")
+    if not isinstance(match, dict):
+        raise ValueError("give the tasks as ids: [...] or as match: {state, name, queue}")
+    texts = {k: match.get(k) or None for k in ("state", "name", "queue")}
+    if not all(v is None or (isinstance(v, str) and v.isprintable()) for v in texts.values()):
+        raise ValueError("match: state, name and queue are strings")
+    records = console.tasks.query(states=states_from(texts["state"]), name=texts["name"],
+                                  queue=texts["queue"], limit=BULK_MOST)
+    return [r.id for r in records]
+
+
+def build_ops_api(console: Console, reads: Reads) -> list[BaseRoute]:
+    settings = console.settings
+
+    async def queues(request: Request) -> Response:
+        if (refused := await deny(settings, request)) is not None:
+            return refused
+        try:
+            return JSONResponse({"queues": await reads.run(queues_view, console)})
+        except AfterworkError as exc:
+            return store_fault(exc)
+
+    async def runners(request: Request) -> Response:
+        if (refused := await deny(settings, request)) is not None:
+            return refused
+        try:
+            return JSONResponse({"runners": await reads.run(runners_view, console)})
+        except AfterworkError as exc:
+            return store_fault(exc)
+
+    async def pause(request: Request) -> Response:
+        if (refused := await deny(settings, request)) is not None or (refused := cross_site(request)):
+            return refused
+        action = request.path_params["action"]
+        if action not in ("pause", "resume"):
+            return JSONResponse({"detail": "POST .../pause or .../resume"}, status_code=404)
+        try:
+            queue = check_queue(request.path_params["queue"])
+        except ValueError as exc:
+            return _bad_request(str(exc))
+        try:
+            await reads.run(console.pause_queue, queue, action == "pause")
+        except AfterworkError as exc:
+            return store_fault(exc)
+        return JSONResponse({"queue": queue, "paused": action == "pause"})
+
+    async def bulk(request: Request) -> Response:
+        if (refused := await deny(settings, request)) is not None or (refused := cross_site(request)):
+            return refused
+        try:
+            body = json.loads(await request.body() or b"null")
+        except ValueError:
+            return _bad_request("send a JSON object: {action, ids or match}")
+        if not isinstance(body, dict) or body.get("action") not in ("retry", "cancel"):
+            return _bad_request("action: retry or cancel")
+        act = console.action(body["action"])
+
+        def run() -> dict[str, Any]:
+            ids = _bulk_ids(console, body)
+            if body.get("preview"):
+                return {"count": len(ids), "most": BULK_MOST}
+            done, refused = 0, []
+            for task_id in ids:
+                try:
+                    act(task_id)
+                    done += 1
+                except StoreError:
+                    raise
+                except AfterworkError as exc:  # gone, or not in a state the action applies to
+                    refused.append({"id": task_id, "detail": str(exc)})
+            return {"done": done, "refused": refused}
+
+        try:
+            return JSONResponse(await reads.run(run))
+        except ValueError as exc:
+            return _bad_request(str(exc))
+        except AfterworkError as exc:
+            return store_fault(exc)
+
+    prefix = settings.api_prefix.rstrip("/")
+    return [
+        Route(f"{prefix}/queues", queues, methods=["GET"]),
+        Route(f"{prefix}/queues/{{queue}}/{{action}}", pause, methods=["POST"]),
+        Route(f"{prefix}/runners", runners, methods=["GET"]),
+        Route(f"{prefix}/tasks/bulk", bulk, methods=["POST"]),
+    ]
