@@ -282,8 +282,8 @@ class Afterwork:
         claim on) until `pause_queue(queue, False)` resumes it. Its tasks wait, stored."""
         self.open_storage()
         self.store.set_queue_paused(queue, paused, time.time())
-        if not paused and self.intake.runner is not None:
-            self.intake.runner.wake_threadsafe()
+        if self.intake.runner is not None:  # this process's runner knows at once; others
+            self.intake.runner.note_paused(queue, paused)  # at their next claim
 
     def transaction(self, connection: Any) -> InTransaction:
         """Add tasks through the application's own connection, in its open transaction:

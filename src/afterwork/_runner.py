@@ -61,6 +61,7 @@ class Runner:
         self.kind = settings.runner_kind
         self.queues = settings.run_queues
         self.paused: frozenset[str] = frozenset()  # as of the last claim (see runs())
+        self._pause_changes = 0  # note_paused() calls
         self.owner = new_owner()
         self.host = socket.gethostname()
         self._ready: deque[TaskRecord] = deque()
@@ -256,9 +257,19 @@ class Runner:
                          rate_limits=REGISTRY.rate_limits())
         future = self.writer.call(lambda store: (store.paused_queues(),
                                                  store.claim(owner, limit, now, spec)))
+        changes = self._pause_changes
         paused, claimed = await asyncio.wrap_future(future)
-        self.paused = frozenset(paused)
+        if changes == self._pause_changes:  # else this process paused or resumed meanwhile:
+            self.paused = frozenset(paused)  # what it noted is newer than what the claim read
         return claimed
+
+    def note_paused(self, queue: str, paused: bool) -> None:
+        """This process paused or resumed `queue`: take no more of its tasks by hand-over now,
+        rather than from the next claim on (call on any thread; a set is swapped whole)."""
+        self.paused = self.paused | {queue} if paused else self.paused - {queue}
+        self._pause_changes += 1
+        if not paused:
+            self.wake_threadsafe()
 
     # -- a test client's request: its chain, run in the request's own call -------------------
     def release_here(self, records: list[TaskRecord]) -> None:
