@@ -23,3 +23,11 @@ async def leaky_login(user: str, password: str, dsn: str = "") -> None:
 
 async def with_iban(iban: str, amount: int) -> None:
     pass
+
+
+FLAKY = {"failing": True}  # the browser test's tasks fail until it sets this False
+
+
+async def flaky(n: int) -> None:
+    if FLAKY["failing"]:
+        raise RuntimeError(f"flaky {n} failed on purpose")

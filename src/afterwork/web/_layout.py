@@ -77,7 +77,7 @@ def task_rows(links: Links, records: Iterable[Any], errors: dict[str, str | None
     for t in records:
         state = escape(t.state.public)
         box = f"<td><input type='checkbox' class='pick' value='{escape(t.id)}'></td>" if pick else ""
-        rows.append(f"<tr>{box}<td><a href='{links.task(t.id)}'>{escape(t.id[:8])}</a></td>"
+        rows.append(f"<tr>{box}<td class='id'><a href='{links.task(t.id)}'>{escape(t.id)}</a></td>"
                     f"<td>{escape(t.name)}</td>"
                     f"<td><a href='{links.queue(t.queue)}'>{escape(t.queue)}</a></td>"
                     f"<td class='{state}'>{state}"

@@ -230,7 +230,8 @@ def build_pages(console: Console, reads: Reads, slots: StreamSlots) -> list[Base
                 f"<h2>Attempts that did not succeed</h2><table><tr><th>attempt</th><th>outcome</th>"
                 f"<th>error</th></tr>{history}</table>"
                 f"<h2>Last error</h2><pre>{escape(info['last_error'] or '-')}</pre>")
-        return page(links, record.name, body, csrf, logout=bool(settings.dashboard_token))
+        return page(links, record.name, body, csrf, current="task",
+                    logout=bool(settings.dashboard_token))
 
     async def act(request: Request) -> Response:
         if (refused := await deny(settings, request)) is not None:

@@ -110,7 +110,7 @@ def build_views(console: Console, reads: Reads) -> list[BaseRoute]:
     def runner_row(r: dict[str, Any]) -> str:
         alive = ("alive" if r["alive"] else
                  f"<span class='dead'>dead</span> (held {len(r['held'])}: "
-                 + ", ".join(f"<a href='{links.task(i)}'>{escape(i[:8])}</a>" for i in r["held"][:20])
+                 + ", ".join(f"<a href='{links.task(i)}'>{escape(i)}</a>" for i in r["held"][:20])
                  + ")")
         queues = escape(", ".join(r["queues"])) if r["queues"] else "all"
         return (f"<tr><td>{escape(r['host'])}</td><td class='num'>{escape(r['pid'])}</td>"
