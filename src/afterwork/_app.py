@@ -36,6 +36,7 @@ from ._operations import steer
 from ._redact import Redactor
 from ._registry import REGISTRY
 from ._runner import Runner
+from ._schedule import run_now, schedules_view
 from ._settings import STORE_TIMEOUT_SECONDS, Settings
 from ._signals import exit_on_signal
 from ._transaction import InTransaction
@@ -184,7 +185,8 @@ class Afterwork:
         Afterwork: its settings, the store's reads, retry and cancel, the events stream."""
         return web.Console(settings=self.settings, tasks=self.store, redactor=self.redactor,
                            retry=self.retry, cancel=self.cancel, subscribe=self.events.subscribe,
-                           pause_queue=self.pause_queue)
+                           pause_queue=self.pause_queue, schedules=self._schedules,
+                           run_schedule=self._run_schedule)
 
     # -- life -----------------------------------------------------------------------------
     def open_storage(self) -> None:
@@ -284,6 +286,20 @@ class Afterwork:
         self.store.set_queue_paused(queue, paused, time.time())
         if self.intake.runner is not None:  # this process's runner knows at once; others
             self.intake.runner.note_paused(queue, paused)  # at their next claim
+
+    def _schedules(self) -> list[dict[str, Any]]:
+        self.open_storage()
+
+        def newest(name: str) -> TaskRecord | None:
+            return next(iter(self.store.query(name=name, limit=1)), None)
+
+        return schedules_view(newest, time.time())
+
+    def _run_schedule(self, name: str) -> str:
+        handle = run_now(name, lambda func, kwargs: self.intake.enqueue_now(func, (), kwargs))
+        if self.intake.runner is not None:
+            self.intake.runner.wake_threadsafe()
+        return handle.id
 
     def transaction(self, connection: Any) -> InTransaction:
         """Add tasks through the application's own connection, in its open transaction:

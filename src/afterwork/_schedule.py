@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, ParamSpec, TypeVar
 
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, TaskNotFoundError
+from ._models import TaskHandle, TaskRecord, iso
 from ._registry import Task, task
 
 P = ParamSpec("P")
@@ -41,6 +42,15 @@ class Schedule:
         assert self.cron is not None
         start = dt.datetime.fromtimestamp(now, dt.timezone.utc)
         return next(CronSim(self.cron, start, reverse=True)).timestamp()
+
+    def next_tick(self, now: float) -> float:
+        """The first tick after `now` (Unix time)."""
+        if self.every_seconds is not None:
+            return (math.floor(now / self.every_seconds) + 1) * self.every_seconds
+        from cronsim import CronSim
+
+        assert self.cron is not None
+        return next(CronSim(self.cron, dt.datetime.fromtimestamp(now, dt.timezone.utc))).timestamp()
 
     def tick_key(self, tick: float) -> str:
         """The unique key of one tick (the task's id is random: nobody computes it)."""
@@ -81,6 +91,34 @@ def periodic(
         return registered
 
     return decorate
+
+
+def schedules_view(newest_of: Callable[[str], TaskRecord | None], now: float) -> list[dict[str, Any]]:
+    """Each schedule as the dashboard shows it: its timing, next tick, and its newest task (the
+    last run, or the one "run now" added) with that task's state. `newest_of(name)` reads the
+    store (blocks)."""
+    shown = []
+    for schedule in list(SCHEDULES):
+        last = newest_of(schedule.task.name)
+        shown.append({
+            "name": schedule.task.name,
+            "cron": schedule.cron,
+            "every_seconds": schedule.every_seconds,
+            "next_at": iso(schedule.next_tick(now)),
+            "last_id": last.id if last else None,
+            "last_at": iso(last.created_at) if last else None,
+            "last_state": last.state.public if last else None,
+        })
+    return shown
+
+
+def run_now(name: str, enqueue: Callable[[Callable[..., Any], dict[str, Any]], TaskHandle]) -> TaskHandle:
+    """Add one run of the schedule named `name` now, outside its ticks (an operator's "run
+    now"): an ordinary task of its function with its fixed keyword arguments."""
+    for schedule in list(SCHEDULES):
+        if schedule.task.name == name:
+            return enqueue(schedule.task, dict(schedule.kwargs))
+    raise TaskNotFoundError(f"no periodic schedule named {name[:200]!r} in this app")
 
 
 class Scheduler:

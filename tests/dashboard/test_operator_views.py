@@ -144,3 +144,48 @@ def test_the_live_stream_brings_a_change_to_every_open_tab(tmp_path: Any) -> Non
         finally:
             for s in streams:
                 s.__exit__(None, None, None)
+
+
+def test_schedules_show_next_and_last_run_and_run_one_now(tmp_path: Any) -> None:
+    from afterwork import periodic
+    from afterwork._schedule import SCHEDULES
+
+    nightly = periodic(cron="0 3 * * *", kwargs={"seconds": 0})(dash_tasks.nap)
+    try:
+        app = make(f"sqlite:///{tmp_path}/aw.db")
+        with TestClient(app) as client:
+            (shown,) = client.get(f"{API}/schedules", headers=BEARER).json()["schedules"]
+            assert shown["cron"] == "0 3 * * *" and shown["next_at"].endswith("T03:00:00+00:00")
+            assert shown["last_id"] is None  # a new schedule does not run its past tick
+            assert client.post(f"{API}/schedules/{shown['name']}/run").status_code == 401
+            assert client.post(f"{API}/schedules/nope/run", headers=BEARER).status_code == 404
+            ran = client.post(f"{API}/schedules/{shown['name']}/run", headers=BEARER).json()["id"]
+            wait_for_tasks(app)
+            (shown,) = client.get(f"{API}/schedules", headers=BEARER).json()["schedules"]
+            assert shown["last_id"] == ran and shown["last_state"] == "succeeded"
+            assert ran in client.get("/afterwork/schedules", headers=BEARER).text
+    finally:
+        SCHEDULES[:] = [s for s in SCHEDULES if s.task is not nightly]
+
+
+def test_per_name_counts_failure_rates_and_percentiles(tmp_path: Any) -> None:
+    app = make(f"sqlite:///{tmp_path}/aw.db")
+
+    @app.post("/slow")
+    def slow(tasks: BackgroundTasks) -> None:
+        tasks.add_task(dash_tasks.nap, 0.2)
+
+    with TestClient(app) as client:
+        for _ in range(2):
+            client.post("/boom")
+            client.post("/slow")
+        wait_for_tasks(app)
+        assert client.get(f"{API}/names?window=2y", headers=BEARER).status_code == 400
+        shown = client.get(f"{API}/names?window=15m", headers=BEARER).json()
+        names = {n["name"].rsplit(":", 1)[-1]: n for n in shown["names"]}
+        assert names["boom"]["count"] == 2 and names["boom"]["failure_rate"] == 1.0
+        assert names["nap"]["failure_rate"] == 0.0
+        assert names["nap"]["run_p50"] >= 0.2 and names["nap"]["run_p95"] >= names["nap"]["run_p50"]
+        assert names["nap"]["wait_p50"] >= 0.0
+        page = client.get("/afterwork/names?window=15m", headers=BEARER).text
+        assert "dash_tasks:nap" in page and "<svg" in page

@@ -126,6 +126,11 @@ class Store(abc.ABC):
         """Each queue that holds unfinished tasks or finished some since `since`."""
 
     @abc.abstractmethod
+    def finished_times(self, since: float, limit: int) -> list[tuple[str, str, float, float | None, float]]:
+        """(name, 'succeeded' or 'failed', run_at, started_at, finished_at) of up to `limit`
+        tasks finished since `since`, newest first: the dashboard's per-name figures."""
+
+    @abc.abstractmethod
     def purge(self, finished_before: float, limit: int = 10_000) -> int:
         """Delete up to `limit` finished tasks (succeeded, failed, cancelled) that finished
         before that time and no task waits on; the count deleted."""

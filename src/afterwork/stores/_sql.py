@@ -36,6 +36,7 @@ from ._statements import (
     COUNT_PENDING,
     COUNT_PURGEABLE,
     EXPIRE,
+    FINISHED_TIMES,
     FORGET_RESULTS,
     GET,
     GET_BY_ALIAS,
@@ -432,6 +433,11 @@ class SqlStore(SchemaMigrations, Store):
                 figures = found.setdefault(queue, QueueFigures(queue))
                 figures.succeeded, figures.failed = int(succeeded or 0), int(failed or 0)
         return sorted(found.values(), key=lambda f: f.queue)
+
+    def finished_times(self, since: float, limit: int) -> list[tuple[str, str, float, float | None, float]]:
+        with self._read() as cur:
+            cur.execute(self._sql(FINISHED_TIMES), (since, limit))
+            return [tuple(row) for row in cur.fetchall()]
 
     def purge(self, finished_before: float, limit: int = 10_000) -> int:
         with self._write() as cur:

@@ -134,6 +134,10 @@ QUEUE_NOW = (f"SELECT queue, SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), 
              "MIN(CASE WHEN state = 'queued' AND waiting_on IS NULL AND run_at <= ? THEN run_at END), "
              f"SUM(CASE WHEN {_LEASED} THEN 1 ELSE 0 END) FROM {TASKS_TABLE} "
              "WHERE state IN ('queued', 'leased', 'running') GROUP BY queue")
+# Finished tasks since a time, newest first, for per-name figures (durations, waits).
+FINISHED_TIMES = (f"SELECT name, state, run_at, started_at, finished_at FROM {TASKS_TABLE} "
+                  "WHERE finished_at >= ? AND state IN ('succeeded', 'failed') "
+                  "ORDER BY finished_at DESC LIMIT ?")
 # Per queue: succeeded and failed since a time.
 QUEUE_FINISHED = (f"SELECT queue, SUM(CASE WHEN state = 'succeeded' THEN 1 ELSE 0 END), "
                   f"SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) FROM {TASKS_TABLE} "

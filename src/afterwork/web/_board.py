@@ -4,6 +4,7 @@ HTML pages show the same figures."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
 FIGURES_WINDOW_SECONDS = 3600.0  # "lately": throughput and failure rate over the last hour
 HELD_SHOWN_MOST = 1000  # leased and running tasks read to say who holds what
 QUEUE_CHARS_MAX = 200
+WINDOWS = {"15m": 900.0, "1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0}  # for per-name figures
+FINISHED_READ_MOST = 20_000  # the newest finished tasks the per-name figures are computed over
 
 
 def check_queue(queue: str) -> str:
@@ -78,3 +81,37 @@ def runners_view(console: Console) -> list[dict[str, Any]]:
             "held": held.get(runner.owner, []) if not runner.alive(now) else [],
         })
     return shown
+
+
+def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
+    """(p50, p95) by nearest rank; (None, None) for no values."""
+    if not values:
+        return None, None
+    ordered = sorted(values)
+
+    def rank(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, max(0, math.ceil(p * len(ordered)) - 1))], 3)
+
+    return rank(0.50), rank(0.95)
+
+
+def names_view(console: Console, window: str) -> dict[str, Any]:
+    """Per task name, over the tasks finished in `window` (a key of WINDOWS): how many, the
+    failure rate, run time p50/p95 (start to finish of the last attempt) and wait p50/p95 (due
+    to started, as Oban's queue time: a delayed task's delay is not waiting)."""
+    since = time.time() - WINDOWS[window]
+    rows = console.tasks.finished_times(since, FINISHED_READ_MOST)
+    by_name: dict[str, list[tuple[str, float, float | None, float]]] = {}
+    for name, state, run_at, started_at, finished_at in rows:
+        by_name.setdefault(name, []).append((state, run_at, started_at, finished_at))
+    shown = []
+    for name, done in sorted(by_name.items(), key=lambda item: -len(item[1])):
+        failed = sum(1 for state, *_ in done if state == "failed")
+        runs = [f - s for _, _, s, f in done if s is not None]
+        waits = [max(0.0, s - r) for _, r, s, _ in done if s is not None]
+        (run50, run95), (wait50, wait95) = _percentiles(runs), _percentiles(waits)
+        shown.append({"name": name, "count": len(done), "failed": failed,
+                      "failure_rate": round(failed / len(done), 3), "run_p50": run50, "run_p95": run95,
+                      "wait_p50": wait50, "wait_p95": wait95})
+    return {"window": window, "since": iso(since), "partial": len(rows) >= FINISHED_READ_MOST,
+            "names": shown}

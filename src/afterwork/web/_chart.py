@@ -1,4 +1,5 @@
-"""Tasks per minute as an inline SVG bar chart: succeeded (green) under failed (red)."""
+"""Inline SVG charts (no library, no script): tasks per minute, succeeded (green) under failed
+(red); and per task name, a p50 bar inside its p95 bar."""
 
 from __future__ import annotations
 
@@ -35,3 +36,33 @@ def per_minute_svg(minutes: list[dict[str, Any]]) -> str:
         f'<text x="{PAD}" y="14" font-size="11">peak {peak}/min</text>'
         + "".join(bars) + "</svg>"
     )
+
+
+def seconds_text(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
+
+
+def spread_svg(rows: list[dict[str, Any]], low: str, high: str, label: str) -> str:
+    """One row per task name: the `low` figure (p50) as a solid bar inside the `high` (p95)."""
+    shown = [r for r in rows if r[high] is not None][:20]
+    if not shown:
+        return "<p class='empty'>No finished task in this window.</p>"
+    row_h, name_w, right = 22, 260, 90
+    peak = max(r[high] for r in shown) or 1.0
+    span = WIDTH - name_w - right
+    bars = []
+    for i, r in enumerate(shown):
+        y = 6 + i * row_h
+        wide, narrow = max(1.0, r[high] / peak * span), max(1.0, r[low] / peak * span)
+        title = escape(f"{r['name']}: p50 {seconds_text(r[low])}, p95 {seconds_text(r[high])}")
+        bars.append(
+            f'<g><title>{title}</title>'
+            f'<text x="{name_w - 8}" y="{y + 14}" font-size="12" text-anchor="end">'
+            f'{escape(r["name"][-40:])}</text>'
+            f'<rect x="{name_w}" y="{y + 3}" width="{wide:.1f}" height="14" class="p95"/>'
+            f'<rect x="{name_w}" y="{y + 3}" width="{narrow:.1f}" height="14" class="p50"/>'
+            f'<text x="{name_w + wide + 6:.1f}" y="{y + 14}" font-size="11">'
+            f'{escape(seconds_text(r[high]))}</text></g>')
+    height = 12 + len(shown) * row_h
+    return (f'<svg role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" '
+            f'height="{height}" class="chart">{"".join(bars)}</svg>')

@@ -22,7 +22,8 @@ from ._bars import progress_bar
 
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Retry)\b")
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
-VIEWS = (("", "Overview"), ("queues", "Queues"), ("runners", "Runners"))
+VIEWS = (("", "Overview"), ("queues", "Queues"), ("names", "Task names"), ("runners", "Runners"),
+         ("schedules", "Schedules"))
 STATIC = {"board.css": "text/css", "board.js": "text/javascript"}
 
 

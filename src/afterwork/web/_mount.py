@@ -74,11 +74,13 @@ def web_app(console: Console) -> ASGIApp:
     if console.settings.dashboard:
         from ._layout import static_route
         from ._login import build_login
+        from ._names import build_names
         from ._page import build_pages
         from ._views import build_views
 
         routes += [*build_pages(console, reads, slots), *build_login(console),
-                   *build_views(console, reads), static_route(console.settings.dashboard_prefix)]
+                   *build_views(console, reads), *build_names(console, reads),
+                   static_route(console.settings.dashboard_prefix)]
     if console.settings.metrics:
         from ._metrics import build_metrics
 

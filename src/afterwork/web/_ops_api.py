@@ -5,6 +5,9 @@
 - `POST /queues/{queue}/pause` and `/resume`: every runner (every process) stops or starts
   taking the queue's tasks at its next claim;
 - `GET /runners`: each runner process, what it serves and holds, dead ones flagged;
+- `GET /names?window=1h` (15m, 1h, 24h, 7d): per task name, count, failure rate, run time
+  and wait (due to started) p50/p95;
+- `GET /schedules` and `POST /schedules/{name}/run`: periodic schedules, and one run now;
 - `POST /tasks/bulk`: retry or cancel many tasks in one action, named by `ids` or by a
   `match` (the filters of `GET /tasks`); `"preview": true` only counts them.
 """
@@ -18,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .._errors import AfterworkError, StoreError
+from .._errors import AfterworkError, StoreError, TaskNotFoundError
 from ._api import TASK_ID_CHARS_MAX, states_from, store_fault
 from ._auth import cross_site, deny
-from ._board import check_queue, queues_view, runners_view
+from ._board import WINDOWS, check_queue, names_view, queues_view, runners_view
 from ._watch import Reads
 
 if TYPE_CHECKING:
@@ -89,6 +92,36 @@ def build_ops_api(console: Console, reads: Reads) -> list[BaseRoute]:
             return store_fault(exc)
         return JSONResponse({"queue": queue, "paused": action == "pause"})
 
+    async def names(request: Request) -> Response:
+        if (refused := await deny(settings, request)) is not None:
+            return refused
+        window = request.query_params.get("window", "1h")
+        if window not in WINDOWS:
+            return _bad_request(f"window={window[:20]!r}: give one of {', '.join(WINDOWS)}")
+        try:
+            return JSONResponse(await reads.run(names_view, console, window))
+        except AfterworkError as exc:
+            return store_fault(exc)
+
+    async def schedules(request: Request) -> Response:
+        if (refused := await deny(settings, request)) is not None:
+            return refused
+        try:
+            return JSONResponse({"schedules": await reads.run(console.schedules)})
+        except AfterworkError as exc:
+            return store_fault(exc)
+
+    async def run_schedule(request: Request) -> Response:
+        if (refused := await deny(settings, request)) is not None or (refused := cross_site(request)):
+            return refused
+        try:
+            task_id = await reads.run(console.run_schedule, request.path_params["name"])
+        except TaskNotFoundError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=404)
+        except AfterworkError as exc:
+            return store_fault(exc)
+        return JSONResponse({"id": task_id})
+
     async def bulk(request: Request) -> Response:
         if (refused := await deny(settings, request)) is not None or (refused := cross_site(request)):
             return refused
@@ -127,5 +160,8 @@ def build_ops_api(console: Console, reads: Reads) -> list[BaseRoute]:
         Route(f"{prefix}/queues", queues, methods=["GET"]),
         Route(f"{prefix}/queues/{{queue}}/{{action}}", pause, methods=["POST"]),
         Route(f"{prefix}/runners", runners, methods=["GET"]),
+        Route(f"{prefix}/names", names, methods=["GET"]),
+        Route(f"{prefix}/schedules", schedules, methods=["GET"]),
+        Route(f"{prefix}/schedules/{{name}}/run", run_schedule, methods=["POST"]),
         Route(f"{prefix}/tasks/bulk", bulk, methods=["POST"]),
     ]

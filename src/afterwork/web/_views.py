@@ -133,7 +133,32 @@ def build_views(console: Console, reads: Reads) -> list[BaseRoute]:
         body = f"<h1>Runners</h1><div class='scroll'><table id='runners'>{head}{rows}</table></div>"
         return page(links, "afterwork: runners", body, new_csrf(), current="runners", logout=logout)
 
+    def schedule_row(s: dict[str, Any]) -> str:
+        timing = escape(s["cron"] or f"every {s['every_seconds']:g} s")
+        last = (f"<a href='{links.task(s['last_id'])}'>{when(s['last_at'])}</a>" if s["last_id"] else "never")
+        state = escape(s["last_state"] or "")
+        url = escape(f"{api}/schedules/{quote(s['name'], safe='')}/run")
+        return (f"<tr><td>{escape(s['name'])}</td><td>{timing}</td><td>{when(s['next_at'])}</td>"
+                f"<td>{last}</td><td class='{state}'>{state or '-'}</td>"
+                f"<td><button data-post='{url}' class='run-now'>run now</button></td></tr>")
+
+    async def schedules(request: Request) -> Response:
+        if (refused := await guarded(request)) is not None:
+            return refused
+        try:
+            shown = await reads.run(console.schedules)
+        except AfterworkError as exc:
+            return unavailable(exc)
+        head = ("<tr><th>task</th><th>when (UTC)</th><th>next run</th><th>last run</th>"
+                "<th>its outcome</th><th></th></tr>")
+        rows = "".join(map(schedule_row, shown)) or empty(
+            6, "No periodic schedules: declare one with @periodic(cron=...) or @periodic(every=...).")
+        body = ("<h1>Periodic schedules</h1>"
+                f"<div class='scroll'><table id='schedules'>{head}{rows}</table></div>")
+        return page(links, "afterwork: schedules", body, new_csrf(), current="schedules", logout=logout)
+
     return [
+        Route(f"{base}/schedules", schedules, methods=["GET"]),
         Route(f"{base}/queues", queues, methods=["GET"]),
         Route(f"{base}/queues/{{queue}}", one_queue, methods=["GET"]),
         Route(f"{base}/runners", runners, methods=["GET"]),
