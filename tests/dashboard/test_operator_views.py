@@ -189,3 +189,30 @@ def test_per_name_counts_failure_rates_and_percentiles(tmp_path: Any) -> None:
         assert names["nap"]["wait_p50"] >= 0.0
         page = client.get("/afterwork/names?window=15m", headers=BEARER).text
         assert "dash_tasks:nap" in page and "<svg" in page
+
+
+def test_search_by_an_arguments_value_never_by_a_secret_one(durable_url: str) -> None:
+    app = make(durable_url)
+
+    @app.post("/login")
+    def login(tasks: BackgroundTasks) -> dict[str, str]:
+        return {"id": tasks.add_task(dash_tasks.login_user, "ann_100%", "hunter2", {"theme": "dark"}).id}
+
+    with TestClient(app) as client:
+        task_id = client.post("/login").json()["id"]
+        client.post("/boom")
+        wait_for_tasks(app)
+
+        def found(arg: str) -> int:
+            preview = {"action": "retry", "match": {"arg": arg}, "preview": True}
+            count: int = client.post(f"{API}/tasks/bulk", json=preview, headers=BEARER).json()["count"]
+            return count
+
+        assert found("ann_100%") == 1 and found("dark") == 1  # LIKE's own characters, escaped
+        assert found("hunter2") == 0 and found("hunter") == 0  # the password is masked
+        assert found("ann_1000") == 0
+        assert task_id in client.get("/afterwork/?arg=ann_100%25", headers=BEARER).text
+        assert task_id not in client.get("/afterwork/?arg=hunter2", headers=BEARER).text
+        assert task_id in client.get(f"/afterwork/?id={task_id[:20]}", headers=BEARER).text
+        assert client.post(f"{API}/tasks/bulk", headers=BEARER, json={
+            "action": "retry", "match": {"since": "yesterday"}}).status_code == 400

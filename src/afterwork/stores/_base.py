@@ -87,10 +87,12 @@ class Store(abc.ABC):
         self, *, states: Sequence[TaskState] = (), name: str | None = None, queue: str | None = None,
         limit: int = 100,
         since: float | None = None, until: float | None = None,
-        before: tuple[float, str] | None = None,
+        before: tuple[float, str] | None = None, payload_has: str | None = None,
     ) -> list[TaskRecord]:
         """Newest first (by created_at, then id); `since`/`until` bound created_at; `before`
-        is a cursor: the (created_at, id) of the last task of the previous page."""
+        is a cursor: the (created_at, id) of the last task of the previous page; `payload_has`
+        keeps tasks whose stored arguments hold that text (ASCII case ignored on SQLite):
+        candidates, which the caller checks against what it may show."""
 
     @abc.abstractmethod
     def counts(self) -> dict[tuple[str, str], int]:

@@ -351,13 +351,16 @@ class SqlStore(SchemaMigrations, Store):
         self, *, states: Sequence[TaskState] = (), name: str | None = None, queue: str | None = None,
         limit: int = 100,
         since: float | None = None, until: float | None = None,
-        before: tuple[float, str] | None = None,
+        before: tuple[float, str] | None = None, payload_has: str | None = None,
     ) -> list[TaskRecord]:
         where: list[str] = []
         params: list[Any] = []
         if states:
             where.append(f"state IN ({', '.join('?' for _ in states)})")
             params.extend(s.value for s in states)
+        if payload_has is not None:  # LIKE, escaped: the same in both dialects
+            where.append("payload LIKE ? ESCAPE '!'")
+            params.append("%" + payload_has.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%")
         for column, value in (("name", name), ("queue", queue)):
             if value is not None:
                 where.append(f"{column} = ?")

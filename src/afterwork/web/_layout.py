@@ -42,7 +42,7 @@ def when(at: float | str | None) -> str:
     """A time: UTC in the page (and on hover), the viewer's zone once the script ran."""
     if at is None:
         return "-"
-    text = escape(iso(at) if isinstance(at, float | int) else at)
+    text = escape(at if isinstance(at, str) else iso(at) or "")
     return f"<time datetime='{text}' title='{text}'>{text}</time>"
 
 

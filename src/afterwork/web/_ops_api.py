@@ -22,9 +22,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .._errors import AfterworkError, StoreError, TaskNotFoundError
-from ._api import TASK_ID_CHARS_MAX, states_from, store_fault
+from ._api import TASK_ID_CHARS_MAX, store_fault
 from ._auth import cross_site, deny
 from ._board import WINDOWS, check_queue, names_view, queues_view, runners_view
+from ._find import Filter
 from ._watch import Reads
 
 if TYPE_CHECKING:
@@ -48,13 +49,9 @@ def _bulk_ids(console: Console, body: dict[str, Any]) -> list[str]:
         return list(dict.fromkeys(ids))[:BULK_MOST]
     match = body.get("match")
     if not isinstance(match, dict):
-        raise ValueError("give the tasks as ids: [...] or as match: {state, name, queue}")
-    texts = {k: match.get(k) or None for k in ("state", "name", "queue")}
-    if not all(v is None or (isinstance(v, str) and v.isprintable()) for v in texts.values()):
-        raise ValueError("match: state, name and queue are strings")
-    records = console.tasks.query(states=states_from(texts["state"]), name=texts["name"],
-                                  queue=texts["queue"], limit=BULK_MOST)
-    return [r.id for r in records]
+        raise ValueError("give the tasks as ids: [...] or as match: {state, name, queue, id, arg, "
+                         "since, until}")
+    return [r.id for r in Filter.of(match).load(console, BULK_MOST)]
 
 
 def build_ops_api(console: Console, reads: Reads) -> list[BaseRoute]:

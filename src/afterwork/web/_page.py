@@ -4,9 +4,7 @@ the first load and for every update, so both always look the same."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
@@ -20,6 +18,7 @@ from ._api import StreamSlots, per_minute, states_from, steps_json
 from ._auth import cross_site, deny, new_csrf
 from ._bars import progress_bar, result_section
 from ._chart import per_minute_svg
+from ._find import Filter
 from ._layout import STATES, Links, absent, page, task_rows, unavailable, when
 from ._live import Pulse, live_route
 from ._watch import Reads
@@ -35,59 +34,6 @@ async def form_fields(request: Request) -> dict[str, str]:
     """An urlencoded form (the page's own small forms; no multipart library needed)."""
     fields = parse_qs((await request.body()).decode(errors="replace"))
     return {k: v[-1] for k, v in fields.items()}
-
-
-def _utc(raw: str, label: str) -> float:
-    """A time from a filter field: ISO 8601, in UTC unless it names its zone."""
-    try:
-        at = dt.datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValueError(f"{label}={raw[:40]!r}: give a time as 2026-01-31T14:00 (UTC)") from None
-    return (at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)).timestamp()
-
-
-@dataclass(frozen=True)
-class Filter:
-    """The overview's task filter, from its query string (ValueError: what is wrong)."""
-
-    state: str | None = None
-    name: str | None = None
-    queue: str | None = None
-    id_prefix: str | None = None
-    since: str | None = None
-    until: str | None = None
-
-    @classmethod
-    def of(cls, request: Request) -> Filter:
-        raw = {k: (request.query_params.get(k) or "").strip() or None
-               for k in ("state", "name", "queue", "id", "since", "until")}
-        for key, value in raw.items():
-            if value is not None and (not value.isprintable() or len(value) > 200):
-                raise ValueError(f"{key}= holds control characters or is too long")
-        states_from(raw["state"])
-        for key in ("since", "until"):
-            if raw[key]:
-                _utc(raw[key], key)
-        return cls(raw["state"], raw["name"], raw["queue"], raw["id"], raw["since"], raw["until"])
-
-    @property
-    def active(self) -> bool:
-        return any(vars(self).values())
-
-    def load(self, console: Console) -> list[Any]:
-        """The tasks shown, newest first (blocks)."""
-        if self.id_prefix:
-            ids = console.tasks.ids_starting_with(self.id_prefix, RECENT_SHOWN)
-            found = console.tasks.get_many(ids).values()
-            return sorted(found, key=lambda r: (-r.created_at, r.id))
-        return console.tasks.query(
-            states=states_from(self.state), name=self.name, queue=self.queue, limit=RECENT_SHOWN,
-            since=_utc(self.since, "since") if self.since else None,
-            until=_utc(self.until, "until") if self.until else None)
-
-    def match(self) -> str:
-        """What "all that match" acts on (the bulk API's `match`), as an attribute value."""
-        return escape(json.dumps({"state": self.state, "name": self.name, "queue": self.queue}))
 
 
 class Overview:
@@ -151,7 +97,7 @@ def _filter_form(f: Filter) -> str:
     return ("<form method='get' class='bar' id='filter'>"
             f"<label>state <select name='state'>{options}</select></label>"
             + field("name", "name", f.name, "module.function") + field("queue", "queue", f.queue)
-            + field("id", "id starts with", f.id_prefix)
+            + field("id", "id starts with", f.id) + field("arg", "argument", f.arg, "a value")
             + field("since", "since", f.since, "2026-01-31T14:00")
             + field("until", "until", f.until, "UTC unless zoned")
             + "<button>filter</button></form>")
@@ -169,12 +115,12 @@ def build_pages(console: Console, reads: Reads, slots: StreamSlots) -> list[Base
         if (refused := await deny(settings, request)) is not None:
             return RedirectResponse(f"{base}/login", 303) if refused.status_code == 401 else refused
         try:
-            wanted = Filter.of(request)
+            wanted = Filter.of(request.query_params)
         except ValueError as exc:
             return HTMLResponse(f"<p>{escape(str(exc))}</p>", status_code=400)
         try:
             parts = await reads.run(
-                lambda: overview_parts.parts(wanted.load(console) if wanted.active else None))
+                lambda: overview_parts.parts(wanted.load(console, RECENT_SHOWN) if wanted.active else None))
         except AfterworkError as exc:
             return unavailable(exc)
         bulk = ("".join(f"<button data-bulk='{a}' data-url='{bulk_url}' id='bulk-{a}'>{a} selected"
