@@ -31,3 +31,7 @@ FLAKY = {"failing": True}  # the browser test's tasks fail until it sets this Fa
 async def flaky(n: int) -> None:
     if FLAKY["failing"]:
         raise RuntimeError(f"flaky {n} failed on purpose")
+
+
+async def nightly_report() -> None:
+    pass

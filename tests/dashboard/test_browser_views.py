@@ -17,7 +17,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from afterwork import Afterwork, BackgroundTasks, task
+from afterwork import Afterwork, BackgroundTasks, periodic, task
+from afterwork._schedule import SCHEDULES
 
 from ..procs import ROOT
 from . import dash_tasks
@@ -45,8 +46,12 @@ def make_app(url: str) -> FastAPI:
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[str]:
     dash_tasks.FLAKY["failing"] = True
-    with serve(make_app(f"sqlite:///{tmp_path}/aw.db")) as base:
-        yield base
+    nightly = periodic(cron="0 3 * * *")(dash_tasks.nightly_report)
+    try:
+        with serve(make_app(f"sqlite:///{tmp_path}/aw.db")) as base:
+            yield base
+    finally:
+        SCHEDULES[:] = [s for s in SCHEDULES if s.task is not nightly]
 
 
 def _state(base: str, task_id: str) -> str:
@@ -134,6 +139,19 @@ def test_each_view_live_bulk_retry_and_queue_pause(site: str, browser: Any, tmp_
     runners = driver.find_element(By.ID, "runners").text
     assert str(os.getpid()) in runners and "alive" in runners
 
+    # Task names: figures and charts over a window.
+    driver.get(f"{site}/afterwork/names")
+    driver.find_element(By.LINK_TEXT, "15m").click()
+    wait_until(lambda: "window=15m" in driver.current_url, "the 15 minute window")
+    assert "dash_tasks:flaky" in driver.find_element(By.ID, "names").text
+    assert driver.find_elements(By.CSS_SELECTOR, "svg.chart rect.p95")
+
+    # Schedules: run the nightly one now.
+    driver.get(f"{site}/afterwork/schedules")
+    assert "never" in driver.find_element(By.ID, "schedules").text
+    driver.find_element(By.CSS_SELECTOR, "button.run-now").click()
+    wait_until(lambda: "succeeded" in _text(driver, "schedules") or driver.refresh(), "the run now ran")
+
     # A task's page.
     driver.get(f"{site}/afterwork/tasks/{failed[0]}")
     assert "flaky 0 failed on purpose" in driver.page_source
@@ -150,10 +168,12 @@ def test_a_phone_sized_window_in_dark_mode(site: str, browser: Any) -> None:
     driver.get(f"{site}/afterwork/login")
     driver.find_element(By.ID, "token").send_keys(TOKEN)
     driver.find_element(By.ID, "login").click()
-    for view in ("", "queues", "runners"):
+    for view in ("", "queues", "names", "runners", "schedules"):
         driver.get(f"{site}/afterwork/{view}")
-        assert driver.execute_script(
-            "return document.documentElement.scrollWidth <= window.innerWidth"), view  # no sideways page
+        too_wide = driver.execute_script(
+            "return [...document.querySelectorAll('body *')].filter(e => !e.closest('.scroll')"
+            " && e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '#' + e.id)")
+        assert too_wide == [], (view, too_wide)  # nothing sideways but inside a scrolling table
         background = driver.execute_script("return getComputedStyle(document.body).backgroundColor")
         assert background == "rgb(20, 23, 27)", background  # the dark palette
     driver.get(f"{site}/afterwork/")
