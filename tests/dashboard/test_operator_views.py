@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from afterwork import Afterwork, BackgroundTasks, task
 from afterwork._models import Changes, Heartbeat
 from afterwork.stores import open_store
-from afterwork.testing import wait_for_tasks
+from afterwork.testing import afterwork_of, wait_for_tasks
 
 from . import dash_tasks
 from .live import serve
@@ -119,11 +119,15 @@ def test_bulk_retry_counts_first_then_acts_on_all_that_match(tmp_path: Any) -> N
         assert again["done"] == 0 and len(again["refused"]) == 3  # failed again: not cancellable
 
 
-def test_the_live_stream_brings_a_change_to_every_open_tab(tmp_path: Any) -> None:
+def test_the_live_stream_brings_a_change_to_every_open_tab_from_one_shared_read(tmp_path: Any) -> None:
     app = make(f"sqlite:///{tmp_path}/aw.db")
+    aw = afterwork_of(app)
+    tab_count = 8
     with serve(app) as base, httpx.Client(base_url=base, headers=BEARER, timeout=20) as http:
-        streams = [http.stream("GET", "/afterwork/live") for _ in range(3)]
+        streams = [http.stream("GET", "/afterwork/live") for _ in range(tab_count)]
         tabs = [s.__enter__() for s in streams]
+        reads: list[int] = []
+        real_counts = aw.store.counts
         try:
             lines = [t.iter_lines() for t in tabs]
 
@@ -136,14 +140,22 @@ def test_the_live_stream_brings_a_change_to_every_open_tab(tmp_path: Any) -> Non
 
             firsts = [next_board(it) for it in lines]
             assert all("id='count-failed'>0<" in f["counts"] for f in firsts)
+
+            def counted() -> Any:
+                reads.append(1)
+                return real_counts()
+
+            aw.store.counts = counted  # type: ignore[method-assign]
             http.post("/boom")
             for it in lines:
                 board = next_board(it)
                 while "id='count-failed'>1<" not in board["counts"]:
                     board = next_board(it)
         finally:
+            aw.store.counts = real_counts  # type: ignore[method-assign]
             for s in streams:
                 s.__exit__(None, None, None)
+    assert 1 <= len(reads) < tab_count  # shared: not one read per tab
 
 
 def test_schedules_show_next_and_last_run_and_run_one_now(tmp_path: Any) -> None:

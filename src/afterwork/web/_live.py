@@ -47,7 +47,6 @@ class Pulse:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        self.reads_done = 0  # store reads made: one per change, however many tabs (tests count)
 
     @contextmanager
     def tab(self) -> Iterator[asyncio.Queue[str]]:
@@ -91,7 +90,6 @@ class Pulse:
             kick.clear()
             try:
                 snapshot = json.dumps(await self._reads.run(self._snapshot), sort_keys=True)
-                self.reads_done += 1
             except AfterworkError:
                 snapshot = self._latest  # the store is down: tabs keep what they show
             if snapshot != self._latest:
