@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -57,21 +58,18 @@ def _bulk_ids(console: Console, body: dict[str, Any]) -> list[str]:
 def build_ops_api(console: Console, reads: Reads) -> list[BaseRoute]:
     settings = console.settings
 
-    async def queues(request: Request) -> Response:
-        if (refused := await deny(settings, request)) is not None:
-            return refused
-        try:
-            return JSONResponse({"queues": await reads.run(queues_view, console)})
-        except AfterworkError as exc:
-            return store_fault(exc)
+    def listing(key: str, load: Callable[[], list[dict[str, Any]]]) -> Callable[[Request], Any]:
+        """A GET endpoint answering {key: load()} (read on the API's threads)."""
 
-    async def runners(request: Request) -> Response:
-        if (refused := await deny(settings, request)) is not None:
-            return refused
-        try:
-            return JSONResponse({"runners": await reads.run(runners_view, console)})
-        except AfterworkError as exc:
-            return store_fault(exc)
+        async def endpoint(request: Request) -> Response:
+            if (refused := await deny(settings, request)) is not None:
+                return refused
+            try:
+                return JSONResponse({key: await reads.run(load)})
+            except AfterworkError as exc:
+                return store_fault(exc)
+
+        return endpoint
 
     async def pause(request: Request) -> Response:
         if (refused := await deny(settings, request)) is not None or (refused := cross_site(request)):
@@ -97,14 +95,6 @@ def build_ops_api(console: Console, reads: Reads) -> list[BaseRoute]:
             return _bad_request(f"window={window[:20]!r}: give one of {', '.join(WINDOWS)}")
         try:
             return JSONResponse(await reads.run(names_view, console, window))
-        except AfterworkError as exc:
-            return store_fault(exc)
-
-    async def schedules(request: Request) -> Response:
-        if (refused := await deny(settings, request)) is not None:
-            return refused
-        try:
-            return JSONResponse({"schedules": await reads.run(console.schedules)})
         except AfterworkError as exc:
             return store_fault(exc)
 
@@ -154,11 +144,11 @@ def build_ops_api(console: Console, reads: Reads) -> list[BaseRoute]:
 
     prefix = settings.api_prefix.rstrip("/")
     return [
-        Route(f"{prefix}/queues", queues, methods=["GET"]),
+        Route(f"{prefix}/queues", listing("queues", lambda: queues_view(console)), methods=["GET"]),
         Route(f"{prefix}/queues/{{queue}}/{{action}}", pause, methods=["POST"]),
-        Route(f"{prefix}/runners", runners, methods=["GET"]),
+        Route(f"{prefix}/runners", listing("runners", lambda: runners_view(console)), methods=["GET"]),
         Route(f"{prefix}/names", names, methods=["GET"]),
-        Route(f"{prefix}/schedules", schedules, methods=["GET"]),
+        Route(f"{prefix}/schedules", listing("schedules", console.schedules), methods=["GET"]),
         Route(f"{prefix}/schedules/{{name}}/run", run_schedule, methods=["POST"]),
         Route(f"{prefix}/tasks/bulk", bulk, methods=["POST"]),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -71,17 +72,10 @@ def build_views(console: Console, reads: Reads) -> list[BaseRoute]:
             return RedirectResponse(f"{base}/login", 303) if refused.status_code == 401 else refused
         return None
 
-    async def queues(request: Request) -> Response:
-        if (refused := await guarded(request)) is not None:
-            return refused
-        try:
-            shown = await reads.run(queues_view, console)
-        except AfterworkError as exc:
-            return unavailable(exc)
-        body = ("<h1>Queues</h1>" + queue_table(shown)
+    def queues_body(shown: list[dict[str, Any]]) -> str:
+        return ("<h1>Queues</h1>" + queue_table(shown)
                 + "<p class='empty'>A paused queue keeps its tasks; no runner in any process starts "
                   "them until it is resumed. Limits are the app's <code>queue_limits</code>.</p>")
-        return page(links, "afterwork: queues", body, new_csrf(), current="queues", logout=logout)
 
     async def one_queue(request: Request) -> Response:
         if (refused := await guarded(request)) is not None:
@@ -118,20 +112,13 @@ def build_views(console: Console, reads: Reads) -> list[BaseRoute]:
                 f"<td class='num'>{r['running']} / {absent(r['concurrency'])}</td>"
                 f"<td>{when(r['started_at'])}</td><td>{when(r['heartbeat_at'])}</td><td>{alive}</td></tr>")
 
-    async def runners(request: Request) -> Response:
-        if (refused := await guarded(request)) is not None:
-            return refused
-        try:
-            shown = await reads.run(runners_view, console)
-        except AfterworkError as exc:
-            return unavailable(exc)
+    def runners_body(shown: list[dict[str, Any]]) -> str:
         head = ("<tr><th>host</th><th class='num'>pid</th><th>kind</th><th>queues</th>"
                 "<th class='num'>running / concurrency</th><th>started</th><th>last heartbeat</th>"
                 "<th>state</th></tr>")
         rows = "".join(map(runner_row, shown)) or empty(
             8, "No runner has reported: start the app (its runner starts with it) or `afterwork worker`.")
-        body = f"<h1>Runners</h1><div class='scroll'><table id='runners'>{head}{rows}</table></div>"
-        return page(links, "afterwork: runners", body, new_csrf(), current="runners", logout=logout)
+        return f"<h1>Runners</h1><div class='scroll'><table id='runners'>{head}{rows}</table></div>"
 
     def schedule_row(s: dict[str, Any]) -> str:
         timing = escape(s["cron"] or f"every {s['every_seconds']:g} s")
@@ -142,24 +129,34 @@ def build_views(console: Console, reads: Reads) -> list[BaseRoute]:
                 f"<td>{last}</td><td class='{state}'>{state or '-'}</td>"
                 f"<td><button data-post='{url}' class='run-now'>run now</button></td></tr>")
 
-    async def schedules(request: Request) -> Response:
-        if (refused := await guarded(request)) is not None:
-            return refused
-        try:
-            shown = await reads.run(console.schedules)
-        except AfterworkError as exc:
-            return unavailable(exc)
+    def schedules_body(shown: list[dict[str, Any]]) -> str:
         head = ("<tr><th>task</th><th>when (UTC)</th><th>next run</th><th>last run</th>"
                 "<th>its outcome</th><th></th></tr>")
         rows = "".join(map(schedule_row, shown)) or empty(
             6, "No periodic schedules: declare one with @periodic(cron=...) or @periodic(every=...).")
-        body = ("<h1>Periodic schedules</h1>"
+        return ("<h1>Periodic schedules</h1>"
                 f"<div class='scroll'><table id='schedules'>{head}{rows}</table></div>")
-        return page(links, "afterwork: schedules", body, new_csrf(), current="schedules", logout=logout)
+
+    def view(name: str, load: Callable[[], list[dict[str, Any]]],
+             body: Callable[[list[dict[str, Any]]], str]) -> Callable[[Request], Any]:
+        """A page listing what `load` reads (on the API's threads), rendered by `body`."""
+
+        async def endpoint(request: Request) -> Response:
+            if (refused := await guarded(request)) is not None:
+                return refused
+            try:
+                shown = await reads.run(load)
+            except AfterworkError as exc:
+                return unavailable(exc)
+            return page(links, f"afterwork: {name}", body(shown), new_csrf(), current=name,
+                        logout=logout)
+
+        return endpoint
 
     return [
-        Route(f"{base}/schedules", schedules, methods=["GET"]),
-        Route(f"{base}/queues", queues, methods=["GET"]),
+        Route(f"{base}/schedules", view("schedules", console.schedules, schedules_body), methods=["GET"]),
+        Route(f"{base}/queues", view("queues", lambda: queues_view(console), queues_body), methods=["GET"]),
         Route(f"{base}/queues/{{queue}}", one_queue, methods=["GET"]),
-        Route(f"{base}/runners", runners, methods=["GET"]),
+        Route(f"{base}/runners", view("runners", lambda: runners_view(console), runners_body),
+              methods=["GET"]),
     ]
