@@ -134,8 +134,7 @@ def test_the_live_stream_brings_a_change_to_every_open_tab_from_one_shared_read(
             def next_board(it: Any) -> dict[str, str]:
                 for line in it:
                     if line.startswith("data: "):
-                        parsed: dict[str, str] = json.loads(line[6:])
-                        return parsed
+                        return {k: part["html"] for k, part in json.loads(line[6:]).items()}
                 raise AssertionError("the stream ended")
 
             firsts = [next_board(it) for it in lines]

@@ -4,6 +4,7 @@ the first load and for every update, so both always look the same."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -86,6 +87,12 @@ def steps_table(steps: list[dict[str, Any]]) -> str:
     return f"<h2>Steps</h2><table id='steps'><tr>{head}</tr>{rows}</table>"
 
 
+def mark(html: str) -> str:
+    """A live part's fingerprint: the page swaps a part in only when it changed, so what the
+    operator is reading or about to click is not replaced by its own copy."""
+    return hashlib.sha1(html.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
 def _filter_form(f: Filter) -> str:
     options = "".join(f"<option{' selected' if s == (f.state or '') else ''}>{s}</option>"
                       for s in ("", *STATES))
@@ -108,7 +115,8 @@ def build_pages(console: Console, reads: Reads, slots: StreamSlots) -> list[Base
     base = settings.dashboard_prefix
     links = Links(base)
     overview_parts = Overview(console, links)
-    pulse = Pulse(console, reads, overview_parts.parts)
+    pulse = Pulse(console, reads, lambda: {k: {"html": v, "mark": mark(v)}
+                                           for k, v in overview_parts.parts().items()})
     bulk_url = escape(f"{settings.api_prefix.rstrip('/')}/tasks/bulk")
 
     async def overview(request: Request) -> Response:
@@ -128,15 +136,20 @@ def build_pages(console: Console, reads: Reads, slots: StreamSlots) -> list[Base
                 + f"<label><input type='checkbox' id='all-matching' data-match='{wanted.match()}'> "
                   "all that match the filter</label><span id='bulk-result' role='status'></span>")
         recent_live = "" if not wanted.active else " data-live='off'"
+
+        def live(key: str) -> str:
+            """A live part's attributes and content (the tag's end onwards)."""
+            return f" id='live-{key}' data-mark='{mark(parts[key])}'>{parts[key]}"
+
         body = (f"<div id='live' data-url='{links.view('live')}' class='bar'><h1>Overview</h1>"
                 "<button id='pause-live'>Pause live updates</button>"
                 "<span id='live-status' class='live'>connecting…</span></div>"
-                f"<div id='live-counts' class='counts'>{parts['counts']}</div>"
-                f"<h2>Tasks per minute, last hour</h2><div id='live-chart'>{parts['chart']}</div>"
-                f"<h2>Failed</h2><div id='live-failed' class='scroll'>{parts['failed']}</div>"
+                f"<div class='counts'{live('counts')}</div>"
+                f"<h2>Tasks per minute, last hour</h2><div{live('chart')}</div>"
+                f"<h2>Failed</h2><div class='scroll'{live('failed')}</div>"
                 f"<h2>{'Tasks matching the filter' if wanted.active else 'Recent'}</h2>"
                 f"{_filter_form(wanted)}<div class='bar'>{bulk}</div>"
-                f"<div id='live-recent' class='scroll'{recent_live}>{parts['recent']}</div>")
+                f"<div class='scroll'{recent_live}{live('recent')}</div>")
         return page(links, "afterwork", body, new_csrf(), logout=bool(settings.dashboard_token))
 
     async def detail(request: Request) -> Response:

@@ -39,9 +39,11 @@
       source = new EventSource(live.dataset.url);
       source.addEventListener("board", (e) => {
         const parts = JSON.parse(e.data);
-        for (const [key, html] of Object.entries(parts)) {
+        for (const [key, part] of Object.entries(parts)) {
           const el = document.getElementById("live-" + key);
-          if (el && el.dataset.live !== "off") { el.innerHTML = html; localTimes(el); }
+          if (el && el.dataset.live !== "off" && el.dataset.mark !== part.mark) {
+            el.innerHTML = part.html; el.dataset.mark = part.mark; localTimes(el);
+          }
         }
         status.textContent = "live, updated " + new Date().toLocaleTimeString();
       });
