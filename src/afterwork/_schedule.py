@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from ._errors import ConfigurationError, TaskNotFoundError
-from ._models import TaskHandle, TaskRecord, iso
+from ._handle import TaskHandle
+from ._models import TaskRecord, iso
 from ._registry import Task, task
 
 P = ParamSpec("P")
