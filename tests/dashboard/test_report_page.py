@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from ..procs import ROOT, Server
-from .test_browser import _wait, pytestmark  # noqa: F401  # the skip without a browser
-from .test_browser import browser as browser  # the fixture, shared
+from .chrome import wait_until as _wait  # the browser fixture (and its skip): conftest.py
 
 
 @pytest.fixture
