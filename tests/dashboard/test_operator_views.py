@@ -81,7 +81,7 @@ def test_queue_figures_and_runners_with_a_dead_one_flagged(tmp_path: Any) -> Non
         store = open_store(url)
         store.open()
         long_ago = time.time() - 3600
-        store.apply(Changes(heartbeat=Heartbeat("gone-host:4242:x", long_ago, "worker", "hooks", 2)))
+        store.apply(Changes(heartbeat=Heartbeat("gone-host:4242:x", long_ago, "worker", "gone-host", 4242, ("hooks",), 2)))
         held_id = client.post("/hook/2?queue=elsewhere").json()["id"]  # no live runner takes it
         wait = time.monotonic() + 10
         while not (held := store.claim("gone-host:4242:x", 1, time.time())) and time.monotonic() < wait:
@@ -94,7 +94,7 @@ def test_queue_figures_and_runners_with_a_dead_one_flagged(tmp_path: Any) -> Non
         assert queues["hooks"]["limit"] == 4 and queues["hooks"]["succeeded_last_hour"] == 1
         assert queues["elsewhere"]["running"] == 1  # the dead runner's lease, until it expires
         runners = client.get(f"{API}/runners", headers=BEARER).json()["runners"]
-        mine = next(r for r in runners if r["pid"] == str(os.getpid()))
+        mine = next(r for r in runners if r["pid"] == os.getpid())
         assert mine["alive"] and mine["concurrency"] > 0
         dead = next(r for r in runners if r["host"] == "gone-host")
         assert not dead["alive"] and dead["held"] == [held_id] and dead["queues"] == ["hooks"]

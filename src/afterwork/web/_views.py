@@ -107,7 +107,7 @@ def build_views(console: Console, reads: Reads) -> list[BaseRoute]:
                  + ", ".join(f"<a href='{links.task(i)}'>{escape(i)}</a>" for i in r["held"][:20])
                  + ")")
         queues = escape(", ".join(r["queues"])) if r["queues"] else "all"
-        return (f"<tr><td>{escape(r['host'])}</td><td class='num'>{escape(r['pid'])}</td>"
+        return (f"<tr><td>{escape(r['host'])}</td><td class='num'>{int(r['pid'])}</td>"
                 f"<td>{escape(r['kind'])}</td><td>{queues}</td>"
                 f"<td class='num'>{r['running']} / {absent(r['concurrency'])}</td>"
                 f"<td>{when(r['started_at'])}</td><td>{when(r['heartbeat_at'])}</td><td>{alive}</td></tr>")
