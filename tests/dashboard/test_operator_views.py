@@ -81,7 +81,8 @@ def test_queue_figures_and_runners_with_a_dead_one_flagged(tmp_path: Any) -> Non
         store = open_store(url)
         store.open()
         long_ago = time.time() - 3600
-        store.apply(Changes(heartbeat=Heartbeat("gone-host:4242:x", long_ago, "worker", "gone-host", 4242, ("hooks",), 2)))
+        gone = Heartbeat("gone-host:4242:x", long_ago, "worker", "gone-host", 4242, ("hooks",), 2)
+        store.apply(Changes(heartbeat=gone))
         held_id = client.post("/hook/2?queue=elsewhere").json()["id"]  # no live runner takes it
         wait = time.monotonic() + 10
         while not (held := store.claim("gone-host:4242:x", 1, time.time())) and time.monotonic() < wait:
