@@ -72,6 +72,9 @@ class Runner:
         self._claim_wanted = asyncio.Event()  # the store may hold tasks for us: claim now
         self._stopping = False
         self._store_has_more = True  # the store may hold tasks ready for us: poll when free
+        self._finished_count = 0  # tasks finished so far (claims size their prefetch by it)
+        self._prefetch = 0  # tasks claimed beyond `concurrency`: see `_claim_room`
+        self._next_dead_owner_check = 0.0  # time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: list[asyncio.Task[None]] = []
         self._threads = DaemonThreads(settings.sync_threads)
@@ -206,9 +209,20 @@ class Runner:
 
     def _finished(self, task: asyncio.Task[bool]) -> None:
         self._running.discard(task)
+        self._finished_count += 1
         self._dispatch_wanted.set()
-        if self._store_has_more and self.backlog < self.settings.concurrency:
+        if self._store_has_more and self._claim_room() > 0:
             self._claim_wanted.set()
+
+    def _claim_room(self) -> int:
+        """How many tasks the next claim takes; 0: none yet. The runner keeps `concurrency`
+        tasks running plus `_prefetch` waiting (as many as finished during the last claim's
+        round trip: none for long tasks, whose waiting would hold back other runners; up to
+        `concurrency` for short ones, which would otherwise idle while the claim travels).
+        It claims once a quarter of that is free, so one claim serves many tasks."""
+        target = self.settings.concurrency + self._prefetch
+        room = target - self.backlog
+        return room if room * 4 >= target or not self.backlog else 0
 
     async def _poll(self) -> None:
         polls = 0
@@ -227,16 +241,20 @@ class Runner:
 
     async def _poll_once(self, polls: int) -> bool:
         """Chores, then one claim; True when the store may hold more for us right now."""
-        if polls % DEAD_OWNER_CHECK_EVERY == 0:
+        now = time.monotonic()
+        if polls % DEAD_OWNER_CHECK_EVERY == 0 and now >= self._next_dead_owner_check:
+            # and not more often than idle polling would: a drain polls back to back
+            self._next_dead_owner_check = now + DEAD_OWNER_CHECK_EVERY * self.settings.poll_seconds
             await expire_dead_owners(self.writer)
             await forget_old_results(self.writer, self.settings.keep_results_seconds)
         if await store_due_ticks(self._scheduler, self.writer, self.planner):
             self._store_has_more = True
-        free = self.settings.concurrency - self.backlog
-        if free <= 0:
+        room = self._claim_room()
+        if room <= 0:
             return False
+        finished = self._finished_count
         try:
-            claimed = await self._claim(free)
+            claimed = await self._claim(room)
         except StoreUnavailableError as exc:
             self.writer.contact.failed("claiming tasks", exc)
             claimed = []
@@ -245,12 +263,14 @@ class Runner:
             claimed = []
         else:
             self.writer.contact.succeeded()
+        self._prefetch = min(self.settings.concurrency, self._finished_count - finished)
         self._claimed.update(r.id for r in claimed)
         self.adopt(claimed)
-        self._store_has_more = len(claimed) == free
+        self._store_has_more = len(claimed) == room
         return self._store_has_more
 
     async def _claim(self, limit: int) -> list[TaskRecord]:
+        self._flush()  # outcomes so far are written before the claim (a chain's next task)
         now = time.time()  # for run times only: the store judges leases on its own clock
         owner = self.owner
         spec = ClaimSpec(queues=self.queues, queue_limits=dict(self.settings.queue_limits),
@@ -388,31 +408,21 @@ class Runner:
     def _after_success(self, record: TaskRecord, unblock_next: bool = False,
                        result: str | None = None) -> None:
         successor = self._waiting.pop(record.id, None)
+        claimed = record.id in self._claimed
+        if claimed:
+            # Its successor (if any) is not ours: the next claim may take it. That claim goes
+            # to the writer after this success (`_claim` flushes first), and the writer
+            # applies the outcomes queued before a call ahead of it: the success is written,
+            # or kept for a retry, by then.
+            self._claimed.discard(record.id)
+            self._store_has_more = True
         # A task handed over with its request's chain has its successor here or none at all.
-        unblock = successor is not None or record.id in self._claimed or unblock_next
-        done = Outcome(record.id, self.owner, time.time(), unblock=unblock, result=result)
+        unblock = successor is not None or claimed or unblock_next
+        self._out().succeeded.append(Outcome(record.id, self.owner, time.time(), unblock=unblock,
+                                             result=result))
         if successor is not None:
-            self._out().succeeded.append(done)
             self._ready.append(successor)
             self._dispatch_wanted.set()
-        elif record.id in self._claimed:
-            # Its successor (if any) is not ours: claim it once the success is written.
-            self._claimed.discard(record.id)
-            self._flush()
-            success = Changes(succeeded=[done])
-            future = self.writer.submit(success)
-            future.add_done_callback(lambda f: self._after_success_written(f, success))
-        else:
-            self._out().succeeded.append(done)
-
-    def _after_success_written(self, future: Future[None], success: Changes) -> None:
-        """(Any thread.) A success the store refused (a lost connection, a held lock) is
-        posted again: posted writes are retried until the store takes them, so the task is
-        not left running under a lease this runner keeps renewing."""
-        if future.exception() is not None:
-            with suppress(AfterworkError):
-                self.writer.post(success)
-        self.wake_threadsafe()
 
     def _after_error(self, record: TaskRecord, attempt: int, started: float, exc: BaseException,
                      options: TaskOptions | None) -> None:

@@ -62,7 +62,9 @@ from ._statements import (
     QUEUE_NOW,
     READ_FROM,
     READ_LIST,
-    READY_WHERE,
+    READY_EXPIRED,
+    READY_ORDER,
+    READY_QUEUED,
     RECENT_STARTS,
     REQUEUE,
     REQUEUE_CHAIN,
@@ -303,10 +305,14 @@ class SqlStore(SchemaMigrations, Store):
 
     def _claim_pass(self, cur: Cursor, owner: str, now: float, limit: int,
                     sql_filter: str, params: list[Any]) -> list[TaskRecord]:
+        pick = f"SELECT id, priority, run_at FROM {TASKS_TABLE} WHERE"
         sql = (f"UPDATE {TASKS_TABLE} SET state = 'leased', lease_owner = ?, lease_until = {LEASE_NOW} + ? "
-               f"WHERE id IN (SELECT id FROM {TASKS_TABLE} WHERE {READY_WHERE}{sql_filter} "
-               f"ORDER BY priority DESC, run_at LIMIT ?) RETURNING {COLUMN_LIST}")
-        cur.execute(self._sql(sql), (owner, self.lease_seconds, now, owner, *params, limit))
+               f"WHERE id IN (SELECT id FROM ("
+               f"SELECT * FROM ({pick} {READY_QUEUED}{sql_filter} {READY_ORDER} LIMIT ?) UNION ALL "
+               f"SELECT * FROM ({pick} {READY_EXPIRED}{sql_filter} {READY_ORDER} LIMIT ?)"
+               f") {READY_ORDER} LIMIT ?) RETURNING {COLUMN_LIST}")
+        cur.execute(self._sql(sql), (owner, self.lease_seconds, now, *params, limit,
+                                     owner, *params, limit, limit))
         return [from_row(r) for r in cur.fetchall()]
 
     def lease_clock(self) -> float:

@@ -67,10 +67,13 @@ EXPIRE = f"UPDATE {TASKS_TABLE} SET lease_until = 0 WHERE lease_owner = ? AND {_
 HEARTBEAT = f"UPDATE {TASKS_TABLE} SET lease_until = {LEASE_NOW} + ? WHERE lease_owner = ? AND {_LEASED}"
 # Ready: queued, due and not waiting on another task; or leased with its lease expired on the
 # store's clock, and not to the claimer itself (a runner never takes back what it runs).
-# Parameters: now (for run_at, the enqueuing machine's clock), the claiming owner.
-READY_WHERE = ("waiting_on IS NULL AND ((state = 'queued' AND run_at <= ?) OR "
-               f"(state IN ('leased', 'running') AND lease_until < {LEASE_NOW} "
-               "AND lease_owner <> ?))")
+# Two conditions, each matching one partial index (`afterwork_tasks_ready`, `afterwork_tasks_active`):
+# a claim selects from each and merges, where one OR of both made either store scan the whole
+# table (finished rows included) and sort it, on every claim.
+READY_QUEUED = "state = 'queued' AND waiting_on IS NULL AND run_at <= ?"  # parameter: now
+READY_EXPIRED = (f"state IN ('leased', 'running') AND waiting_on IS NULL "  # parameter: the owner
+                 f"AND lease_until < {LEASE_NOW} AND lease_owner <> ?")
+READY_ORDER = "ORDER BY priority DESC, run_at"
 ACTIVE_IN_QUEUE = (f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE queue = ? AND {_LEASED} "
                    f"AND lease_until >= {LEASE_NOW}")
 RECENT_STARTS = (f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE rate_key = ? AND "

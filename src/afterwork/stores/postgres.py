@@ -30,7 +30,7 @@ from ._dbapi import Cursor
 from ._pooler import ADVICE, LOST_PREPARED, pooler_options, server_changes_between_transactions
 from ._rows import from_row
 from ._sql import SqlStore
-from ._statements import COLUMNS, LEASE_NOW, READY_WHERE
+from ._statements import COLUMNS, LEASE_NOW, READY_EXPIRED, READY_ORDER, READY_QUEUED
 
 log = logging.getLogger("afterwork")
 
@@ -42,9 +42,15 @@ TIMEOUT_STEP = 0.9  # tighten a transaction's timeouts only below 90% of the con
 _SET_TIMEOUTS = ("SELECT set_config('lock_timeout', %s, {local}), "
                  "set_config('statement_timeout', %s, {local})")
 
+# Each condition of a ready task picks from its own partial index, its rows locked as they
+# are picked (skipping those another claimer holds); the merge takes the first `limit`.
+_PICK = ("SELECT id, priority, run_at FROM afterwork_tasks WHERE {where}{filter} "
+         f"{READY_ORDER} LIMIT %s FOR UPDATE SKIP LOCKED")
 _CLAIM = (
-    "WITH ready AS (SELECT id FROM afterwork_tasks WHERE {where}{filter} "
-    "ORDER BY priority DESC, run_at LIMIT %s FOR UPDATE SKIP LOCKED) "
+    f"WITH queued AS ({_PICK.format(where=READY_QUEUED, filter='{filter}')}), "
+    f"expired AS ({_PICK.format(where=READY_EXPIRED, filter='{filter}')}), "
+    "ready AS (SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM expired) r "
+    f"{READY_ORDER} LIMIT %s) "
     f"UPDATE afterwork_tasks t SET state = 'leased', lease_owner = %s, lease_until = {LEASE_NOW} + %s "
     f"FROM ready WHERE t.id = ready.id RETURNING {', '.join('t.' + c for c in COLUMNS)}"
 )
@@ -199,8 +205,9 @@ class PostgresStore(SqlStore):
 
     def _claim_pass(self, cur: Cursor, owner: str, now: float, limit: int,
                     sql_filter: str, params: list[Any]) -> list[TaskRecord]:
-        sql = _CLAIM.format(where=READY_WHERE, filter=sql_filter)
-        cur.execute(self._sql(sql), (now, owner, *params, limit, owner, self.lease_seconds))
+        sql = _CLAIM.format(filter=sql_filter)
+        cur.execute(self._sql(sql), (now, *params, limit, owner, *params, limit, limit,
+                                     owner, self.lease_seconds))
         return [from_row(r) for r in cur.fetchall()]
 
     def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
