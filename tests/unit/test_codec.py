@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from afterwork import ArgumentsDecodeError, NotStorableError
-from afterwork._codec import decode, encode
+from afterwork._codec import NO_ARGUMENTS, decode, encode
 
 from .codec_types import Color, Point, Server, typed, untyped, untyped_object, with_defaults
 
@@ -21,6 +21,15 @@ def test_plain_json_values_are_stored_as_they_are() -> None:
     payload = encode(with_defaults, (1,), {"c": 3, "d": {"k": [1, "x", None]}})
     assert json.loads(payload) == {"a": [1], "k": {"c": 3, "d": {"k": [1, "x", None]}}}
     assert decode(with_defaults, payload) == ([1], {"c": 3, "d": {"k": [1, "x", None]}})
+
+
+def test_a_call_without_arguments_reads_back_as_new_empty_arguments_each_time() -> None:
+    payload = encode(with_defaults, (), {})
+    assert payload == NO_ARGUMENTS  # the payload `decode` reads without parsing
+    first, second = decode(with_defaults, payload), decode(with_defaults, payload)
+    assert first == second == ([], {})
+    first[0].append(1)  # one task's arguments are never another's
+    assert second == ([], {})
 
 
 def test_models_dataclasses_datetimes_uuids_decimals_enums_round_trip_by_annotation() -> None:
