@@ -1,5 +1,6 @@
 """Where one drained task's time goes: one `afterwork worker` draining a backlog of no-op tasks,
-sampled by py-spy (every thread), the samples summed by what they were doing.
+sampled by py-spy (every thread), the busy samples summed by what they were doing (waiting
+for the database server counts as the statement's time).
 
     python -m benchmarks.drain.profile --store sqlite --tasks 20000
     python -m benchmarks.drain.profile --store pg --tasks 20000 --src ../before/src
@@ -31,7 +32,10 @@ from benchmarks.drain.compare import count, stop_group, timestamps
 from benchmarks.drain.work import PG_URL
 from benchmarks.measure import ROOT
 
-IDLE = ("select", "wait", "sleep", "_watch", "poll", "notifies", "Queue.get")
+# A thread waiting for work (not for the store: psycopg's waits for the server count as the
+# SQL's): the event loop's select, a lock, the watchdog's sleep, the LISTEN thread.
+IDLE_LEAVES = ("EpollSelector.select ", "Condition.wait ", "Writer._watch ", "Event.wait ")
+IDLE_THREADS = ("listen.<locals>.run ",)
 # (part, a frame that marks it), the first match from the top of the list wins
 PARTS = (
     ("start-up (imports)", ("_find_and_load ",)),
@@ -56,10 +60,10 @@ def parts(raw: Path) -> tuple[collections.Counter[str], int]:
     for line in raw.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         frames = [frame_name(f) for f in stack.split(";")[1:]]
-        if not frames or any(word in frames[-1].split(" ")[0] for word in IDLE):
+        joined = ";".join(frames) + " "
+        if not frames or frames[-1].startswith(IDLE_LEAVES) or any(t in joined for t in IDLE_THREADS):
             idle += int(n)
             continue
-        joined = ";".join(frames) + " "
         part = next((name for name, marks in PARTS if any(m in joined for m in marks)), "other")
         busy[part] += int(n)
     return busy, idle

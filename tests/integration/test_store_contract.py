@@ -98,6 +98,23 @@ def test_chain_waits_for_its_predecessor_then_unblocks(store: Store) -> None:
     assert [r.id for r in store.claim("a", 10, NOW)] == [second.id]
 
 
+def test_a_group_of_started_and_succeeded_outcomes_is_fenced_and_unblocks_per_task(store: Store) -> None:
+    until = store.lease_clock() + 30
+    mine = [rec(TaskState.LEASED, owner="a", lease_until=until) for _ in range(3)]
+    theirs = rec(TaskState.LEASED, owner="b", lease_until=until)
+    after_mine, after_theirs = rec(waiting_on=mine[0].id), rec(waiting_on=theirs.id)
+    store.apply(Changes(inserts=[*mine, theirs, after_mine, after_theirs]))
+    tasks = [*mine, theirs]  # "a" reports all four in one group: only its own three count
+    store.apply(Changes(started=[Outcome(r.id, "a", NOW, note=f"n{i}") for i, r in enumerate(tasks)],
+                        succeeded=[Outcome(r.id, "a", NOW + 1) for r in tasks]))
+    for i, r in enumerate(mine):
+        done = store.get(r.id)
+        assert done is not None and done.state is TaskState.SUCCEEDED and done.attempts == 1
+        assert (done.started_at, done.finished_at, done.history) == (NOW, NOW + 1, f"n{i}")
+    assert state_of(store, theirs.id) is TaskState.LEASED
+    assert [r.id for r in store.claim("c", 10, NOW)] == [after_mine.id]
+
+
 def test_final_failure_cancels_the_rest_of_its_chain_with_the_reason(store: Store) -> None:
     first = rec(TaskState.LEASED, owner="a", lease_until=NOW + 30)
     second = rec(TaskState.LEASED, owner="a", lease_until=NOW + 30, waiting_on=first.id)

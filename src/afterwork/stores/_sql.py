@@ -221,7 +221,7 @@ class SqlStore(SchemaMigrations, Store):
         for o in changes.succeeded:  # one pass: comparing outcomes pairwise was quadratic
             (at_once if o.task_id in started else later).append(o)
         if at_once:
-            cur.executemany(q(MARK_STARTED_AND_SUCCEEDED_SQL), [
+            self._mark_started_and_succeeded(cur, [
                 (started[o.task_id].at, o.at, started.pop(o.task_id).note, o.task_id, o.owner)
                 for o in at_once])
         if started:
@@ -233,10 +233,9 @@ class SqlStore(SchemaMigrations, Store):
                    if o.result is not None]
         if results:
             cur.executemany(q(SAVE_RESULT), results)
-        unblock = [(o.task_id, o.task_id) for o in changes.succeeded if o.unblock]
+        unblock = [o.task_id for o in changes.succeeded if o.unblock]
         if unblock:
-            cur.executemany(q(UNBLOCK), unblock)
-            ready = ready or cur.rowcount > 0
+            ready = self._unblock(cur, unblock) or ready
         for o in changes.failed:
             cur.execute(q(MARK_FAILED_SQL), (o.at, o.error, o.note, o.task_id, o.owner))
             cur.execute(q(CANCEL_CHAIN), (o.task_id, o.at, chain_reason(o.task_id), o.task_id))
@@ -264,6 +263,17 @@ class SqlStore(SchemaMigrations, Store):
         for owner in changes.stopped_runners:
             cur.execute(q(RUNNER_GONE), (owner,))
         return ready or bool(changes.requeued)
+
+    def _mark_started_and_succeeded(self, cur: Cursor, rows: list[tuple[float, float, str, str, str]]
+                                    ) -> None:
+        """(started at, finished at, history note, task id, owner) of tasks that started and
+        succeeded within one group of writes."""
+        cur.executemany(self._sql(MARK_STARTED_AND_SUCCEEDED_SQL), rows)
+
+    def _unblock(self, cur: Cursor, task_ids: list[str]) -> bool:
+        """The next task of each succeeded task's chain may run; True if any was waiting."""
+        cur.executemany(self._sql(UNBLOCK), [(i, i) for i in task_ids])
+        return bool(cur.rowcount > 0)
 
     def claim(self, owner: str, limit: int, now: float,
               spec: ClaimSpec = ANY_TASK) -> list[TaskRecord]:

@@ -56,6 +56,23 @@ _CLAIM = (
 )
 
 
+# The outcomes of a group in one statement each, not one per task (a drain's group holds
+# hundreds): arrays unnested into rows. The same fencing as MARK_STARTED_AND_SUCCEEDED_SQL
+# and UNBLOCK in _statements.py.
+_MARK_STARTED_AND_SUCCEEDED_MANY = (
+    "UPDATE afterwork_tasks t SET state = 'succeeded', attempts = t.attempts + 1, "
+    "started_at = v.started_at, finished_at = v.finished_at, lease_owner = NULL, "
+    "lease_until = NULL, last_error = NULL, history = COALESCE(t.history, '') || v.note "
+    "FROM unnest(%s::double precision[], %s::double precision[], %s::text[], %s::text[], "
+    "%s::text[]) AS v(started_at, finished_at, note, id, owner) "
+    "WHERE t.id = v.id AND t.lease_owner = v.owner AND t.state IN ('leased', 'running')"
+)
+_UNBLOCK_MANY = (
+    "UPDATE afterwork_tasks n SET waiting_on = NULL WHERE n.waiting_on = ANY(%s::text[]) "
+    "AND EXISTS (SELECT 1 FROM afterwork_tasks p WHERE p.id = n.waiting_on AND p.state = 'succeeded')"
+)
+
+
 def _psycopg() -> Any:
     try:
         import psycopg
@@ -202,6 +219,15 @@ class PostgresStore(SqlStore):
         for key in sorted([f"afterwork-queue:{q}" for q in spec.queue_limits]
                           + [f"afterwork-rate:{n}" for n in spec.rate_limits]):
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+
+    def _mark_started_and_succeeded(self, cur: Cursor, rows: list[tuple[float, float, str, str, str]]
+                                    ) -> None:
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        cur.execute(_MARK_STARTED_AND_SUCCEEDED_MANY, columns)
+
+    def _unblock(self, cur: Cursor, task_ids: list[str]) -> bool:
+        cur.execute(_UNBLOCK_MANY, (task_ids,))
+        return bool(cur.rowcount > 0)
 
     def _claim_pass(self, cur: Cursor, owner: str, now: float, limit: int,
                     sql_filter: str, params: list[Any]) -> list[TaskRecord]:
