@@ -15,7 +15,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -186,7 +186,8 @@ class Afterwork:
         return web.Console(settings=self.settings, tasks=self.store, redactor=self.redactor,
                            retry=self.retry, cancel=self.cancel, subscribe=self.events.subscribe,
                            pause_queue=self.pause_queue, schedules=self._schedules,
-                           run_schedule=self._run_schedule)
+                           run_schedule=self._run_schedule, delete=self._delete,
+                           rate_limits=REGISTRY.rate_limits_by_queue)
 
     # -- life -----------------------------------------------------------------------------
     def open_storage(self) -> None:
@@ -286,6 +287,10 @@ class Afterwork:
         self.store.set_queue_paused(queue, paused, time.time())
         if self.intake.runner is not None:  # this process's runner knows at once; others
             self.intake.runner.note_paused(queue, paused)  # at their next claim
+
+    def _delete(self, task_ids: Sequence[str]) -> list[str]:
+        self.open_storage()
+        return self.store.delete(task_ids)
 
     def _schedules(self) -> list[dict[str, Any]]:
         self.open_storage()

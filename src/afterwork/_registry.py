@@ -188,6 +188,15 @@ class Registry:
         return {name: f.task_options.rate_limit for name, f in list(self._by_name.items())
                 if isinstance(f, Task) and f.task_options.rate_limit is not None}
 
+    def rate_limits_by_queue(self) -> dict[str, dict[str, tuple[int, float]]]:
+        """Queue -> {task name: (starts, per seconds)}: each rate-limited task under the queue
+        it was registered with (a call may send it elsewhere; its limit holds there too)."""
+        found: dict[str, dict[str, tuple[int, float]]] = {}
+        for name, f in list(self._by_name.items()):
+            if isinstance(f, Task) and f.task_options.rate_limit is not None:
+                found.setdefault(f.task_options.queue or "default", {})[name] = f.task_options.rate_limit
+        return found
+
     def known(self, name: str) -> Callable[..., Any] | None:
         """The function registered under `name`, without importing anything."""
         return self._by_name.get(name)

@@ -35,3 +35,7 @@ async def flaky(n: int) -> None:
 
 async def nightly_report() -> None:
     pass
+
+
+async def answer() -> int:
+    return 42

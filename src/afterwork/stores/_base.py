@@ -137,6 +137,12 @@ class Store(abc.ABC):
         """Delete up to `limit` finished tasks (succeeded, failed, cancelled) that finished
         before that time and no task waits on; the count deleted."""
 
+    @abc.abstractmethod
+    def delete(self, task_ids: Sequence[str]) -> list[str]:
+        """Delete these tasks, with their results, progress, steps and aliases: queued or
+        finished ones only, never one a runner holds (leased, running) nor one another task
+        waits on. The ids deleted; the others are left as they are."""
+
     def forget_results(self, finished_before: float) -> int:
         """Drop the results of tasks that finished before that time (the tasks stay); the
         count dropped. Afterwork's `keep_results_seconds` calls it."""

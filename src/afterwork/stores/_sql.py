@@ -35,6 +35,7 @@ from ._statements import (
     COLUMN_LIST,
     COUNT_PENDING,
     COUNT_PURGEABLE,
+    DELETE_TASK,
     EXPIRE,
     FINISHED_TIMES,
     FORGET_RESULTS,
@@ -467,6 +468,19 @@ class SqlStore(SchemaMigrations, Store):
                 cur.execute(self._sql(PURGE_OUTPUTS))
                 cur.execute(self._sql(PURGE_STEPS))
             return purged
+
+    def delete(self, task_ids: Sequence[str]) -> list[str]:
+        deleted = []
+        with self._write() as cur:
+            for task_id in task_ids:
+                cur.execute(self._sql(DELETE_TASK), (task_id,))
+                if cur.rowcount > 0:
+                    deleted.append(task_id)
+            if deleted:
+                cur.execute(self._sql(PURGE_ALIASES))
+                cur.execute(self._sql(PURGE_OUTPUTS))
+                cur.execute(self._sql(PURGE_STEPS))
+        return deleted
 
     def forget_results(self, finished_before: float) -> int:
         with self._write() as cur:

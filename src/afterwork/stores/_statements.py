@@ -149,6 +149,11 @@ _PURGEABLE = (f"finished_at < ? AND state IN ('succeeded', 'failed', 'cancelled'
               f"AND NOT EXISTS (SELECT 1 FROM {TASKS_TABLE} n WHERE n.waiting_on = {TASKS_TABLE}.id)")
 PURGE = f"DELETE FROM {TASKS_TABLE} WHERE id IN (SELECT id FROM {TASKS_TABLE} WHERE {_PURGEABLE} LIMIT ?)"
 COUNT_PURGEABLE = f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE {_PURGEABLE}"
+# An operator's delete of one task: queued or finished, never one a runner holds, nor one
+# another task waits on (it would wait forever). Parameter: the task's id.
+DELETE_TASK = (f"DELETE FROM {TASKS_TABLE} WHERE id = ? "
+               "AND state IN ('queued', 'succeeded', 'failed', 'cancelled') "
+               f"AND NOT EXISTS (SELECT 1 FROM {TASKS_TABLE} n WHERE n.waiting_on = {TASKS_TABLE}.id)")
 OWNERS = f"SELECT DISTINCT lease_owner FROM {TASKS_TABLE} WHERE {_LEASED} AND lease_owner IS NOT NULL"
 CANCELLED_BY_OPERATOR = "cancelled by an operator"
 

@@ -94,6 +94,12 @@ class Console:
     run_schedule: Callable[[str], str]
     """Add one run of a periodic schedule now (TaskNotFoundError); its task id; blocks."""
 
+    delete: Callable[[Sequence[str]], list[str]]
+    """Delete queued or finished tasks (never held ones, nor one another waits on); the ids
+    deleted; blocks."""
+    rate_limits: Callable[[], Mapping[str, Mapping[str, tuple[int, float]]]]
+    """Queue -> {task name: (starts, per seconds)} of the registered rate-limited tasks."""
+
     def action(self, name: str) -> Callable[[str], TaskRecord]:
         """`retry` or `cancel` by name (KeyError for anything else)."""
         return {"retry": self.retry, "cancel": self.cancel}[name]

@@ -8,8 +8,9 @@
 - `GET /names?window=1h` (15m, 1h, 24h, 7d): per task name, count, failure rate, run time
   and wait (due to started) p50/p95;
 - `GET /schedules` and `POST /schedules/{name}/run`: periodic schedules, and one run now;
-- `POST /tasks/bulk`: retry or cancel many tasks in one action, named by `ids` or by a
-  `match` (the filters of `GET /tasks`); `"preview": true` only counts them.
+- `POST /tasks/bulk`: retry, cancel or delete many tasks in one action, named by `ids` or by a
+  `match` (the filters of `GET /tasks`); `"preview": true` only counts them. Delete takes
+  queued and finished tasks; running ones, and ones another task waits on, are refused.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .._errors import AfterworkError, StoreError, TaskNotFoundError
+from .._models import TaskState
 from ._api import TASK_ID_CHARS_MAX, store_fault
 from ._auth import cross_site, deny
 from ._board import WINDOWS, check_queue, names_view, queues_view, runners_view
@@ -32,6 +34,7 @@ from ._watch import Reads
 if TYPE_CHECKING:
     from ._console import Console
 
+BULK_ACTIONS = ("retry", "cancel", "delete")
 BULK_MOST = 1000  # tasks one bulk action reaches; "all that match" beyond it: act again
 
 
@@ -53,6 +56,24 @@ def _bulk_ids(console: Console, body: dict[str, Any]) -> list[str]:
         raise ValueError("give the tasks as ids: [...] or as match: {state, name, queue, id, arg, "
                          "since, until}")
     return [r.id for r in Filter.of(match).load(console, BULK_MOST)]
+
+
+def delete_tasks(console: Console, ids: list[str]) -> dict[str, Any]:
+    """Delete the tasks (blocks); those left say why: a runner holds them, a task waits on
+    them, or they are gone."""
+    deleted = set(console.delete(ids))
+    left = console.tasks.get_many([i for i in ids if i not in deleted])
+    refused = []
+    for task_id in ids:
+        if task_id in deleted:
+            continue
+        found = left.get(task_id)
+        refused.append({"id": task_id, "detail": (
+            f"task {task_id} is gone" if found is None else
+            f"task {task_id} is held by a runner ({found.state.value}): let it finish first"
+            if found.state in (TaskState.LEASED, TaskState.RUNNING) else
+            f"a task waits on task {task_id}: delete that one first")})
+    return {"done": len(deleted), "refused": refused}
 
 
 def build_ops_api(console: Console, reads: Reads) -> list[BaseRoute]:
@@ -116,14 +137,16 @@ def build_ops_api(console: Console, reads: Reads) -> list[BaseRoute]:
             body = json.loads(await request.body() or b"null")
         except ValueError:
             return _bad_request("send a JSON object: {action, ids or match}")
-        if not isinstance(body, dict) or body.get("action") not in ("retry", "cancel"):
-            return _bad_request("action: retry or cancel")
-        act = console.action(body["action"])
+        if not isinstance(body, dict) or body.get("action") not in BULK_ACTIONS:
+            return _bad_request(f"action: {', '.join(BULK_ACTIONS)}")
 
         def run() -> dict[str, Any]:
             ids = _bulk_ids(console, body)
             if body.get("preview"):
                 return {"count": len(ids), "most": BULK_MOST}
+            if body["action"] == "delete":
+                return delete_tasks(console, ids)
+            act = console.action(body["action"])
             done, refused = 0, []
             for task_id in ids:
                 try:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .._errors import AfterworkError, StoreError
+from .._errors import AfterworkError, StoreError, TaskStateError
 from ._api import StreamSlots, per_minute, states_from, steps_json
 from ._auth import cross_site, deny, new_csrf
 from ._bars import progress_bar, result_section
@@ -22,6 +22,7 @@ from ._chart import per_minute_svg
 from ._find import Filter
 from ._layout import STATES, Links, absent, page, task_rows, unavailable, when
 from ._live import Pulse, live_route
+from ._ops_api import BULK_ACTIONS, delete_tasks
 from ._watch import Reads
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def build_pages(console: Console, reads: Reads, slots: StreamSlots) -> list[Base
         except AfterworkError as exc:
             return unavailable(exc)
         bulk = ("".join(f"<button data-bulk='{a}' data-url='{bulk_url}' id='bulk-{a}'>{a} selected"
-                        "</button>" for a in ("retry", "cancel"))
+                        "</button>" for a in BULK_ACTIONS)
                 + f"<label><input type='checkbox' id='all-matching' data-match='{wanted.match()}'> "
                   "all that match the filter</label><span id='bulk-result' role='status'></span>")
         recent_live = "" if not wanted.active else " data-live='off'"
@@ -170,11 +171,14 @@ def build_pages(console: Console, reads: Reads, slots: StreamSlots) -> list[Base
                           for h in info["history"] if isinstance(h, dict))
         csrf = new_csrf()
         applies = {"failed": "retry", "cancelled": "retry", "queued": "cancel"}  # as steer() allows
+        shown = [a for a in ("retry", "cancel") if applies.get(record.state.public) == a]
+        if record.state.value in ("queued", "succeeded", "failed", "cancelled"):  # as delete allows
+            shown.append("delete")
+        asks = {"delete": " data-confirm='Delete this task, its result and its steps?'"}
         buttons = "".join(
-            f"<form method='post' action='{links.task(record.id, action)}' class='inline'>"
-            f"<input type='hidden' name='csrf' value='{escape(csrf)}'>"
-            f"<button id='{action}'>{action}</button></form>"
-            for action in ("retry", "cancel") if applies.get(record.state.public) == action)
+            f"<form method='post' action='{links.task(record.id, action)}' class='inline'"
+            f"{asks.get(action, '')}><input type='hidden' name='csrf' value='{escape(csrf)}'>"
+            f"<button id='{action}'>{action}</button></form>" for action in shown)
         fields = "".join(
             f"<tr><th>{escape(k)}</th><td class='{escape(str(v))}'>"
             f"{when(v) if k.endswith('_at') and v else escape(absent(v))}</td></tr>"
@@ -199,17 +203,23 @@ def build_pages(console: Console, reads: Reads, slots: StreamSlots) -> list[Base
         if (refused := cross_site(request, form.get("csrf"))) is not None:
             return refused
         task_id, action = request.path_params["task_id"], request.path_params["action"]
-        if action not in ("retry", "cancel"):
-            return HTMLResponse("retry or cancel", status_code=404)
+        if action not in ("retry", "cancel", "delete"):
+            return HTMLResponse("retry, cancel or delete", status_code=404)
         try:
-            await reads.run(console.action(action), task_id)
+            if action == "delete":
+                refused = (await reads.run(delete_tasks, console, [task_id]))["refused"]
+                if refused:
+                    raise TaskStateError(refused[0]["detail"])
+            else:
+                await reads.run(console.action(action), task_id)
         except StoreError as exc:
             return unavailable(exc)
         except AfterworkError as exc:
             return HTMLResponse(f"<p>{escape(str(exc))}</p><p><a href='{links.task(task_id)}'>back</a></p>",
                                 status_code=409)
         pulse.kick()
-        return RedirectResponse(f"{base}/tasks/{quote(task_id, safe='')}", 303)
+        gone = action == "delete"  # back to the overview: the task's page is no more
+        return RedirectResponse(f"{base}/" if gone else f"{base}/tasks/{quote(task_id, safe='')}", 303)
 
     return [
         Route(f"{base}/", overview, methods=["GET"]),

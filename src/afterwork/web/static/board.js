@@ -87,6 +87,11 @@
     });
   }
 
+  // A form that asks first (deleting a task).
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (e) => { if (!confirm(form.dataset.confirm)) e.preventDefault(); });
+  }
+
   // Pause and resume a queue.
   for (const button of document.querySelectorAll("button[data-post]")) {
     button.addEventListener("click", async () => {
