@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from afterwork import task
+
 
 async def login_user(user: str, password: str, settings: dict[str, object]) -> None:
     pass
@@ -39,3 +41,8 @@ async def nightly_report() -> None:
 
 async def answer() -> int:
     return 42
+
+
+@task(queue="hooks", rate_limit=(2, 60.0))  # the queues view shows it under "hooks"
+async def rated_hook() -> None:
+    pass

@@ -112,12 +112,7 @@ def test_each_view_live_bulk_retry_and_queue_pause(site: str, browser: Any, tmp_
     # Bulk retry of every failed task, with a confirmation that says how many.
     dash_tasks.FLAKY["failing"] = False
     driver.get(f"{site}/afterwork/?state=failed")
-    driver.find_element(By.ID, "all-matching").click()
-    driver.find_element(By.ID, "bulk-retry").click()
-    wait_until(lambda: _alert(driver), "the confirmation")
-    confirm = driver.switch_to.alert
-    assert confirm.text == "Retry 4 tasks?"
-    confirm.accept()
+    assert confirm_bulk(driver, "retry") == "Retry 4 tasks?"
     wait_until(lambda: all(_state(site, i) == "succeeded" for i in failed),
                lambda: f"the retried tasks succeeded: {[_state(site, i) for i in failed]}")
 
@@ -188,3 +183,17 @@ def _alert(driver: Any) -> bool:
         return True
     except NoAlertPresentException:
         return False
+
+
+def confirm_bulk(driver: Any, action: str) -> str:
+    """Tick "all that match", press the bulk action, accept its confirmation; the
+    confirmation's text."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.ID, "all-matching").click()
+    driver.find_element(By.ID, f"bulk-{action}").click()
+    wait_until(lambda: _alert(driver), "the confirmation")
+    confirm = driver.switch_to.alert
+    text: str = confirm.text
+    confirm.accept()
+    return text

@@ -103,6 +103,11 @@ class Store(abc.ABC):
         """(minute start, 'succeeded' or 'failed', count) for tasks finished since then."""
 
     @abc.abstractmethod
+    def finished_per_minute_by_queue(self, since: float) -> list[tuple[str, int, str, int]]:
+        """(queue, minute start, 'succeeded' or 'failed', count): `finished_per_minute` per
+        queue (the dashboard's throughput over time)."""
+
+    @abc.abstractmethod
     def count_pending(self, now: float) -> int:
         """Tasks not final that could run by `now` (queued and due, leased, or running)."""
 

@@ -407,13 +407,21 @@ class SqlStore(SchemaMigrations, Store):
             found[key] = found.get(key, 0) + int(n)
         return found
 
-    def finished_per_minute(self, since: float) -> list[tuple[int, str, int]]:
-        sql = (f"SELECT {self.minute_of_finish} AS minute, state, COUNT(*) FROM {TASKS_TABLE} "
+    def _finished_per_minute(self, since: float, by: str) -> list[Any]:
+        """Rows of (*by, minute, state, count); `by`: columns to group by first, with a comma."""
+        sql = (f"SELECT {by}{self.minute_of_finish} AS minute, state, COUNT(*) FROM {TASKS_TABLE} "
                "WHERE finished_at >= ? AND state IN ('succeeded', 'failed') "
-               "GROUP BY minute, state ORDER BY minute")
+               f"GROUP BY {by}minute, state ORDER BY minute")
         with self._read() as cur:
             cur.execute(self._sql(sql), (since,))
-            return [(int(m) * 60, st, int(n)) for m, st, n in cur.fetchall()]
+            return list(cur.fetchall())
+
+    def finished_per_minute(self, since: float) -> list[tuple[int, str, int]]:
+        return [(int(m) * 60, st, int(n)) for m, st, n in self._finished_per_minute(since, "")]
+
+    def finished_per_minute_by_queue(self, since: float) -> list[tuple[str, int, str, int]]:
+        return [(q, int(m) * 60, st, int(n))
+                for q, m, st, n in self._finished_per_minute(since, "queue, ")]
 
     def count_pending(self, now: float) -> int:
         with self._read() as cur:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._models import TaskState, iso
@@ -13,7 +14,8 @@ from .._models import TaskState, iso
 if TYPE_CHECKING:
     from ._console import Console
 
-FIGURES_WINDOW_SECONDS = 3600.0  # "lately": throughput and failure rate over the last hour
+FIGURES_WINDOW_SECONDS = 3600  # "lately": throughput and failure rate over the last hour
+BUCKET_SECONDS = 300  # the queues view's chart: succeeded and failed per five minutes
 HELD_SHOWN_MOST = 1000  # leased and running tasks read to say who holds what
 QUEUE_CHARS_MAX = 200
 WINDOWS = {"15m": 900.0, "1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0}  # for per-name figures
@@ -28,16 +30,38 @@ def check_queue(queue: str) -> str:
     return queue
 
 
+def _buckets(console: Console, now: float) -> Callable[[str], list[dict[str, Any]]]:
+    """A queue's succeeded and failed per BUCKET_SECONDS over FIGURES_WINDOW_SECONDS, oldest
+    first, gaps as zero (the queues view's chart), from one read for all queues."""
+    last = int(now // BUCKET_SECONDS) * BUCKET_SECONDS
+    starts = range(last - FIGURES_WINDOW_SECONDS + BUCKET_SECONDS, last + 1, BUCKET_SECONDS)
+    counted: dict[str, dict[tuple[int, str], int]] = {}
+    for queue, minute, state, n in console.tasks.finished_per_minute_by_queue(starts[0]):
+        into = counted.setdefault(queue, {})
+        key = (minute // BUCKET_SECONDS * BUCKET_SECONDS, state)
+        into[key] = into.get(key, 0) + n
+
+    def of(queue: str) -> list[dict[str, Any]]:
+        rows = counted.get(queue, {})
+        return [{"minute": iso(at), "succeeded": rows.get((at, "succeeded"), 0),
+                 "failed": rows.get((at, "failed"), 0)} for at in starts]
+
+    return of
+
+
 def queues_view(console: Console) -> list[dict[str, Any]]:
-    """Each queue that has tasks waiting or running, finished some lately, is paused or
-    limited: depth, oldest wait, running against its limit, throughput, failure rate."""
+    """Each queue that has tasks waiting or running, finished some lately, is paused, limited
+    or holds rate-limited task names: depth, oldest wait, running against its limit, its
+    names' rate limits, throughput and failure rate (in all and per BUCKET_SECONDS)."""
     now = time.time()
     tasks = console.tasks
     paused = tasks.paused_queues()
     figures = {f.queue: f for f in tasks.queue_figures(now, now - FIGURES_WINDOW_SECONDS)}
     limits = console.settings.queue_limits
+    rated = console.rate_limits()
+    buckets = _buckets(console, now)
     shown = []
-    for queue in sorted({*figures, *paused, *limits}):
+    for queue in sorted({*figures, *paused, *limits, *rated}):
         f = figures.get(queue)
         finished = (f.succeeded + f.failed) if f else 0
         shown.append({
@@ -46,11 +70,14 @@ def queues_view(console: Console) -> list[dict[str, Any]]:
             "oldest_wait_seconds": round(now - f.oldest_due_at, 1) if f and f.oldest_due_at else None,
             "running": f.running if f else 0,
             "limit": limits.get(queue),
+            "rate_limits": [{"name": name, "starts": starts, "per_seconds": per}
+                            for name, (starts, per) in sorted(rated.get(queue, {}).items())],
             "succeeded_last_hour": f.succeeded if f else 0,
             "failed_last_hour": f.failed if f else 0,
             "failure_rate": round(f.failed / finished, 3) if f and finished else None,
             "paused": queue in paused,
             "paused_at": iso(paused[queue]) if queue in paused else None,
+            "per_5_minutes": buckets(queue),
         })
     return shown
 

@@ -1,5 +1,5 @@
-"""Inline SVG charts (no library, no script): tasks per minute, succeeded (green) under failed
-(red); and per task name, a p50 bar inside its p95 bar."""
+"""Inline SVG charts (no library, no script): tasks per minute (and a small one per queue),
+succeeded (green) under failed (red); and per task name, a p50 bar inside its p95 bar."""
 
 from __future__ import annotations
 
@@ -9,16 +9,20 @@ from typing import Any
 WIDTH, HEIGHT, PAD = 720, 160, 24  # pixels
 
 
-def per_minute_svg(minutes: list[dict[str, Any]]) -> str:
-    peak = max((m["succeeded"] + m["failed"] for m in minutes), default=0) or 1
-    bar = (WIDTH - 2 * PAD) / max(1, len(minutes))
-    scale = (HEIGHT - 2 * PAD) / peak
+def _stacked_bars(buckets: list[dict[str, Any]], width: float, height: float, pad: float,
+                  span: str = "") -> tuple[str, int]:
+    """Each bucket's succeeded bar with its failed bar on top; (the SVG's bars, the peak).
+    `span`: how long a bucket lasts, said after its start on hover."""
+    peak = max((m["succeeded"] + m["failed"] for m in buckets), default=0) or 1
+    bar = (width - 2 * pad) / max(1, len(buckets))
+    scale = (height - 2 * pad) / peak
+    base = height - pad
     bars = []
-    for i, m in enumerate(minutes):
-        x = PAD + i * bar
+    for i, m in enumerate(buckets):
+        x = pad + i * bar
         ok_h, bad_h = m["succeeded"] * scale, m["failed"] * scale
-        base = HEIGHT - PAD
-        label = escape(f"{m['minute'][11:16]} UTC: {m['succeeded']} succeeded, {m['failed']} failed")
+        label = escape(f"{m['minute'][11:16]} UTC{span}: {m['succeeded']} succeeded, "
+                       f"{m['failed']} failed")
         bars.append(
             f'<g><title>{label}</title>'
             f'<rect x="{x:.1f}" y="{base - ok_h:.1f}" width="{bar * 0.8:.1f}" '
@@ -26,6 +30,11 @@ def per_minute_svg(minutes: list[dict[str, Any]]) -> str:
             f'<rect x="{x:.1f}" y="{base - ok_h - bad_h:.1f}" width="{bar * 0.8:.1f}" '
             f'height="{bad_h:.1f}" class="bad"/></g>'
         )
+    return "".join(bars), peak
+
+
+def per_minute_svg(minutes: list[dict[str, Any]]) -> str:
+    bars, peak = _stacked_bars(minutes, WIDTH, HEIGHT, PAD)
     first = escape(minutes[0]["minute"][11:16]) if minutes else ""
     return (
         f'<svg role="img" aria-label="tasks per minute" viewBox="0 0 {WIDTH} {HEIGHT}" '
@@ -34,8 +43,18 @@ def per_minute_svg(minutes: list[dict[str, Any]]) -> str:
         f'<text x="{PAD}" y="{HEIGHT - 6}" font-size="11">{first} UTC</text>'
         f'<text x="{WIDTH - PAD}" y="{HEIGHT - 6}" font-size="11" text-anchor="end">now</text>'
         f'<text x="{PAD}" y="14" font-size="11">peak {peak}/min</text>'
-        + "".join(bars) + "</svg>"
+        + bars + "</svg>"
     )
+
+
+def spark_svg(buckets: list[dict[str, Any]], label: str) -> str:
+    """A small chart for a table cell: succeeded under failed per bucket, no axis text (each
+    bar's figures on hover)."""
+    width, height = 132, 32
+    bars, peak = _stacked_bars(buckets, width, height, 2, " + 5 min")
+    return (f'<svg role="img" aria-label="{escape(label)}, peak {peak}" viewBox="0 0 {width} {height}" '
+            f'width="{width}" height="{height}" class="chart spark">'
+            f'<line x1="2" y1="{height - 2}" x2="{width - 2}" y2="{height - 2}"/>{bars}</svg>')
 
 
 def seconds_text(value: float) -> str:

@@ -72,14 +72,19 @@ def web_app(console: Console) -> ASGIApp:
     if console.settings.api_prefix:
         routes += build_api(console, reads, Watch(console, reads), slots)
     if console.settings.dashboard:
-        from ._layout import static_route
+        from ._feeds import Board
+        from ._layout import Links, static_route
+        from ._live import Pulse
         from ._login import build_login
         from ._names import build_names
         from ._page import build_pages
         from ._views import build_views
 
-        routes += [*build_pages(console, reads, slots), *build_login(console),
-                   *build_views(console, reads), *build_names(console, reads),
+        board = Board(console, Links(console.settings.dashboard_prefix),
+                      console.settings.api_prefix.rstrip("/"))
+        pulse = Pulse(console, reads, board.read)  # one shared read for every live tab
+        routes += [*build_pages(console, reads, slots, board, pulse), *build_login(console),
+                   *build_views(console, reads, board), *build_names(console, reads),
                    static_route(console.settings.dashboard_prefix)]
     if console.settings.metrics:
         from ._metrics import build_metrics

@@ -1,10 +1,10 @@
 """The dashboard's overview and task pages at `{dashboard_prefix}/`: server-rendered HTML, no
-build step. The overview's parts update live (`_live`); the same functions render them for
-the first load and for every update, so both always look the same."""
+build step. The overview's parts, its filtered list too, update live (`_live`); the same
+functions render them for the first load and for every update (`_feeds`), so both always
+look the same."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -15,12 +15,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .._errors import AfterworkError, StoreError, TaskStateError
-from ._api import StreamSlots, per_minute, states_from, steps_json
+from ._api import StreamSlots, steps_json
 from ._auth import cross_site, deny, new_csrf
 from ._bars import progress_bar, result_section
-from ._chart import per_minute_svg
+from ._feeds import Board, feed_of, live_bar, live_part
 from ._find import Filter
-from ._layout import STATES, Links, absent, page, task_rows, unavailable, when
+from ._layout import STATES, absent, page, unavailable, when
 from ._live import Pulse, live_route
 from ._ops_api import BULK_ACTIONS, delete_tasks
 from ._watch import Reads
@@ -28,47 +28,10 @@ from ._watch import Reads
 if TYPE_CHECKING:
     from ._console import Console
 
-RECENT_SHOWN = 50
-FAILED_SHOWN = 20
-
-
 async def form_fields(request: Request) -> dict[str, str]:
     """An urlencoded form (the page's own small forms; no multipart library needed)."""
     fields = parse_qs((await request.body()).decode(errors="replace"))
     return {k: v[-1] for k, v in fields.items()}
-
-
-class Overview:
-    """The overview's parts: counters, chart, failed tasks, recent tasks."""
-
-    def __init__(self, console: Console, links: Links) -> None:
-        self.console = console
-        self.links = links
-
-    def errors(self, records: list[Any]) -> dict[str, str | None]:
-        # Secrets masked in the error lines: off the event loop (it may look functions up).
-        return {r.id: self.console.redactor.last_error(r) for r in records if r.last_error}
-
-    def parts(self, recent: list[Any] | None = None) -> dict[str, str]:
-        """Each live part's HTML (blocks). `recent`: a filtered list instead of the newest."""
-        tasks = self.console.tasks
-        by_state: dict[str, int] = {}
-        for (st, _), n in tasks.counts().items():
-            by_state[st] = by_state.get(st, 0) + n
-        failed = tasks.query(states=states_from("failed"), limit=FAILED_SHOWN)
-        shown = tasks.query(limit=RECENT_SHOWN) if recent is None else recent
-        errors = self.errors(failed + shown)
-        counts = "".join(f"<a class='{s}' href='{self.links.view('')}?state={s}'>{s}"
-                         f"<b id='count-{s}'>{by_state.get(s, 0)}</b></a>" for s in STATES)
-        return {
-            "counts": counts,
-            "chart": per_minute_svg(per_minute(tasks, 60)),
-            "failed": task_rows(self.links, failed, errors,
-                                empty_text="No failed tasks. Failures show here with their error."),
-            "recent": task_rows(self.links, shown, errors, pick=True,
-                                empty_text="No tasks yet: add one with tasks.add_task(...) in an "
-                                           "endpoint, or widen the filter."),
-        }
 
 
 STEP_COLUMNS = ("seq", "name", "state", "runs", "attempt", "started_at", "duration_seconds", "error")
@@ -88,12 +51,6 @@ def steps_table(steps: list[dict[str, Any]]) -> str:
     return f"<h2>Steps</h2><table id='steps'><tr>{head}</tr>{rows}</table>"
 
 
-def mark(html: str) -> str:
-    """A live part's fingerprint: the page swaps a part in only when it changed, so what the
-    operator is reading or about to click is not replaced by its own copy."""
-    return hashlib.sha1(html.encode(), usedforsecurity=False).hexdigest()[:16]
-
-
 def _filter_form(f: Filter) -> str:
     options = "".join(f"<option{' selected' if s == (f.state or '') else ''}>{s}</option>"
                       for s in ("", *STATES))
@@ -111,46 +68,36 @@ def _filter_form(f: Filter) -> str:
             + "<button>filter</button></form>")
 
 
-def build_pages(console: Console, reads: Reads, slots: StreamSlots) -> list[BaseRoute]:
+def build_pages(console: Console, reads: Reads, slots: StreamSlots, board: Board, pulse: Pulse
+                ) -> list[BaseRoute]:
     settings = console.settings
     base = settings.dashboard_prefix
-    links = Links(base)
-    overview_parts = Overview(console, links)
-    pulse = Pulse(console, reads, lambda: {k: {"html": v, "mark": mark(v)}
-                                           for k, v in overview_parts.parts().items()})
+    links = board.links
     bulk_url = escape(f"{settings.api_prefix.rstrip('/')}/tasks/bulk")
 
     async def overview(request: Request) -> Response:
         if (refused := await deny(settings, request)) is not None:
             return RedirectResponse(f"{base}/login", 303) if refused.status_code == 401 else refused
         try:
-            wanted = Filter.of(request.query_params)
+            feed = feed_of({**request.query_params, "view": "overview"})
         except ValueError as exc:
             return HTMLResponse(f"<p>{escape(str(exc))}</p>", status_code=400)
+        wanted = feed[1] or Filter()
         try:
-            parts = await reads.run(
-                lambda: overview_parts.parts(wanted.load(console, RECENT_SHOWN) if wanted.active else None))
+            parts = (await reads.run(board.read, {feed}))[feed]
         except AfterworkError as exc:
             return unavailable(exc)
         bulk = ("".join(f"<button data-bulk='{a}' data-url='{bulk_url}' id='bulk-{a}'>{a} selected"
                         "</button>" for a in BULK_ACTIONS)
                 + f"<label><input type='checkbox' id='all-matching' data-match='{wanted.match()}'> "
                   "all that match the filter</label><span id='bulk-result' role='status'></span>")
-        recent_live = "" if not wanted.active else " data-live='off'"
-
-        def live(key: str) -> str:
-            """A live part's attributes and content (the tag's end onwards)."""
-            return f" id='live-{key}' data-mark='{mark(parts[key])}'>{parts[key]}"
-
-        body = (f"<div id='live' data-url='{links.view('live')}' class='bar'><h1>Overview</h1>"
-                "<button id='pause-live'>Pause live updates</button>"
-                "<span id='live-status' class='live'>connecting…</span></div>"
-                f"<div class='counts'{live('counts')}</div>"
-                f"<h2>Tasks per minute, last hour</h2><div{live('chart')}</div>"
-                f"<h2>Failed</h2><div class='scroll'{live('failed')}</div>"
+        body = (live_bar(links, "Overview", feed)
+                + f"<div class='counts'{live_part('counts', parts['counts'])}</div>"
+                f"<h2>Tasks per minute, last hour</h2><div{live_part('chart', parts['chart'])}</div>"
+                f"<h2>Failed</h2><div class='scroll'{live_part('failed', parts['failed'])}</div>"
                 f"<h2>{'Tasks matching the filter' if wanted.active else 'Recent'}</h2>"
                 f"{_filter_form(wanted)}<div class='bar'>{bulk}</div>"
-                f"<div class='scroll'{recent_live}{live('recent')}</div>")
+                f"<div class='scroll'{live_part('recent', parts['recent'])}</div>")
         return page(links, "afterwork", body, new_csrf(), logout=bool(settings.dashboard_token))
 
     async def detail(request: Request) -> Response:
@@ -171,7 +118,7 @@ def build_pages(console: Console, reads: Reads, slots: StreamSlots) -> list[Base
                           for h in info["history"] if isinstance(h, dict))
         csrf = new_csrf()
         applies = {"failed": "retry", "cancelled": "retry", "queued": "cancel"}  # as steer() allows
-        shown = [a for a in ("retry", "cancel") if applies.get(record.state.public) == a]
+        shown: list[str] = [a for a in ("retry", "cancel") if applies.get(record.state.public) == a]
         if record.state.value in ("queued", "succeeded", "failed", "cancelled"):  # as delete allows
             shown.append("delete")
         asks = {"delete": " data-confirm='Delete this task, its result and its steps?'"}

@@ -1,4 +1,5 @@
-// afterwork's dashboard: local times, live updates, bulk actions, queue pause. No library.
+// afterwork's dashboard: local times, live updates, bulk actions, queue pause, confirmations.
+// No library.
 "use strict";
 (function () {
   const csrf = document.querySelector("meta[name=csrf]").content;
@@ -41,8 +42,11 @@
         const parts = JSON.parse(e.data);
         for (const [key, part] of Object.entries(parts)) {
           const el = document.getElementById("live-" + key);
-          if (el && el.dataset.live !== "off" && el.dataset.mark !== part.mark) {
+          if (el && el.dataset.mark !== part.mark) {
+            // Tasks ticked for a bulk action stay ticked when their list is redrawn.
+            const picked = new Set([...el.querySelectorAll("input.pick:checked")].map((b) => b.value));
             el.innerHTML = part.html; el.dataset.mark = part.mark; localTimes(el);
+            for (const box of el.querySelectorAll("input.pick")) box.checked = picked.has(box.value);
           }
         }
         status.textContent = "live, updated " + new Date().toLocaleTimeString();
@@ -92,12 +96,12 @@
     form.addEventListener("submit", (e) => { if (!confirm(form.dataset.confirm)) e.preventDefault(); });
   }
 
-  // Pause and resume a queue.
-  for (const button of document.querySelectorAll("button[data-post]")) {
-    button.addEventListener("click", async () => {
-      try { await post(button.dataset.post); location.reload(); } catch (err) { alert(err.message); }
-    });
-  }
+  // Pause and resume a queue, run a schedule now (buttons a live update may redraw).
+  document.addEventListener("click", async (e) => {
+    const button = e.target.closest("button[data-post]");
+    if (!button) return;
+    try { await post(button.dataset.post); location.reload(); } catch (err) { alert(err.message); }
+  });
 
   localTimes(document);
 })();
