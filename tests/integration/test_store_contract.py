@@ -369,3 +369,34 @@ def test_a_read_after_close_leaves_no_connection_open_for_the_collector(
         del s
         gc.collect()
     assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_delete_takes_queued_and_finished_tasks_with_their_rows_never_held_or_awaited_ones(
+        store: Store) -> None:
+    done, held = (rec(run_at=NOW - 10) for _ in range(2))  # claimed first
+    first = rec()
+    after = rec(waiting_on=first.id)
+    queued = rec()
+    store.apply(Changes(inserts=[done, held, first, after, queued]))
+    assert {r.id for r in store.claim("a", 2, NOW)} == {done.id, held.id}
+    store.apply(Changes(succeeded=[Outcome(done.id, "a", NOW, result='{"value": 1}')]))
+    assert store.get(done.id).result is not None  # type: ignore[union-attr]
+    ids = [done.id, held.id, first.id, queued.id, "no-such-task"]
+    assert sorted(store.delete(ids)) == sorted([done.id, queued.id])
+    assert [store.get(i) is None for i in ids] == [True, False, False, True, True]
+    with store._read() as cur:  # type: ignore[attr-defined]
+        cur.execute("SELECT COUNT(*) FROM afterwork_task_outputs")
+        assert cur.fetchone()[0] == 0  # its result went with it
+    assert store.delete([after.id]) == [after.id] and store.delete([first.id]) == [first.id]
+
+
+def test_finished_per_minute_by_queue(store: Store) -> None:
+    tasks = [dataclasses.replace(rec(), queue=q) for q in ("a", "a", "b")]
+    store.apply(Changes(inserts=tasks))
+    store.claim("r", 3, NOW)
+    store.apply(Changes(succeeded=[Outcome(t.id, "r", NOW + 61) for t in tasks[:2]],
+                        failed=[Outcome(tasks[2].id, "r", NOW + 125, error="x")]))
+    minute = int((NOW + 61) // 60) * 60
+    assert sorted(store.finished_per_minute_by_queue(NOW)) == [
+        ("a", minute, "succeeded", 2), ("b", minute + 60, "failed", 1)]
+    assert store.finished_per_minute_by_queue(NOW + 200) == []

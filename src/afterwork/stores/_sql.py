@@ -22,6 +22,7 @@ from .._models import (
     TaskState,
 )
 from ._base import Store
+from ._cleanup import Cleanup
 from ._dbapi import Cursor
 from ._migrations import SchemaMigrations
 from ._rows import from_row, to_row
@@ -34,11 +35,8 @@ from ._statements import (
     CANCELLED_BY_OPERATOR,
     COLUMN_LIST,
     COUNT_PENDING,
-    COUNT_PURGEABLE,
-    DELETE_TASK,
     EXPIRE,
     FINISHED_TIMES,
-    FORGET_RESULTS,
     GET,
     GET_BY_ALIAS,
     HEARTBEAT,
@@ -56,9 +54,6 @@ from ._statements import (
     OWNERS,
     PAUSE_QUEUE,
     PAUSED_QUEUES,
-    PURGE,
-    PURGE_ALIASES,
-    PURGE_OUTPUTS,
     QUEUE_FINISHED,
     QUEUE_NOW,
     READ_FROM,
@@ -80,7 +75,7 @@ from ._statements import (
     WITH_KEY,
     chain_reason,
 )
-from ._steps import FORGET_UNFINISHED, PURGE_STEPS, STEPS_OF, save_steps, step_from_row
+from ._steps import FORGET_UNFINISHED, STEPS_OF, save_steps, step_from_row
 
 GET_MANY_CHUNK = 500  # ids per statement: under SQLite's 999 bound parameters of old builds
 
@@ -107,7 +102,7 @@ def _close_readers_in(readers: dict[int, tuple[Any, int]]) -> None:
         conn.close()
 
 
-class SqlStore(SchemaMigrations, Store):
+class SqlStore(SchemaMigrations, Cleanup, Store):
     """A store over DB-API connections. Its subclass, one per dialect, supplies connections,
     transactions, error translation and the few expressions that differ (below); the
     statements, the state machine and the migration runner are here, once."""
@@ -467,43 +462,10 @@ class SqlStore(SchemaMigrations, Store):
             cur.execute(self._sql(FINISHED_TIMES), (since, limit))
             return [tuple(row) for row in cur.fetchall()]
 
-    def purge(self, finished_before: float, limit: int = 10_000) -> int:
-        with self._write() as cur:
-            cur.execute(self._sql(PURGE), (finished_before, limit))
-            purged = int(cur.rowcount)
-            if purged:
-                cur.execute(self._sql(PURGE_ALIASES))
-                cur.execute(self._sql(PURGE_OUTPUTS))
-                cur.execute(self._sql(PURGE_STEPS))
-            return purged
-
-    def delete(self, task_ids: Sequence[str]) -> list[str]:
-        deleted = []
-        with self._write() as cur:
-            for task_id in task_ids:
-                cur.execute(self._sql(DELETE_TASK), (task_id,))
-                if cur.rowcount > 0:
-                    deleted.append(task_id)
-            if deleted:
-                cur.execute(self._sql(PURGE_ALIASES))
-                cur.execute(self._sql(PURGE_OUTPUTS))
-                cur.execute(self._sql(PURGE_STEPS))
-        return deleted
-
-    def forget_results(self, finished_before: float) -> int:
-        with self._write() as cur:
-            cur.execute(self._sql(FORGET_RESULTS), (finished_before,))
-            return int(cur.rowcount)
-
     def steps_of(self, task_id: str) -> list[StepRecord]:
         with self._read() as cur:
             cur.execute(self._sql(STEPS_OF), (task_id,))
             return [step_from_row(r) for r in cur.fetchall()]
-
-    def count_purgeable(self, finished_before: float) -> int:
-        with self._read() as cur:
-            cur.execute(self._sql(COUNT_PURGEABLE), (finished_before,))
-            return int(cur.fetchone()[0])
 
     def schema_version(self) -> tuple[int, int]:
         with self._read() as cur:
