@@ -36,7 +36,7 @@ def test_two_apps_two_workers_one_killed_on_postgres(
     accepted: set[str] = set()
     lock = threading.Lock()
     try:
-        loaders = [threading.Thread(target=_load, args=(app, i * 1000, 150, accepted, lock))
+        loaders = [threading.Thread(target=_load, args=(app, "job", i * 1000, 150, accepted, lock))
                    for i, app in enumerate(apps)]
         for t in loaders:
             t.start()

@@ -27,7 +27,8 @@ def test_each_queue_shows_its_names_rate_limits_and_five_minute_buckets(durable_
         queues = {q["queue"]: q for q in client.get(f"{API}/queues", headers=BEARER).json()["queues"]}
         assert queues["hooks"]["rate_limits"] == [
             {"name": "tests.dashboard.dash_tasks:rated_hook", "starts": 2, "per_seconds": 60.0}]
-        assert queues["default"]["rate_limits"] == []
+        # the registry is the process's: other test modules' tasks may be listed, never ours
+        assert not [r for r in queues["default"]["rate_limits"] if "dash_tasks" in r["name"]]
         hooks, default = queues["hooks"]["per_5_minutes"], queues["default"]["per_5_minutes"]
         assert len(hooks) == 12 and hooks[0]["minute"] < hooks[-1]["minute"]  # oldest first
         assert [sum(b[k] for b in hooks) for k in ("succeeded", "failed")] == [3, 0]
