@@ -36,7 +36,7 @@ def test_each_queue_shows_its_names_rate_limits_and_five_minute_buckets(durable_
         assert hooks[-1]["succeeded"] + hooks[-2]["succeeded"] == 3  # finished just now
         client.post("/afterwork/login", data={"token": "views-token"})
         page = client.get("/afterwork/queues").text
-        assert "rated_hook: 2 / 60 s" in page and ">none<" in page
+        assert "rated_hook: 2 / 60 s" in page  # other queues list other modules' tasks, or "none"
         assert page.count("class=\"chart spark\"") == len(queues)
         assert "0 succeeded, 1 failed" in page  # a bar's figures on hover
 
