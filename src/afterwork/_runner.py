@@ -15,15 +15,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from contextlib import nullcontext, suppress
+from contextlib import suppress
 from typing import Any
-
-import anyio
-from starlette._utils import is_async_callable
 
 from . import _codec
 from ._aio import wait_event
 from ._attempts import attempt_note, failure, held_outcome
+from ._calling import call_attempt
 from ._chores import expire_dead_owners, forget_old_results, store_due_ticks
 from ._context import TaskContext, running_task
 from ._enqueue import Planner
@@ -44,7 +42,6 @@ log = logging.getLogger("afterwork")
 
 DEAD_OWNER_CHECK_EVERY = 10  # polls between checks for dead runners on this host
 CANCEL_WAIT_SECONDS = 1.0  # after the grace: how long cancelled `async def` tasks get to unwind
-_IS_ASYNC: dict[Any, bool] = {}  # function -> async def? (Starlette's test, cached)
 
 
 class Runner:
@@ -329,9 +326,11 @@ class Runner:
         try:
             if self.events.around_task:
                 with self.events.around(record):
-                    value = await self._call(record, func, args, kwargs, record.timeout_seconds)
+                    value = await call_attempt(record, func, args, kwargs, record.timeout_seconds,
+                                               self._threads, self._in_thread)
             else:
-                value = await self._call(record, func, args, kwargs, record.timeout_seconds)
+                value = await call_attempt(record, func, args, kwargs, record.timeout_seconds,
+                                           self._threads, self._in_thread)
         except asyncio.CancelledError:
             call = self._in_thread.get(record.id)
             if call is not None and not call.done():
@@ -376,34 +375,6 @@ class Runner:
         if self.events.active:
             self.events.emit(TaskEvent(EventKind.PROGRESS, record, time.time(), attempt,
                                        progress=progress))
-
-    async def _call(
-        self, record: TaskRecord, func: Any, args: list[Any], kwargs: dict[str, Any],
-        timeout: float | None,
-    ) -> Any:
-        """The attempt's call; what the function returned."""
-        target = func.func if isinstance(func, Task) else func
-        is_async = _IS_ASYNC.get(target)
-        if is_async is None:
-            is_async = _IS_ASYNC[target] = is_async_callable(target)
-        if timeout is None and is_async:
-            return await target(*args, **kwargs)  # the common case, without a scope to enter
-        if is_async:
-            with anyio.fail_after(timeout) if timeout else nullcontext():
-                return await target(*args, **kwargs)
-        call = self._in_thread[record.id] = self._threads.submit(target, *args, **kwargs)
-        try:
-            with anyio.fail_after(timeout) if timeout else nullcontext():
-                return await asyncio.wrap_future(call)  # cancelled before it started: never runs
-        except TimeoutError:
-            if not call.done():
-                # The thread runs on: the attempt's outcome waits for it, lease kept, so
-                # that no retry (here or elsewhere) runs beside it.
-                log.warning("afterwork: task %s (%s) timed out after %ss but its thread cannot "
-                            "be stopped; its retry waits until the thread returns",
-                            record.id, record.name, timeout)
-                await asyncio.wait([asyncio.wrap_future(call)])
-            raise
 
     def _after_success(self, record: TaskRecord, unblock_next: bool = False,
                        result: str | None = None) -> None:

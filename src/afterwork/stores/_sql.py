@@ -11,9 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .._models import (
-    ANY_TASK,
     Changes,
-    ClaimSpec,
     Outcome,
     QueueFigures,
     RunnerInfo,
@@ -22,18 +20,17 @@ from .._models import (
     TaskState,
 )
 from ._base import Store
+from ._claims import Claims
 from ._cleanup import Cleanup
 from ._dbapi import Cursor
 from ._migrations import SchemaMigrations
 from ._rows import from_row, to_row
 from ._statements import (
-    ACTIVE_IN_QUEUE,
     ALIAS_IF_SKIPPED,
     CANCEL,
     CANCEL_AFTER,
     CANCEL_CHAIN,
     CANCELLED_BY_OPERATOR,
-    COLUMN_LIST,
     COUNT_PENDING,
     EXPIRE,
     FINISHED_TIMES,
@@ -50,7 +47,6 @@ from ._statements import (
     MARK_STARTED_AND_SUCCEEDED_SQL,
     MARK_STARTED_SQL,
     MARK_SUCCEEDED_SQL,
-    NOT_PAUSED,
     OWNERS,
     PAUSE_QUEUE,
     PAUSED_QUEUES,
@@ -58,10 +54,6 @@ from ._statements import (
     QUEUE_NOW,
     READ_FROM,
     READ_LIST,
-    READY_EXPIRED,
-    READY_ORDER,
-    READY_QUEUED,
-    RECENT_STARTS,
     REQUEUE,
     REQUEUE_CHAIN,
     RESUME_QUEUE,
@@ -80,29 +72,13 @@ from ._steps import FORGET_UNFINISHED, STEPS_OF, save_steps, step_from_row
 GET_MANY_CHUNK = 500  # ids per statement: under SQLite's 999 bound parameters of old builds
 
 
-def _filter(queues: Sequence[str] | None, *, exclude_queues: Sequence[str] = (),
-            names: Sequence[str] | None = None, exclude_names: Sequence[str] = ()
-            ) -> tuple[str, list[Any]]:
-    """Extra WHERE terms; None means no restriction, an empty list matches nothing."""
-    parts: list[str] = []
-    params: list[Any] = []
-    for column, values, negate in (("queue", queues, False), ("queue", exclude_queues, True),
-                                   ("name", names, False), ("name", exclude_names, True)):
-        if values is None or (negate and not values):
-            continue
-        marks = ", ".join("?" for _ in values) or "NULL"
-        parts.append(f" AND {column} {'NOT IN' if negate else 'IN'} ({marks})")
-        params.extend(values)
-    return "".join(parts), params
-
-
 def _close_readers_in(readers: dict[int, tuple[Any, int]]) -> None:
     while readers:
         _, (conn, _) = readers.popitem()
         conn.close()
 
 
-class SqlStore(SchemaMigrations, Cleanup, Store):
+class SqlStore(SchemaMigrations, Cleanup, Claims, Store):
     """A store over DB-API connections. Its subclass, one per dialect, supplies connections,
     transactions, error translation and the few expressions that differ (below); the
     statements, the state machine and the migration runner are here, once."""
@@ -270,56 +246,6 @@ class SqlStore(SchemaMigrations, Cleanup, Store):
         """The next task of each succeeded task's chain may run; True if any was waiting."""
         cur.executemany(self._sql(UNBLOCK), [(i, i) for i in task_ids])
         return bool(cur.rowcount > 0)
-
-    def claim(self, owner: str, limit: int, now: float,
-              spec: ClaimSpec = ANY_TASK) -> list[TaskRecord]:
-        claimed: list[TaskRecord] = []
-        with self._write() as cur:
-            for sql_filter, params, allowance in self._claim_passes(cur, spec, now):
-                room = min(allowance, limit - len(claimed))
-                if room > 0:
-                    claimed.extend(self._claim_pass(cur, owner, now, room, sql_filter + NOT_PAUSED,
-                                                    params))
-        return sorted(claimed, key=lambda r: (-r.priority, r.run_at))
-
-    def _claim_passes(self, cur: Cursor, spec: ClaimSpec, now: float
-                      ) -> Iterator[tuple[str, list[Any], int]]:
-        """(filter, params, most to take): unlimited work first, then each limited queue up to
-        its room, then each rate-limited task name up to its allowance."""
-        q = self._sql
-        if spec.queue_limits or spec.rate_limits:
-            self._serialize_limited_claims(cur, spec)
-        limited_queues = [n for n in spec.queue_limits if spec.queues is None or n in spec.queues]
-        rated = list(spec.rate_limits)
-        base, params = _filter(spec.queues, exclude_queues=limited_queues, exclude_names=rated)
-        yield base, params, 1 << 30
-        for queue in limited_queues:
-            cur.execute(q(ACTIVE_IN_QUEUE), (queue,))
-            room = spec.queue_limits[queue] - int(cur.fetchone()[0])
-            sql, params = _filter((queue,), exclude_names=rated)
-            yield sql, params, room
-        for name, (count, per) in spec.rate_limits.items():
-            cur.execute(q(RECENT_STARTS), (name, now - per))
-            room = count - int(cur.fetchone()[0])
-            sql, params = _filter(spec.queues, names=(name,))  # its own limit, even in a limited queue
-            yield sql, params, room
-
-    def _serialize_limited_claims(self, cur: Cursor, spec: ClaimSpec) -> None:
-        """Inside a claim's transaction, before it counts what runs under `spec`'s limits:
-        keep other claimers from counting and claiming under the same limits meanwhile.
-        Nothing to do where the write transaction already excludes every other (SQLite)."""
-
-    def _claim_pass(self, cur: Cursor, owner: str, now: float, limit: int,
-                    sql_filter: str, params: list[Any]) -> list[TaskRecord]:
-        pick = f"SELECT id, priority, run_at FROM {TASKS_TABLE} WHERE"
-        sql = (f"UPDATE {TASKS_TABLE} SET state = 'leased', lease_owner = ?, lease_until = {LEASE_NOW} + ? "
-               f"WHERE id IN (SELECT id FROM ("
-               f"SELECT * FROM ({pick} {READY_QUEUED}{sql_filter} {READY_ORDER} LIMIT ?) UNION ALL "
-               f"SELECT * FROM ({pick} {READY_EXPIRED}{sql_filter} {READY_ORDER} LIMIT ?)"
-               f") {READY_ORDER} LIMIT ?) RETURNING {COLUMN_LIST}")
-        cur.execute(self._sql(sql), (owner, self.lease_seconds, now, *params, limit,
-                                     owner, *params, limit, limit))
-        return [from_row(r) for r in cur.fetchall()]
 
     def lease_clock(self) -> float:
         with self._read() as cur:
