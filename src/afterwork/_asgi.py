@@ -101,6 +101,8 @@ class AfterworkMiddleware:
 
 
 _frozen = False
+YOUNG_THRESHOLD = 10_000  # allocations between young collections once frozen (CPython: 700, 3.13: 2,000)
+_INTERPRETER_THRESHOLDS = ((700, 10, 10), (2000, 10, 10))  # CPython's defaults (3.13: 2,000)
 
 
 def freeze_startup_heap() -> None:
@@ -112,12 +114,21 @@ def freeze_startup_heap() -> None:
     once before its response, so its objects are alive together with those of the requests
     beside it and reach the oldest generation; each full collection would then scan the
     whole heap, tens of milliseconds that land on some request's latency. Frozen objects are
-    still freed by reference counting; only cycles among them are never collected."""
+    still freed by reference counting; only cycles among them are never collected.
+
+    Then, if the application left the collector's thresholds as the interpreter set them, the
+    young generation's goes to YOUNG_THRESHOLD: the objects of the requests in flight are
+    freed by reference counting before a collection would see them, instead of being scanned
+    and promoted every 700 allocations (a fifth of what afterwork adds to a request, counted
+    in instructions; docs/performance.md). Thresholds an application set are its own."""
     global _frozen
     if not _frozen:
         _frozen = True
         gc.collect()
         gc.freeze()
+        threshold = gc.get_threshold()
+        if threshold in _INTERPRETER_THRESHOLDS:
+            gc.set_threshold(YOUNG_THRESHOLD, *threshold[1:])
 
 
 def _from_server(scope: Scope) -> bool:

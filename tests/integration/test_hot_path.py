@@ -13,6 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
+from afterwork._asgi import YOUNG_THRESHOLD
 from afterwork._ids import new_id
 from afterwork._models import Changes, Outcome, TaskRecord, TaskState
 from afterwork._writer import FOLD_SECONDS, Writer
@@ -126,7 +127,9 @@ _FREEZE_APP = textwrap.dedent("""
     from afterwork import Afterwork
 
     app = FastAPI()
-    aw = Afterwork(app, url="memory://", freeze_gc=sys.argv[1] == "on")
+    aw = Afterwork(app, url="memory://", freeze_gc=sys.argv[1] != "off")
+    if sys.argv[1] == "own":  # the application's own collector policy
+        gc.set_threshold(1234, 10, 10)
 
     @app.get("/")
     async def root() -> dict:
@@ -146,22 +149,27 @@ _FREEZE_APP = textwrap.dedent("""
                 await client.get("/")
                 print(gc.get_freeze_count())
         await aw.shutdown()
+        print(gc.get_threshold()[0])
 
     asyncio.run(served())
 """)
 
 
-def test_the_start_up_heap_is_frozen_at_a_servers_first_request_unless_told_not_to() -> None:
-    def counts(setting: str) -> tuple[int, int, int]:
-        """Objects frozen beyond the interpreter's own: under TestClient, httpx, a server."""
+def test_the_start_up_heap_is_frozen_and_young_collections_spaced_at_a_servers_first_request() -> None:
+    def counts(setting: str) -> tuple[int, int, int, int]:
+        """Objects frozen beyond the interpreter's own: under TestClient, httpx, a server; and
+        the young generation's threshold at the end."""
         done = subprocess.run([sys.executable, "-c", _FREEZE_APP, setting], capture_output=True,
                               text=True, timeout=60, check=True)
-        own, under_test_client, under_httpx, served = map(int, done.stdout.split())
-        return under_test_client - own, under_httpx - own, served - own
+        own, under_test_client, under_httpx, served, young = map(int, done.stdout.split())
+        return under_test_client - own, under_httpx - own, served - own, young
 
-    under_test_client, under_httpx, served = counts("on")
+    under_test_client, under_httpx, served, young = counts("on")
     assert under_test_client == 0 and under_httpx == 0 and served > 10_000
-    assert counts("off") == (0, 0, 0)
+    assert young == YOUNG_THRESHOLD  # raised from the interpreter's default once frozen
+    assert counts("off") in ((0, 0, 0, 700), (0, 0, 0, 2000))  # the interpreter's, untouched
+    *_, served, young = counts("own")
+    assert served > 10_000 and young == 1234  # frozen; the application's own threshold kept
 
 
 def test_stop_ends_an_idle_writer_at_once(tmp_path: Path) -> None:

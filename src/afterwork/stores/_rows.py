@@ -30,6 +30,8 @@ def insert_task_statement(record: TaskRecord, *, if_absent: bool = False
 
 def from_row(row: Sequence[Any]) -> TaskRecord:
     """A row of COLUMNS (a claim's), or of READ_COLUMNS (a read's: with result and progress)."""
-    values = dict(zip(COLUMNS if len(row) == len(COLUMNS) else READ_COLUMNS, row, strict=True))
-    values["state"] = TaskState(values["state"])
-    return TaskRecord(**values)
+    if len(row) not in (len(COLUMNS), len(READ_COLUMNS)):
+        raise ValueError(f"a task row has {len(row)} columns, not {len(COLUMNS)} or {len(READ_COLUMNS)}")
+    # TaskRecord's fields are READ_COLUMNS, in order (tests/unit check it): positional is the
+    # cheapest way to build one, and a claim builds one per task.
+    return TaskRecord(row[0], row[1], row[2], TaskState(row[3]), *row[4:])
