@@ -183,6 +183,7 @@ def main() -> None:
     logs = args.results_dir / f"drain-logs-{stamp:%Y%m%d-%H%M%S}"
     logs.mkdir(parents=True, exist_ok=True)
     cases: list[Case] = []
+    load_before = os.getloadavg()[0]
     for round_no in range(1, args.rounds + 1):
         for system in systems:
             for kind in kinds:
@@ -199,7 +200,7 @@ def main() -> None:
                     print(f"round {round_no} {system.name:<17} {kind:<8} workers={n} {rate} "
                           f"(ran {case.ran:,}, enqueue {case.enqueue_s:.1f} s)", flush=True)
     meta = table.meta(stamp, shlex.join(["python", "-m", "benchmarks.drain.compare", *sys.argv[1:]]),
-                      args.rounds, counts, args.concurrency)
+                      args.rounds, counts, args.concurrency, (load_before, os.getloadavg()[0]))
     section = table.markdown(cases, systems, kinds, workers, meta)
     out = args.results_dir / f"drain-{stamp:%Y%m%d-%H%M%S}.json"
     out.write_text(table.to_json(meta, [asdict(c) for c in cases]))

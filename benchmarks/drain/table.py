@@ -28,9 +28,23 @@ class CaseLike(Protocol):
 
 
 def meta(stamp: datetime, command: str, rounds: int, counts: dict[str, int],
-         concurrency: int) -> dict[str, Any]:
+         concurrency: int, load: tuple[float, float]) -> dict[str, Any]:
+    """`load`: the 1-minute load average before the first case and after the last."""
     return {"date": f"{stamp:%Y-%m-%d %H:%M} UTC", "command": command, "rounds": rounds,
-            "tasks": counts, "concurrency": concurrency, **report.machine()}
+            "tasks": counts, "concurrency": concurrency, "load": list(load), **report.machine()}
+
+
+def _machine_was(meta: dict[str, Any]) -> str:
+    """What the load average says about the run (runs before it was recorded say nothing)."""
+    load = meta.get("load")
+    if not load:
+        return ""
+    before, after = load
+    text = f"; load average {before:.2f} before the first case and {after:.2f} after the last"
+    if before > meta["cpus"] / 2:
+        text += (" (other work was running: it depresses every absolute figure alike; read the "
+                 "ratios, which compare systems measured in the same rounds)")
+    return text
 
 
 def to_json(meta: dict[str, Any], cases: list[dict[str, Any]]) -> str:
@@ -77,9 +91,7 @@ def markdown(cases: Sequence[CaseLike], systems: list[DrainSystem], kinds: list[
         "## Draining side by side with the peers",
         "",
         f"Measured on {meta['date']}, {meta['cpus']} cores ({meta['cpu_model']}), "
-        f"{meta['memory']}, Python {meta['python']}, on a shared machine where other test "
-        "suites ran at the same time: read the ratios, which compare systems measured in the "
-        "same rounds, rather than the absolute figures.",
+        f"{meta['memory']}, Python {meta['python']}{_machine_was(meta)}.",
         "",
         f"- command: `{meta['command']}`",
         f"- backlog per case: {counts} tasks, enqueued before any worker starts (not timed); "

@@ -221,6 +221,17 @@ class Afterwork:
         finally:
             _locate.current.reset(token)
 
+    def started_here(self) -> bool:
+        """Started for a request on the running loop: the store open and, when tasks run in
+        the app, its runner on this loop (the check every request makes, without a coroutine)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio: ensure_started() says what to do
+            return False
+        runner = self.intake.runner
+        return self._storage_started and (
+            not self.settings.run_in_app or (runner is not None and runner.loop is loop))
+
     async def ensure_started(self) -> None:
         _compat.require_asyncio()
         runner = self.intake.runner

@@ -32,6 +32,7 @@ class Lifecycle(Protocol):
     intake: Intake
 
     async def startup(self) -> None: ...
+    def started_here(self) -> bool: ...
     async def ensure_started(self) -> None: ...
     async def shutdown(self) -> None: ...
 
@@ -49,7 +50,8 @@ class AfterworkMiddleware:
         if kind != "http":
             await self.app(scope, receive, send)
             return
-        await self.aw.ensure_started()
+        if not self.aw.started_here():
+            await self.aw.ensure_started()
         test_client = _from_test_client(scope)
         if not _frozen and self.aw.settings.freeze_gc and _from_server(scope):
             freeze_startup_heap()
@@ -82,7 +84,8 @@ class AfterworkMiddleware:
             current_batch.reset(token)
         # Where nothing of the request's ran its background (the endpoint returned plain data
         # and no response carried the tasks, or they came from defer()), they run now.
-        await batch.run_here()
+        if (due := batch.run_here()) is not None:
+            await due
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def receive_and_start() -> Message:

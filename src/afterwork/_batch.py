@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +15,9 @@ from ._enqueue import Planned
 from ._handle import TaskHandle
 from ._intake import Intake
 from ._models import TaskRecord
+
+if TYPE_CHECKING:
+    from ._runner import Runner
 
 log = logging.getLogger("afterwork")
 
@@ -41,6 +44,7 @@ class RequestBatch:
         self._inline_left: list[TaskRecord] | None = None  # inline: leased rows not run yet
         self._memory_ok = self._stored_ok = True  # a failure stops the tasks after it
         self.wake_after = False  # tasks went through the app's own transaction
+        self._in_memory = 0  # planned tasks that run in memory (none: nothing runs here)
 
     def add(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskHandle:
         planned = self.intake.planner.plan(func, args, kwargs)
@@ -51,6 +55,8 @@ class RequestBatch:
                 return twin.handle
         if self.phase is _Phase.OPEN:
             self.planned.append(planned)
+            if planned.payload is None:
+                self._in_memory += 1
         elif planned.payload is not None:  # added after the response started: store it at once
             self.intake.store_now([planned])
         else:
@@ -90,8 +96,10 @@ class RequestBatch:
         if any(r.lease_owner is None for r in self.records):
             runner.wake_threadsafe()
 
-    async def run_here(self, upto: TaskHandle | None = None) -> None:
-        """Run the tasks due here, in order, up to and including `upto` (None: all left).
+    def run_here(self, upto: TaskHandle | None = None) -> Coroutine[Any, Any, None] | None:
+        """The tasks due here, in order, up to and including `upto` (None: all left): what to
+        await to run them, or None when none runs here (the common case: every task stored,
+        the runner has them; no coroutine is made for nothing).
 
         Called where Starlette runs a response's background (FastAPI's and Starlette's
         `BackgroundTasks.__call__` call each task in turn: after the last body chunk, with the
@@ -100,7 +108,7 @@ class RequestBatch:
         tasks run here; stored ones too under a test client (`inline`), else the runner has
         them since the last body chunk."""
         if self.phase is _Phase.OPEN:
-            return
+            return None
         runner = self.intake.runner
         if self._inline_left is None and not self._given:
             if self.inline and self.handed_over and runner is not None:
@@ -110,18 +118,25 @@ class RequestBatch:
                     runner.wake_threadsafe()
             else:
                 self.hand_over()
+        if self._inline_left is None and not self._in_memory:
+            return None  # every task stored, and the runner has them
         end = len(self.planned)
         if upto is not None:
             end = next((i + 1 for i, p in enumerate(self.planned) if p.handle is upto), self._cursor)
         segment, self._cursor = self.planned[self._cursor:end], max(self._cursor, end)
-        if not segment:
-            return
         left = self._inline_left
         if left is None or runner is None:
-            for planned in segment:
-                if planned.payload is None and self._memory_ok:
-                    self._memory_ok = await self._run_in_memory(planned)
-            return
+            in_memory = [p for p in segment if p.payload is None]
+            return self._run_all_in_memory(in_memory) if in_memory else None
+        return self._run_inline(segment, left, runner) if segment else None
+
+    async def _run_all_in_memory(self, segment: list[Planned]) -> None:
+        for planned in segment:
+            if self._memory_ok:
+                self._memory_ok = await self._run_in_memory(planned)
+
+    async def _run_inline(self, segment: list[Planned], left: list[TaskRecord], runner: Runner) -> None:
+        """A test client's request: its stored tasks run here, in order with the others."""
         try:
             for planned in segment:
                 record = next((r for r in left if r.id == planned.handle.id), None)

@@ -69,7 +69,8 @@ async def _task_call(self: Any) -> None:
     batch: RequestBatch | None = self.__dict__.get(BATCH_ATTR)
     current = current_batch.get()
     if batch is not None and batch is current:
-        await batch.run_here(self.__dict__.get(HANDLE_ATTR))
+        if (due := batch.run_here(self.__dict__.get(HANDLE_ATTR))) is not None:
+            await due
         return
     if current is not None:  # made outside this request (at import, say): never silent
         current.intake.planner.warn_not_covered(self.func)
@@ -97,8 +98,9 @@ def _running_the_rest(original: _Call) -> _Call:
     async def call(self: Any) -> None:
         await original(self)
         batch: RequestBatch | None = self.__dict__.get(BATCH_ATTR)
-        if batch is not None and batch is current_batch.get():
-            await batch.run_here()
+        due = batch.run_here() if batch is not None and batch is current_batch.get() else None
+        if due is not None:
+            await due
 
     return call
 

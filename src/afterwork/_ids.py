@@ -15,28 +15,25 @@ import os
 import threading
 import time
 
-_ID_BYTES = 10  # 80 random bits drawn per id, 74 of them used
-_BLOCK_BYTES = _ID_BYTES * 512
+_HEX_PER_ID = 20  # 80 random bits drawn per id (as hex), 74 of them used
+_BLOCK_HEX = _HEX_PER_ID * 512
+_VARIANT = dict(zip("0123456789abcdef", "89ab89ab89ab89ab", strict=True))  # 2 bits kept
 
 
 class _Pool:
-    block = b""
-    at = _BLOCK_BYTES
+    block = ""
+    at = _BLOCK_HEX
     lock = threading.Lock()
 
 
 def new_id() -> str:
     """`xxxxxxxx-xxxx-7xxx-yxxx-xxxxxxxxxxxx`: 48 bits of Unix milliseconds, the version,
-    then 74 random bits around the variant."""
+    then 74 random bits around the variant (`y` is 8, 9, a or b)."""
     with _Pool.lock:
         at = _Pool.at
-        if at >= _BLOCK_BYTES:
-            _Pool.block, at = os.urandom(_BLOCK_BYTES), 0
-        _Pool.at = at + _ID_BYTES
-        random = _Pool.block[at:at + _ID_BYTES]
-    raw = bytearray((time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF).to_bytes(6, "big"))
-    raw += random
-    raw[6] = 0x70 | (raw[6] & 0x0F)  # version 7 over 4 of the 80 random bits
-    raw[8] = 0x80 | (raw[8] & 0x3F)  # the RFC variant over 2 more
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        if at >= _BLOCK_HEX:
+            _Pool.block, at = os.urandom(_BLOCK_HEX // 2).hex(), 0
+        _Pool.at = at + _HEX_PER_ID
+        r = _Pool.block[at:at + _HEX_PER_ID]
+    t = f"{time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF:012x}"
+    return f"{t[:8]}-{t[8:]}-7{r[1:4]}-{_VARIANT[r[4]]}{r[5:8]}-{r[8:]}"
