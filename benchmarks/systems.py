@@ -49,6 +49,8 @@ SYSTEMS: tuple[System, ...] = (
     System("fastapi_async", "FastAPI BackgroundTasks, in memory, `async def` task"),
     System("fastapi_sync", "FastAPI BackgroundTasks, in memory, `def` task (thread pool)"),
     System("afterwork_sqlite", "afterwork, SQLite file, in-app runner", modules=("afterwork",)),
+    System("afterwork_sqlite_normal", "afterwork, SQLite file with synchronous=normal, in-app runner",
+           modules=("afterwork",)),
     System(
         "afterwork_sqlite_worker",
         "afterwork, SQLite file, one separate `afterwork worker` process",

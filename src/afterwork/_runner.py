@@ -8,6 +8,7 @@ thread returns (a thread cannot be stopped); if the process exits first, the lea
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import socket
@@ -66,6 +67,7 @@ class Runner:
         self._claimed: set[str] = set()
         self._running: set[asyncio.Task[bool]] = set()
         self._dispatch_wanted = asyncio.Event()  # ready tasks or free slots changed: dispatch
+        self._context: contextvars.Context | None = None  # the runner's own, while it dispatches
         self._claim_wanted = asyncio.Event()  # the store may hold tasks for us: claim now
         self._stopping = False
         self._store_has_more = True  # the store may hold tasks ready for us: poll when free
@@ -102,7 +104,7 @@ class Runner:
                 self._ready.append(record)
             else:
                 self._waiting[record.waiting_on] = record
-        self._dispatch_wanted.set()
+        self._start_ready()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -194,20 +196,36 @@ class Runner:
 
     # -- the loops ------------------------------------------------------------------------
     async def _dispatch(self) -> None:
+        self._context = contextvars.copy_context()
+        try:
+            while not self._stopping:
+                self._start_ready()
+                self._dispatch_wanted.clear()
+                await self._dispatch_wanted.wait()
+        finally:
+            self._context = None
+
+    def _start_ready(self) -> None:
+        """Start ready tasks while slots are free, at once (call on the runner's loop): a
+        hand-over, a claim or a finished task does not wait for the dispatcher's next turn.
+        Each task runs in an asyncio task of its own, in a copy of the runner's context, never
+        of the caller's (a request hands its tasks over from inside its own context: its
+        context variables must not follow them)."""
+        context = self._context
+        if context is None:  # the dispatcher is not running (yet): it starts them
+            self._dispatch_wanted.set()
+            return
         limit = self.settings.concurrency
-        while not self._stopping:
-            while self._ready and len(self._running) < limit:
-                record = self._ready.popleft()
-                task = asyncio.create_task(self.execute(record))
-                self._running.add(task)
-                task.add_done_callback(self._finished)
-            self._dispatch_wanted.clear()
-            await self._dispatch_wanted.wait()
+        while self._ready and len(self._running) < limit and not self._stopping:
+            record = self._ready.popleft()
+            task = context.copy().run(asyncio.create_task, self.execute(record))
+            self._running.add(task)
+            task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[bool]) -> None:
         self._running.discard(task)
         self._finished_count += 1
-        self._dispatch_wanted.set()
+        self._start_ready()
         if self._store_has_more and self._claim_room() > 0:
             self._claim_wanted.set()
 
@@ -393,7 +411,7 @@ class Runner:
                                              result=result))
         if successor is not None:
             self._ready.append(successor)
-            self._dispatch_wanted.set()
+            self._start_ready()
 
     def _after_error(self, record: TaskRecord, attempt: int, started: float, exc: BaseException,
                      options: TaskOptions | None) -> None:

@@ -75,7 +75,10 @@ class Answer:
 @dataclass
 class Load:
     """Bounded load: `clients` threads posting `path(n)` until `requests` were sent or
-    `seconds` passed, whichever first."""
+    `seconds` passed, whichever first. `paced`: the budget lasts the whole `seconds` (each
+    client sends at most one request per `clients * seconds / requests`; a fault run needs
+    requests after its fault, and on a fast machine an unpaced load spent its budget before
+    the fault ended)."""
 
     url: str
     path: str = "/job/{n}?seconds=0.05"
@@ -83,6 +86,7 @@ class Load:
     requests: int = 2000
     seconds: float = 10.0
     timeout_seconds: float = 30.0
+    paced: bool = False
     answers: list[Answer] = field(default_factory=list)
     _thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -102,6 +106,7 @@ class Load:
         counter = iter(range(self.requests))
         lock = threading.Lock()
         deadline = time.monotonic() + self.seconds
+        spacing = self.clients * self.seconds / self.requests if self.paced else 0.0
 
         def client() -> None:
             with httpx.Client(timeout=self.timeout_seconds) as http:
@@ -110,6 +115,7 @@ class Load:
                         n = next(counter, None)
                     if n is None:
                         return
+                    next_at = time.monotonic() + spacing
                     sent = boot_clock()
                     try:
                         r = http.post(self.url + self.path.format(n=n))
@@ -119,6 +125,7 @@ class Load:
                         status, ids = 0, []
                     with lock:
                         self.answers.append(Answer(sent, boot_clock(), status, ids))
+                    self._stop.wait(max(0.0, next_at - time.monotonic()))
 
         with ThreadPoolExecutor(self.clients) as pool:
             for _ in range(self.clients):
@@ -179,7 +186,7 @@ def under_fault(url: str, start: Callable[[], None], clear: Callable[[], None], 
     """Load the app, make the fault after `before_seconds`, clear it `fault_seconds` later,
     keep the load `after_seconds` more. Bounded: `requests` at most."""
     load = Load(url, path=path, clients=clients, requests=requests,
-                seconds=before_seconds + fault_seconds + after_seconds).start()
+                seconds=before_seconds + fault_seconds + after_seconds, paced=True).start()
     time.sleep(before_seconds)
     fault_at = boot_clock()
     start()

@@ -39,8 +39,16 @@ MIGRATION_LOCK = 0x61667477  # pg_advisory_xact_lock key: one migrator at a time
 LISTEN_RETRY_SECONDS = 2.0
 SERVER_NOW = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
 TIMEOUT_STEP = 0.9  # tighten a transaction's timeouts only below 90% of the connection's
+# And every statement planned with its own parameters: psycopg prepares a statement after its
+# fifth run, and PostgreSQL then may switch to a generic plan costed on the statistics of that
+# moment. The tasks table grows from empty to tens of thousands of rows within seconds (a
+# burst), long before autovacuum analyzes it: a generic plan made while it looked empty
+# scanned the whole table for every group of outcomes (a drain fell from 10,000 to 450
+# tasks/s). A custom plan costs a fraction of a millisecond per statement, and a group's
+# statements serve hundreds of tasks.
 _SET_TIMEOUTS = ("SELECT set_config('lock_timeout', %s, {local}), "
-                 "set_config('statement_timeout', %s, {local})")
+                 "set_config('statement_timeout', %s, {local}), "
+                 "set_config('plan_cache_mode', 'force_custom_plan', {local})")
 
 # Each condition of a ready task picks from its own partial index, its rows locked as they
 # are picked (skipping those another claimer holds); the merge takes the first `limit`.
