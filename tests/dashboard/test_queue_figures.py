@@ -75,3 +75,17 @@ def test_the_queues_runners_and_a_filtered_list_arrive_live(tmp_path: Any) -> No
         finally:
             for stream in (queues, runners, failed):
                 stream.close()
+
+
+def test_a_quiet_live_stream_sends_the_newest_parts_again(tmp_path: Any, monkeypatch: Any) -> None:
+    """A tab that missed an update (a reconnect, a busy page) heals at the next keep-alive:
+    the keep-alive carries the feed's newest parts again (the page applies changed ones only)."""
+    monkeypatch.setattr("afterwork.web._live.KEEPALIVE_SECONDS", 0.3)
+    app = make(f"sqlite:///{tmp_path}/aw.db")
+    with serve(app) as base, httpx.Client(base_url=base, headers=BEARER, timeout=30) as http:
+        queues = _boards(http, "?view=queues")
+        try:
+            first, again = next(queues), next(queues)  # nothing changed in between
+            assert set(first) == {"queues"} and again == first
+        finally:
+            queues.close()

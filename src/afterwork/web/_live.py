@@ -81,6 +81,10 @@ class Pulse:
             with contextlib.suppress(RuntimeError):  # that loop is closed
                 loop.call_soon_threadsafe(kick.set)
 
+    def latest(self, feed: Feed) -> str | None:
+        """The feed's newest parts as last sent (JSON), if any."""
+        return self._latest.get(feed)
+
     def kick(self) -> None:
         """Read again soon (an operator's action changed what the page shows)."""
         if self._kick is not None:
@@ -138,8 +142,13 @@ def live_route(console: Console, pulse: Pulse, slots: StreamSlots) -> Callable[[
                 while (left := deadline - anyio.current_time()) > 0:
                     with anyio.move_on_after(min(left, KEEPALIVE_SECONDS)) as waited:
                         snapshot = await inbox.get()
-                    yield (": keep-alive\n\n" if waited.cancelled_caught
-                           else f"event: board\ndata: {snapshot}\n\n")
+                    if waited.cancelled_caught:  # the keep-alive carries the newest parts again:
+                        # a tab that missed an update (a reconnect, a busy page) heals within
+                        # KEEPALIVE_SECONDS; the page applies only the parts whose mark changed
+                        again = pulse.latest(feed)
+                        yield ": keep-alive\n\n" if again is None else f"event: board\ndata: {again}\n\n"
+                    else:
+                        yield f"event: board\ndata: {snapshot}\n\n"
 
         return SlotStream(stream(), slots.give_back)
 
