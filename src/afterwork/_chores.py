@@ -19,12 +19,20 @@ from ._writer import Writer
 log = logging.getLogger("afterwork")
 
 
+HISTORY_LOOKUP = 100  # a schedule's newest tasks looked at for a tick (run-now tasks are not)
+
+
 async def store_due_ticks(scheduler: Scheduler, writer: Writer, planner: Planner) -> bool:
     """Periodic tasks: store each due tick under its unique tick key (a no-op if another
     runner stored it first). True when ticks were stored."""
     unknown = scheduler.unknown()
     if unknown:
-        future = writer.call(lambda store: {n: bool(store.query(name=n, limit=1)) for n in unknown})
+        # "Ran before" means a tick of it was stored: an operator's "run now" (an ordinary task
+        # of the same name, perhaps stored before this runner's first look) is not a tick, and
+        # must not make it catch up the tick it missed before it started.
+        future = writer.call(lambda store: {
+            n: any(r.tick_key is not None for r in store.query(name=n, limit=HISTORY_LOOKUP))
+            for n in unknown})
         try:
             history: dict[str, bool] = await asyncio.wrap_future(future)
             scheduler.ran_before.update(history)
