@@ -119,6 +119,20 @@ def thread_cpu(pid: int) -> dict[int, float]:
     return found
 
 
+def switches(pid: int) -> dict[int, tuple[int, int]]:
+    """(voluntary, involuntary) context switches of each thread of a process so far."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:
+            continue
+        counts = dict(line.split(":\t") for line in status.splitlines() if "ctxt_switches" in line)
+        found[int(task.name)] = (int(counts["voluntary_ctxt_switches"]),
+                                 int(counts["nonvoluntary_ctxt_switches"]))
+    return found
+
+
 def _count_commits() -> collections.Counter[str]:
     """Count the SQLite store's write transactions (a wrapper on its one transaction method)."""
     commits = collections.Counter[str]()
@@ -192,6 +206,7 @@ def main() -> int:
             server.send_signal(10)  # SIGUSR1: count collections from here
             cpu_before = procs.group_cpu_seconds(server.pid)
             threads_before = thread_cpu(server.pid)
+            switches_before = switches(server.pid)
             spy = None
             if args.spy:
                 spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -203,6 +218,10 @@ def main() -> int:
             result = load.drive(tool, port, args.connections, args.duration, 1)
             cpu = procs.group_cpu_seconds(server.pid) - cpu_before
             threads = {tid: t - threads_before.get(tid, 0.0) for tid, t in thread_cpu(server.pid).items()}
+            switched = {}
+            for tid, (v, n) in switches(server.pid).items():
+                v0, n0 = switches_before.get(tid, (0, 0))
+                switched[tid] = (v - v0, n - n0)
             if spy is not None:
                 spy.wait(30)
         finally:
@@ -213,6 +232,10 @@ def main() -> int:
         busiest = sorted(threads.items(), key=lambda kv: -kv[1])[:3]
         print("  by thread: " + ", ".join(
             f"{'event loop' if tid == server.pid else f'thread {tid}'} {t * 1e6 / requests:.0f} us"
+            for tid, t in busiest if t > 0))
+        print("  context switches per request (voluntary + involuntary): " + ", ".join(
+            f"{'event loop' if tid == server.pid else f'thread {tid}'} "
+            f"{switched.get(tid, (0, 0))[0] / requests:.2f} + {switched.get(tid, (0, 0))[1] / requests:.2f}"
             for tid, t in busiest if t > 0))
         if stats.exists():
             gcs = json.loads(stats.read_text())

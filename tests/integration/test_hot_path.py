@@ -37,6 +37,32 @@ def test_ids_are_version_7_uuids_sorted_by_time_with_random_bits() -> None:
     assert len(set(low_bits)) > 1500  # not a counter
 
 
+def test_a_forked_child_draws_ids_of_its_own() -> None:
+    """A pre-forking server's workers must not repeat their parent's (and each other's) ids:
+    the child of a process that made ids draws a new random block."""
+    new_id()  # the parent holds a block
+    code = textwrap.dedent("""
+        import os, sys
+        from afterwork._ids import new_id
+        new_id()
+        readers = []
+        for _ in range(2):
+            r, w = os.pipe()
+            if os.fork() == 0:
+                os.write(w, ",".join(new_id() for _ in range(50)).encode())
+                os._exit(0)
+            readers.append(r)
+        mine = [new_id() for _ in range(50)]
+        children = [os.read(r, 1 << 16).decode().split(",") for r in readers]
+        tails = [i[14:] for i in mine + children[0] + children[1]]
+        print(len(tails), len(set(tails)))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=True)
+    total, distinct = done.stdout.split()
+    assert total == distinct == "150"
+
+
 class _CountingStore:
     """A real SQLite store whose applies are counted (one apply is one transaction)."""
 

@@ -170,14 +170,14 @@ class SqlStore(SchemaMigrations, Cleanup, Claims, Store):
             # on the store's clock. Rows given one (a restore, a test) keep it.
             leased = [r for r in changes.inserts if r.lease_owner is not None and r.lease_until is None]
             if leased:
-                cur.executemany(q(INSERT_LEASED), [to_row(r, self.lease_seconds) for r in leased])
+                self._insert(cur, INSERT_LEASED, [to_row(r, self.lease_seconds) for r in leased])
                 if len(leased) < len(changes.inserts):
-                    cur.executemany(q(INSERT), [to_row(r) for r in changes.inserts
-                                                if r.lease_owner is None or r.lease_until is not None])
+                    self._insert(cur, INSERT, [to_row(r) for r in changes.inserts
+                                               if r.lease_owner is None or r.lease_until is not None])
             else:
-                cur.executemany(q(INSERT), [to_row(r) for r in changes.inserts])
+                self._insert(cur, INSERT, [to_row(r) for r in changes.inserts])
         if changes.inserts_if_absent:
-            cur.executemany(q(INSERT_IF_ABSENT), [to_row(r) for r in changes.inserts_if_absent])
+            self._insert(cur, INSERT_IF_ABSENT, [to_row(r) for r in changes.inserts_if_absent])
             keyed = [(r.id, r.dedup_key, r.id) for r in changes.inserts_if_absent if r.dedup_key]
             if keyed:
                 cur.executemany(q(ALIAS_IF_SKIPPED), keyed)
@@ -235,6 +235,10 @@ class SqlStore(SchemaMigrations, Cleanup, Claims, Store):
         for owner in changes.stopped_runners:
             cur.execute(q(RUNNER_GONE), (owner,))
         return ready or bool(changes.requeued)
+
+    def _insert(self, cur: Cursor, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run an INSERT of COLUMNS (one `?` per column, in order) for each row."""
+        cur.executemany(self._sql(statement), rows)
 
     def _mark_started_and_succeeded(self, cur: Cursor, rows: list[tuple[float, float, str, str, str]]
                                     ) -> None:

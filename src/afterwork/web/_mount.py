@@ -100,21 +100,26 @@ class AfterworkRoutes(BaseRoute):
 
     def __init__(self, console: Callable[[], Console]) -> None:
         self._console = console
-        self._built: tuple[tuple[str, ...], ASGIApp] | None = None
+        # (the prefixes, each followed by "/", the app under them)
+        self._built: tuple[tuple[str, ...], tuple[str, ...], ASGIApp] | None = None
         self._lock = threading.Lock()
 
-    def _parts(self) -> tuple[tuple[str, ...], ASGIApp]:
+    def _parts(self) -> tuple[tuple[str, ...], tuple[str, ...], ASGIApp]:
         if self._built is None:
             with self._lock:  # two test clients' loops may meet the first request together
                 if self._built is None:
                     console = self._console()
-                    self._built = served_prefixes(console), web_app(console)
+                    prefixes = served_prefixes(console)
+                    self._built = prefixes, tuple(p + "/" for p in prefixes), web_app(console)
         return self._built
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """Asked first on every request of the app (it comes before the app's own routes, so
+        that a catch-all route of the app cannot hide it): one lookup and one `startswith`."""
         if scope["type"] == "http":
+            prefixes, under, _ = self._parts()
             path = get_route_path(scope)
-            if any(path == p or path.startswith(p + "/") for p in self._parts()[0]):
+            if path in prefixes or path.startswith(under):
                 return Match.FULL, {}
         return Match.NONE, {}
 
@@ -122,7 +127,7 @@ class AfterworkRoutes(BaseRoute):
         raise NoMatchFound(name, path_params)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._parts()[1](scope, receive, send)
+        await self._parts()[2](scope, receive, send)
 
     def __repr__(self) -> str:
         return f"AfterworkRoutes(prefixes={list(self._built[0]) if self._built else '(not built yet)'})"
