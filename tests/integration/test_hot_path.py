@@ -113,6 +113,29 @@ def test_posted_outcomes_ride_with_the_next_write(tmp_path: Path) -> None:
         store.store.close()
 
 
+def test_the_writes_of_one_loop_turn_are_one_group(tmp_path: Path) -> None:
+    """Requests handled in one turn of the event loop queue their rows; the writer is woken
+    by a callback of the loop after them, so they share one transaction, even when the turn
+    releases the GIL between them (where a writer woken at the first would take it alone)."""
+    import asyncio
+
+    writer, store = _writer(tmp_path)
+
+    async def one_turn() -> None:
+        futures = []
+        for _ in range(5):
+            futures.append(writer.submit_async(Changes(inserts=[_record("me")])))
+            time.sleep(0.005)  # the GIL is free: a writer already woken would run now
+        await asyncio.gather(*futures)
+
+    try:
+        asyncio.run(one_turn())
+        assert [len(c.inserts) for c in store.applied] == [5]
+    finally:
+        writer.stop()
+        store.store.close()
+
+
 def test_posted_outcomes_are_written_soon_without_another_write(tmp_path: Path) -> None:
     writer, store = _writer(tmp_path)
     try:
