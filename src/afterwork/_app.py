@@ -221,16 +221,19 @@ class Afterwork:
         finally:
             _locate.current.reset(token)
 
-    def started_here(self) -> bool:
-        """Started for a request on the running loop: the store open and, when tasks run in
-        the app, its runner on this loop (the check every request makes, without a coroutine)."""
+    def started_on(self) -> asyncio.AbstractEventLoop | None:
+        """The running loop, if started for a request there: the store open and, when tasks
+        run in the app, its runner on this loop (the check every request makes, without a
+        coroutine). None: `ensure_started()` first (or it says what is wrong)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not asyncio: ensure_started() says what to do
-            return False
+            return None
         runner = self.intake.runner
-        return self._storage_started and (
-            not self.settings.run_in_app or (runner is not None and runner.loop is loop))
+        if self._storage_started and (
+                not self.settings.run_in_app or (runner is not None and runner.loop is loop)):
+            return loop
+        return None
 
     async def ensure_started(self) -> None:
         _compat.require_asyncio()

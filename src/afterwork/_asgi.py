@@ -8,6 +8,7 @@ response ends -> the stored tasks go to the runner, in-memory ones run as in Sta
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
@@ -32,7 +33,7 @@ class Lifecycle(Protocol):
     intake: Intake
 
     async def startup(self) -> None: ...
-    def started_here(self) -> bool: ...
+    def started_on(self) -> asyncio.AbstractEventLoop | None: ...
     async def ensure_started(self) -> None: ...
     async def shutdown(self) -> None: ...
 
@@ -50,12 +51,16 @@ class AfterworkMiddleware:
         if kind != "http":
             await self.app(scope, receive, send)
             return
-        if not self.aw.started_here():
+        # The loop, looked up once a request (on Python 3.11 each lookup is a system call:
+        # it compares the process id), is handed down to the batch's write.
+        loop = self.aw.started_on()
+        if loop is None:
             await self.aw.ensure_started()
+            loop = asyncio.get_running_loop()
         test_client = _from_test_client(scope)
         if not _frozen and self.aw.settings.freeze_gc and _from_server(scope):
             freeze_startup_heap()
-        batch = RequestBatch(self.aw.intake, inline=self.aw.settings.inline_in_tests and test_client)
+        batch = RequestBatch(self.aw.intake, loop, inline=self.aw.settings.inline_in_tests and test_client)
         token = current_batch.set(batch)
         refused: list[StoreError] = []
 

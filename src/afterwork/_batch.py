@@ -3,6 +3,7 @@ response starts, handed to the runner after its response ends."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Callable, Coroutine
@@ -32,8 +33,9 @@ class RequestBatch:
     every task runs in the request's own call, in order, before the request returns, as FastAPI
     runs them; otherwise stored tasks go to the runner and only in-memory ones run there."""
 
-    def __init__(self, intake: Intake, *, inline: bool = False) -> None:
+    def __init__(self, intake: Intake, loop: asyncio.AbstractEventLoop, *, inline: bool = False) -> None:
         self.intake = intake
+        self.loop = loop  # the request's
         self.inline = inline
         self.planned: list[Planned] = []
         self.phase = _Phase.OPEN
@@ -74,7 +76,7 @@ class RequestBatch:
         """Store the batch (raises StoreError, leaving nothing written)."""
         stored = [p for p in self.planned if p.payload is not None]
         if stored:
-            self.records, self.handed_over = await self.intake.commit(stored)
+            self.records, self.handed_over = await self.intake.commit(stored, self.loop)
         self.phase = _Phase.COMMITTED
 
     def response_sent(self) -> None:

@@ -8,6 +8,7 @@ can take them at once, else left for a claim. `defer()` finds its intake through
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -58,11 +59,12 @@ class Intake:
         return ((p.run_at is None or p.run_at <= now) and p.queue not in self.settings.queue_limits
                 and runner.runs(p.queue) and not p.rate_limited)
 
-    async def commit(self, planned: list[Planned]) -> tuple[list[TaskRecord], bool]:
-        """Write a request's stored tasks (raises StoreError, nothing written). Returns the
-        rows and whether they are leased to this process's runner."""
+    async def commit(self, planned: list[Planned], loop: asyncio.AbstractEventLoop
+                     ) -> tuple[list[TaskRecord], bool]:
+        """Write a request's stored tasks (raises StoreError, nothing written); `loop`: the
+        running one. Returns the rows and whether they are leased to this process's runner."""
         chained, keyed, owner = self.records_for(planned, handover=True)
-        await self.writer.submit_async(Changes(inserts=chained, inserts_if_absent=keyed))
+        await self.writer.submit_async(Changes(inserts=chained, inserts_if_absent=keyed), loop)
         records = chained + keyed
         self.enqueued(records)
         if (owner is None or keyed) and self.runner is not None:

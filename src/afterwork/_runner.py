@@ -211,14 +211,15 @@ class Runner:
         Each task runs in an asyncio task of its own, in a copy of the runner's context, never
         of the caller's (a request hands its tasks over from inside its own context: its
         context variables must not follow them)."""
-        context = self._context
-        if context is None:  # the dispatcher is not running (yet): it starts them
+        context, loop = self._context, self._loop  # the loop's own create_task: no lookup of
+        # the running loop (on Python 3.11 a system call: it compares the process id)
+        if context is None or loop is None:  # the dispatcher is not running (yet): it starts them
             self._dispatch_wanted.set()
             return
         limit = self.settings.concurrency
         while self._ready and len(self._running) < limit and not self._stopping:
             record = self._ready.popleft()
-            task = context.copy().run(asyncio.create_task, self.execute(record))
+            task = context.copy().run(loop.create_task, self.execute(record))
             self._running.add(task)
             task.add_done_callback(self._finished)
 

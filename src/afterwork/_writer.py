@@ -108,10 +108,12 @@ class Writer:
         self._put(changes, future)
         return future
 
-    def submit_async(self, changes: Changes) -> asyncio.Future[None]:
-        """`submit` for the event loop: the writer resolves every future of a group with one
-        wake-up of the loop, instead of one per request."""
-        loop = asyncio.get_running_loop()
+    def submit_async(self, changes: Changes, loop: asyncio.AbstractEventLoop | None = None
+                     ) -> asyncio.Future[None]:
+        """`submit` for the event loop (`loop`: the running one, if the caller has it): the
+        writer resolves every future of a group with one wake-up of the loop, instead of
+        one per request."""
+        loop = loop or asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._put(changes, _LoopFuture(loop, future, self._deliveries), wake_from=loop)
         return future
