@@ -23,6 +23,14 @@ def test_plain_json_values_are_stored_as_they_are() -> None:
     assert decode(with_defaults, payload) == ([1], {"c": 3, "d": {"k": [1, "x", None]}})
 
 
+def test_payloads_the_stdlib_wrote_still_decode() -> None:
+    """Stored by an earlier afterwork (stdlib `json.dumps`): escapes the faster parser refuses
+    (a lone surrogate), non-finite and huge numbers all read back as they were written."""
+    values = ["\ud800 lone", float("inf"), 10**30, "é", {"n": [None, True]}]
+    payload = json.dumps({"a": values, "k": {"c": -0.5}})
+    assert decode(with_defaults, payload) == (values, {"c": -0.5})
+
+
 def test_a_call_without_arguments_reads_back_as_new_empty_arguments_each_time() -> None:
     payload = encode(with_defaults, (), {})
     assert payload == NO_ARGUMENTS  # the payload `decode` reads without parsing
