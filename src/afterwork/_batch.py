@@ -93,9 +93,13 @@ class RequestBatch:
         if self._given or self.phase is _Phase.OPEN or not self.records or runner is None:
             return
         self._given = True
+        records = self.records
+        if self.handed_over and len(records) == 1:  # most requests: one task, leased to us
+            runner.adopt(records)
+            return
         if self.handed_over:
-            runner.adopt(r for r in self.records if r.lease_owner == runner.owner)
-        if any(r.lease_owner is None for r in self.records):
+            runner.adopt([r for r in records if r.lease_owner == runner.owner])
+        if any(r.lease_owner is None for r in records):
             runner.wake_threadsafe()
 
     def run_here(self, upto: TaskHandle | None = None) -> Coroutine[Any, Any, None] | None:

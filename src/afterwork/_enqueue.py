@@ -20,10 +20,8 @@ from ._events import Events
 from ._handle import TaskHandle
 from ._ids import new_id
 from ._models import TaskRecord, TaskState
-from ._registry import REGISTRY, Task, TaskOptions, why_not_storable
+from ._registry import REGISTRY, Task, why_not_storable
 from ._settings import Settings
-
-_NO_OPTIONS = TaskOptions()  # a plain function's (a frozen object: made once, not per call)
 
 
 @dataclass(slots=True)
@@ -79,15 +77,21 @@ class Planner:
         if payload is None:
             self._not_storable(label, reason or "unknown")
             return Planned(TaskHandle(new_id(), label, False), func, args, kwargs)
-        options = func.task_options if isinstance(func, Task) else _NO_OPTIONS
         meta = self.events.meta() if self.events.enqueue_hooks else None
+        settings = self.settings
+        if not isinstance(func, Task):  # a plain function (most): the settings' defaults
+            return Planned(TaskHandle(new_id(), label, True), func, args, kwargs, payload,
+                           settings.max_attempts, settings.timeout_seconds,
+                           json.dumps(meta) if meta else None, None, "default", 0, None,
+                           REGISTRY.rate_limit_of(label) is not None)
+        options = func.task_options
         run_at = options.run_at
         if options.delay_seconds is not None:
             run_at = time.time() + options.delay_seconds
         return Planned(
             TaskHandle(new_id(), label, True), func, args, kwargs, payload,
-            max_attempts=options.max_attempts or self.settings.max_attempts,
-            timeout_seconds=options.timeout_seconds or self.settings.timeout_seconds,
+            max_attempts=options.max_attempts or settings.max_attempts,
+            timeout_seconds=options.timeout_seconds or settings.timeout_seconds,
             meta=json.dumps(meta) if meta else None, run_at=run_at,
             queue=options.queue or "default", priority=options.priority or 0, key=options.key,
             rate_limited=(options.rate_limit or REGISTRY.rate_limit_of(label)) is not None,
@@ -134,10 +138,14 @@ def split_keyed(planned: list[Planned]) -> tuple[list[Planned], list[Planned]]:
     return [p for p in planned if p.key is None], [p for p in planned if p.key is not None]
 
 
-def chain_records(planned: list[Planned], owner: str | None = None) -> list[TaskRecord]:
+def chain_records(planned: list[Planned], owner: str | None = None,
+                  now: float | None = None) -> list[TaskRecord]:
     """Rows for one batch: each waits on the one before it, so they run in order. `owner`: the
     runner they are leased to as they are written (the store starts the lease on its clock)."""
-    now = time.time()
+    if now is None:
+        now = time.time()
+    if len(planned) == 1:  # most requests add one task
+        return [record_for(planned[0], now, owner, planned[0].handle.id)]
     batch_id = planned[0].handle.id if planned else None  # the batch is named by its first task
     records = []
     previous: str | None = None
@@ -149,13 +157,12 @@ def chain_records(planned: list[Planned], owner: str | None = None) -> list[Task
 
 def record_for(p: Planned, now: float, owner: str | None = None, batch_id: str | None = None,
                seq: int = 0, waiting_on: str | None = None) -> TaskRecord:
-    """The row of one planned task."""
+    """The row of one planned task (positional: TaskRecord's fields in order, which
+    tests/unit/test_rows.py checks; one is built for every task stored)."""
+    handle = p.handle
     return TaskRecord(
-        id=p.handle.id, name=p.handle.name, payload=p.payload or "",
-        state=TaskState.LEASED if owner else TaskState.QUEUED, max_attempts=p.max_attempts,
-        timeout_seconds=p.timeout_seconds, batch_id=batch_id, seq=seq, waiting_on=waiting_on,
-        lease_owner=owner, lease_until=None,
-        run_at=p.run_at if p.run_at is not None else now, created_at=now, meta=p.meta,
-        queue=p.queue, priority=p.priority, dedup_key=p.key,
-        rate_key=p.handle.name if p.rate_limited else None,
+        handle.id, handle.name, p.payload or "", TaskState.LEASED if owner else TaskState.QUEUED,
+        0, p.max_attempts, p.timeout_seconds, batch_id, seq, waiting_on, owner, None,
+        p.run_at if p.run_at is not None else now, now, None, None, None, None, p.meta,
+        p.queue, p.priority, p.key, handle.name if p.rate_limited else None,
     )

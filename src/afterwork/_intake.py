@@ -46,13 +46,20 @@ class Intake:
         """(chained rows, keyed rows, the runner they are leased to or None). A chain goes
         straight to this process's runner only if every task in it can."""
         now = time.time()
-        chained, keyed = split_keyed(planned)
+        keyed: list[Planned] = []
+        if len(planned) == 1 and planned[0].key is None:  # most requests: one task, no key
+            chained = planned
+        else:
+            chained, keyed = split_keyed(planned)
         runner = self.runner
         owner = None
-        if (handover and chained and runner is not None and runner.accepts_handover()
-                and all(self._can_hand_over(runner, p, now) for p in chained)):
-            owner = runner.owner
-        return chain_records(chained, owner), [record_for(p, now) for p in keyed], owner
+        if handover and chained and runner is not None and runner.accepts_handover():
+            for p in chained:
+                if not self._can_hand_over(runner, p, now):
+                    break
+            else:
+                owner = runner.owner
+        return chain_records(chained, owner, now), [record_for(p, now) for p in keyed], owner
 
     def _can_hand_over(self, runner: Runner, p: Planned, now: float) -> bool:
         """Straight to this process's runner, or through the store (delays, limits, keys)?"""
@@ -65,8 +72,9 @@ class Intake:
         running one. Returns the rows and whether they are leased to this process's runner."""
         chained, keyed, owner = self.records_for(planned, handover=True)
         await self.writer.submit_async(Changes(inserts=chained, inserts_if_absent=keyed), loop)
-        records = chained + keyed
-        self.enqueued(records)
+        records = chained + keyed if keyed else chained
+        if self.events.active:
+            self.enqueued(records)
         if (owner is None or keyed) and self.runner is not None:
             self.runner.more_in_store()
         return records, owner is not None

@@ -86,7 +86,7 @@ def _progress_json(done: float, total: float | None, note: str, attempt: int) ->
                        "attempt": attempt, "at": time.time()}, separators=(",", ":"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reporting:
     """Where the task this code runs in reports to (set by the runner for each attempt)."""
 

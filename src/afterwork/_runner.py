@@ -335,11 +335,13 @@ class Runner:
             return False
         started = time.time()
         lost = ""
-        if record.attempts > (record.history or "").count("\n"):  # the last attempt left no word
+        if record.attempts and record.attempts > (record.history or "").count("\n"):
+            # the last attempt left no word
             lost = attempt_note(attempt=record.attempts, started_at=record.started_at, outcome="lost",
                          error="its runner stopped or lost its lease before it finished")
         self._out().started.append(Outcome(record.id, self.owner, started, note=lost))
-        self._emit(EventKind.STARTED, record, attempt)
+        if self.events.active:
+            self._emit(EventKind.STARTED, record, attempt)
         token = running_task.set(TaskContext(record.id, record.name, attempt, record.max_attempts, self))
         reports = reporting.set(Reporting(self._progress, record, attempt))
         try:
@@ -369,7 +371,8 @@ class Runner:
                 self._last_progress(record.id)
             result = None if value is None else stored_result(func, record, value)
             self._after_success(record, unblock_next, result)
-            self._emit(EventKind.SUCCEEDED, record, attempt, started)
+            if self.events.active:
+                self._emit(EventKind.SUCCEEDED, record, attempt, started)
             return True
         finally:
             running_task.reset(token)
