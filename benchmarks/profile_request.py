@@ -106,8 +106,9 @@ def serve(app: str, port: int, stats: str) -> None:
     }))
 
 
-def thread_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds (user + system) of each thread of a process."""
+def thread_cpu(pid: int, part: slice = slice(11, 13)) -> dict[int, float]:
+    """CPU seconds of each thread of a process: user + system (`part`: user 11:12, system
+    12:13 of the fields after the name)."""
     found = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
@@ -115,7 +116,7 @@ def thread_cpu(pid: int) -> dict[int, float]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
-        found[int(task.name)] = (int(fields[11]) + int(fields[12])) / procs.CLOCK_TICKS
+        found[int(task.name)] = sum(int(f) for f in fields[part]) / procs.CLOCK_TICKS
     return found
 
 
@@ -206,6 +207,7 @@ def main() -> int:
             server.send_signal(10)  # SIGUSR1: count collections from here
             cpu_before = procs.group_cpu_seconds(server.pid)
             threads_before = thread_cpu(server.pid)
+            system_before = thread_cpu(server.pid, slice(12, 13))
             switches_before = switches(server.pid)
             spy = None
             if args.spy:
@@ -218,6 +220,8 @@ def main() -> int:
             result = load.drive(tool, port, args.connections, args.duration, 1)
             cpu = procs.group_cpu_seconds(server.pid) - cpu_before
             threads = {tid: t - threads_before.get(tid, 0.0) for tid, t in thread_cpu(server.pid).items()}
+            system = {tid: t - system_before.get(tid, 0.0)
+                      for tid, t in thread_cpu(server.pid, slice(12, 13)).items()}
             switched = {}
             for tid, (v, n) in switches(server.pid).items():
                 v0, n0 = switches_before.get(tid, (0, 0))
@@ -231,7 +235,8 @@ def main() -> int:
               f"{result.p99_ms:.1f} ms; server CPU {cpu * 1e6 / requests:.0f} us/request")
         busiest = sorted(threads.items(), key=lambda kv: -kv[1])[:3]
         print("  by thread: " + ", ".join(
-            f"{'event loop' if tid == server.pid else f'thread {tid}'} {t * 1e6 / requests:.0f} us"
+            f"{'event loop' if tid == server.pid else f'thread {tid}'} {t * 1e6 / requests:.0f} us "
+            f"({system.get(tid, 0.0) * 1e6 / requests:.0f} in the kernel)"
             for tid, t in busiest if t > 0))
         print("  context switches per request (voluntary + involuntary): " + ", ".join(
             f"{'event loop' if tid == server.pid else f'thread {tid}'} "
