@@ -22,6 +22,18 @@ log = logging.getLogger("afterwork")
 _IS_ASYNC: dict[Any, bool] = {}  # function -> async def? (Starlette's test, cached)
 
 
+def plain_coroutine(func: Any, timeout: float | None) -> Any:
+    """The function to await directly, without `call_attempt`'s frame and scopes: an `async
+    def` with no timeout (most tasks). None: call `call_attempt`."""
+    if timeout is not None:
+        return None
+    target = func.func if isinstance(func, Task) else func
+    is_async = _IS_ASYNC.get(target)
+    if is_async is None:
+        is_async = _IS_ASYNC[target] = is_async_callable(target)
+    return target if is_async else None
+
+
 async def call_attempt(
     record: TaskRecord, func: Any, args: list[Any], kwargs: dict[str, Any],
     timeout: float | None, threads: DaemonThreads, in_thread: dict[str, Future[Any]],

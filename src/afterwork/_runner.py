@@ -22,7 +22,7 @@ from typing import Any
 from . import _codec
 from ._aio import wait_event
 from ._attempts import attempt_note, failure, held_outcome
-from ._calling import call_attempt
+from ._calling import call_attempt, plain_coroutine
 from ._chores import expire_dead_owners, forget_old_results, store_due_ticks
 from ._context import TaskContext, running_task
 from ._enqueue import Planner
@@ -349,6 +349,8 @@ class Runner:
                 with self.events.around(record):
                     value = await call_attempt(record, func, args, kwargs, record.timeout_seconds,
                                                self._threads, self._in_thread)
+            elif (target := plain_coroutine(func, record.timeout_seconds)) is not None:
+                value = await target(*args, **kwargs)
             else:
                 value = await call_attempt(record, func, args, kwargs, record.timeout_seconds,
                                            self._threads, self._in_thread)

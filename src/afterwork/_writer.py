@@ -71,7 +71,10 @@ class Writer:
         self.timeout_seconds = timeout_seconds
         self._queue: list[_Item] = []
         self._batch: list[_Item] = []  # taken from the queue, not all started yet
-        self._cond = threading.Condition()
+        # The queue's lock, taken as a plain lock (C, no Python frames: a request takes it once)
+        # and as the condition the writer sleeps on.
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
         self._busy = threading.Event()  # set while the writer works: the watchdog watches
         self._thread: threading.Thread | None = None
         self._retry: list[Changes] = []
@@ -95,7 +98,7 @@ class Writer:
         """Write what is queued, then end the thread."""
         if self._thread is None:
             return
-        with self._cond:
+        with self._mutex:
             self._queue.append(_Item(_STOP, None, 0.0))
             self._urgent += 1
             self._cond.notify()
@@ -136,7 +139,7 @@ class Writer:
         for nothing, several per group)."""
         now = time.monotonic()
         deadline = now + self.timeout_seconds if future is not None else 0.0
-        with self._cond:
+        with self._mutex:
             if self._thread is None:
                 raise StoreError("afterwork is not running (its writer was stopped)")
             self._queue.append(_Item(item, future, deadline))
@@ -156,14 +159,14 @@ class Writer:
                     wake_from.call_soon(self._wake)
 
     def _wake(self) -> None:
-        with self._cond:
+        with self._mutex:
             if self._urgent:
                 self._cond.notify()
 
     def _run(self) -> None:
         next_tick = time.monotonic() + self._tick_seconds
         while True:
-            with self._cond:
+            with self._mutex:
                 began = time.monotonic()
                 while not self._urgent:
                     now = time.monotonic()
@@ -197,7 +200,7 @@ class Writer:
                 self._process([i for i in items if i.item is not _STOP])
             except Exception:  # the writer must outlive any bug: it carries every outcome
                 log.exception("afterwork: writer error")
-            with self._cond:
+            with self._mutex:
                 self._batch = []
                 self._busy.clear()
             self._deliver()
@@ -207,7 +210,7 @@ class Writer:
     def _start(self, items: list[_Item]) -> list[_Item]:
         """The items the writer may now try: not answered by the watchdog, and not given up by
         their waiter (a request that was cancelled takes its write with it)."""
-        with self._cond:
+        with self._mutex:
             live = [i for i in items if i.state == _WAITING]
             for i in live:
                 i.state = _STARTED
@@ -220,7 +223,7 @@ class Writer:
             self._busy.wait()
             time.sleep(WATCH_SECONDS)
             now = time.monotonic()
-            with self._cond:
+            with self._mutex:
                 late = [i for i in (*self._batch, *self._queue)
                         if i.future is not None and i.state == _WAITING and i.deadline <= now]
                 for i in late:
