@@ -170,7 +170,8 @@ class SqlStore(SchemaMigrations, Cleanup, Claims, Store):
             # on the store's clock. Rows given one (a restore, a test) keep it.
             leased = [r for r in changes.inserts if r.lease_owner is not None and r.lease_until is None]
             if leased:
-                self._insert(cur, INSERT_LEASED, [to_row(r, self.lease_seconds) for r in leased])
+                statement, lease = self._leased_insert()
+                self._insert(cur, statement, [to_row(r, lease) for r in leased])
                 if len(leased) < len(changes.inserts):
                     self._insert(cur, INSERT, [to_row(r) for r in changes.inserts
                                                if r.lease_owner is None or r.lease_until is not None])
@@ -235,6 +236,11 @@ class SqlStore(SchemaMigrations, Cleanup, Claims, Store):
         for owner in changes.stopped_runners:
             cur.execute(q(RUNNER_GONE), (owner,))
         return ready or bool(changes.requeued)
+
+    def _leased_insert(self) -> tuple[str, float]:
+        """(the INSERT of rows leased as they are written, the value their lease_until gets):
+        here the lease's length, added to the store's clock by the statement."""
+        return INSERT_LEASED, self.lease_seconds
 
     def _insert(self, cur: Cursor, statement: str, rows: list[tuple[Any, ...]]) -> None:
         """Run an INSERT of COLUMNS (one `?` per column, in order) for each row."""
