@@ -14,6 +14,15 @@ between a run of `--few` and one of `--many` requests, divided by the difference
 start-up and shutdown cancel out. What it leaves out: the socket, the HTTP parser (the same
 for every app) and time spent waiting (an fsync's wait costs no instructions). Slow: valgrind
 runs Python about 50 times slower; a pair of runs takes a few minutes.
+
+    python3.12 benchmarks/instructions.py --by-function --apps afterwork_sqlite --top 60
+
+`--by-function` (Python 3.12 or newer) splits the count by Python function: the process runs
+with CPython's perf trampolines (`PYTHONPERFSUPPORT=1`), which give each Python function an
+entry of its own that callgrind counts, named in the `/tmp/perf-PID.map` CPython writes; each
+line is a function's inclusive instructions per request (its callees included, over all the
+times it ran or resumed), the same difference of two runs. Where the time of a request goes,
+function by function, without a sampling profiler's noise or cProfile's distortion.
 """
 
 from __future__ import annotations
@@ -105,19 +114,55 @@ def serve(app_name: str, requests: int) -> None:
         raise SystemExit(f"{app_name}: {ran} of {requests} tasks ran")
 
 
-def count(app_name: str, requests: int, source: Path | None) -> int:
-    """Instructions of one process serving `requests` requests (every thread)."""
+def count(app_name: str, requests: int, source: Path | None,
+          by_function: dict[str, int] | None = None) -> int:
+    """Instructions of one process serving `requests` requests (every thread); with
+    `by_function`, also each Python function's inclusive instructions, filled in."""
     env = dict(os.environ)
     if source is not None:
         env["PYTHONPATH"] = str(source)
-    done = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-         __file__, "--serve", app_name, str(requests)],
-        env=env, capture_output=True, text=True, timeout=3600, check=False)
-    found = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
-    if done.returncode != 0 or found is None:
-        raise SystemExit(f"{app_name} under valgrind failed:\n{done.stderr[-2000:]}")
+    with tempfile.TemporaryDirectory(prefix="afterwork-callgrind-") as tmp:
+        out = Path(tmp) / "callgrind.out"
+        if by_function is not None:
+            env["PYTHONPERFSUPPORT"] = "1"
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind",
+             f"--callgrind-out-file={out if by_function is not None else '/dev/null'}",
+             sys.executable, __file__, "--serve", app_name, str(requests)],
+            env=env, capture_output=True, text=True, timeout=3600, check=False)
+        found = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+        if done.returncode != 0 or found is None:
+            raise SystemExit(f"{app_name} under valgrind failed:\n{done.stderr[-2000:]}")
+        if by_function is not None:
+            pid = re.search(r"==(\d+)==", done.stderr)
+            perf_map = Path(f"/tmp/perf-{pid.group(1)}.map") if pid else None
+            if perf_map is None or not perf_map.exists():
+                raise SystemExit("no perf map written: --by-function needs Python 3.12 or newer")
+            try:
+                by_function.update(_inclusive_by_function(out, perf_map))
+            finally:
+                perf_map.unlink()
     return int(found.group(1))
+
+
+def _inclusive_by_function(out: Path, perf_map: Path) -> dict[str, int]:
+    """Python function -> inclusive instructions, from a callgrind file and CPython's perf
+    map (each trampoline's address -> `py::qualname:file`). Entries callgrind marks as
+    recursive (`'2`) are left out: their cost is inside the first entry's already."""
+    names = {}
+    for line in perf_map.read_text().splitlines():
+        address, _, rest = line.partition(" ")
+        names[int(address, 16)] = rest.partition(" ")[2].removeprefix("py::")
+    annotated = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
+                               capture_output=True, text=True, check=True).stdout
+    found: dict[str, int] = {}
+    for line in annotated.splitlines():
+        hit = re.match(r"\s*([\d,]+) \([^)]*\)\s+\?\?\?:0x([0-9a-f]+)('\d+)? ", line)
+        if hit and not hit.group(3):
+            name = names.get(int(hit.group(2), 16))
+            if name is not None:
+                found[name] = found.get(name, 0) + int(hit.group(1).replace(",", ""))
+    return found
 
 
 def main() -> None:
@@ -127,6 +172,10 @@ def main() -> None:
     parser.add_argument("--against", type=Path, help="another tree's src/: afterwork_sqlite from there too")
     parser.add_argument("--few", type=int, default=200)
     parser.add_argument("--many", type=int, default=1200)
+    parser.add_argument("--by-function", action="store_true",
+                        help="per Python function too (Python 3.12+: perf trampolines)")
+    parser.add_argument("--top", type=int, default=40, help="with --by-function: how many")
+    parser.add_argument("--match", default="", help="with --by-function: only names with this")
     parser.add_argument("--serve", nargs=2, metavar=("APP", "REQUESTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -137,9 +186,17 @@ def main() -> None:
         runs.append(("afterwork_sqlite@against", "afterwork_sqlite", args.against.resolve()))
     per_request: dict[str, float] = {}
     for label, app_name, source in runs:
-        few, many = count(app_name, args.few, source), count(app_name, args.many, source)
+        functions: tuple[dict[str, int], dict[str, int]] | None = ({}, {}) if args.by_function else None
+        few = count(app_name, args.few, source, functions[0] if functions else None)
+        many = count(app_name, args.many, source, functions[1] if functions else None)
         per_request[label] = (many - few) / (args.many - args.few)
         print(f"{label:<28} {per_request[label]:>12,.0f} instructions/request", flush=True)
+        if functions:
+            each = {name: (functions[1].get(name, 0) - functions[0].get(name, 0))
+                    / (args.many - args.few) for name in functions[0].keys() | functions[1].keys()}
+            chosen = sorted((n for n in each if args.match in n), key=lambda n: -each[n])
+            for name in chosen[:args.top]:
+                print(f"  {each[name]:>12,.0f}  {name}")
     base = per_request.get("fastapi_async")
     if base:
         for label, value in per_request.items():
