@@ -15,7 +15,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from ._app import Afterwork, afterwork_of
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, mask_passwords
 from ._registry import REGISTRY
 
 log = logging.getLogger("afterwork")
@@ -84,12 +84,14 @@ async def run_worker(app: Starlette | None, aw: Afterwork, *, lifespan: bool = T
     if app is not None and lifespan:
         async with app_lifespan(app):  # our middleware starts the runner at start-up
             await aw.ensure_started()
-            log.info("afterwork worker %s running on %s", aw.runner and aw.runner.owner, aw.url)
+            log.info("afterwork worker %s running on %s", aw.runner and aw.runner.owner,
+                     mask_passwords(aw.url))
             await stop.wait()
             log.info("afterwork worker stopping: finishing running tasks (up to %ss)",
                      aw.settings.grace_seconds)
     else:
         await aw.startup()
-        log.info("afterwork worker %s running on %s", aw.runner and aw.runner.owner, aw.url)
+        log.info("afterwork worker %s running on %s", aw.runner and aw.runner.owner,
+                 mask_passwords(aw.url))
         await stop.wait()
         await aw.shutdown()

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -281,3 +282,26 @@ def test_worker_runs_what_a_web_only_app_stored_and_check_sees_it(durable_url: s
         output = worker.communicate(timeout=30)[0]
     assert worker.returncode == 0, output
     producer.store.close()
+
+
+def test_the_workers_start_up_line_masks_the_stores_password(pg_url: str) -> None:
+    """The worker says which store it runs on, never with the store's password (trust
+    authentication here accepts any password: the one in the URL is only there to be hidden)."""
+    parts = urlsplit(pg_url)
+    with_password = urlunsplit(parts._replace(
+        netloc=f"{parts.username or 'postgres'}:hunter2-secret@{parts.hostname}:{parts.port or 5432}"))
+    env = {**os.environ, "AFTERWORK_URL": with_password}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "afterwork", "worker", "tests.integration.worker_app:app"],
+        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and cli("check", url=pg_url, check=False).returncode != 0:
+            time.sleep(0.2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output = worker.communicate(timeout=30)[0]
+    assert "running on postgresql://" in output, output
+    assert "hunter2-secret" not in output
+    assert "***@" in output

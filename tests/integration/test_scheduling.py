@@ -3,18 +3,28 @@ and enqueue inside the application's own transaction, on SQLite and PostgreSQL."
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from afterwork import Afterwork, BackgroundTasks, in_transaction, periodic, task
+from afterwork._chores import store_due_ticks
+from afterwork._enqueue import Planner, record_for
+from afterwork._events import Events
+from afterwork._models import Changes
 from afterwork._schedule import SCHEDULES, Schedule, Scheduler
+from afterwork._settings import Settings
+from afterwork._writer import Writer
+from afterwork.stores import open_store
 from afterwork.testing import wait_for_tasks
 
 from . import app_tasks
@@ -70,6 +80,39 @@ def test_the_latest_missed_tick_runs_once_and_skip_drops_it() -> None:
         assert skip.due(5001.0) == []  # 4980 was before this scheduler started
     finally:
         SCHEDULES.remove(every)
+
+
+def test_a_run_now_stored_before_a_runners_first_look_is_not_a_tick(tmp_path: Path) -> None:
+    """An operator's "run now" of a periodic task is an ordinary task of its name. Stored before
+    a runner first looks at the schedule's history, it must not make the runner believe the
+    schedule ran before, and so catch up the tick it missed before it started (a second task);
+    a tick stored before does."""
+    hourly = Schedule(task(app_tasks.tick), every_seconds=3600)  # its latest tick: before now
+    SCHEDULES.append(hourly)
+    store = open_store(f"sqlite:///{tmp_path}/a.db")
+    store.open()
+    writer = Writer(store, tick_seconds=30, on_tick=lambda: None)
+    writer.start()
+    try:
+        planner = Planner(Settings(), Events())
+        run_now = record_for(planner.plan(hourly.task, (), {}), time.time())
+        writer.submit(Changes(inserts=[run_now])).result(5)
+        first_look = Scheduler()
+        first_look.started = time.time()  # after the latest tick
+        assert asyncio.run(store_due_ticks(first_look, writer, planner)) is False
+        assert store.query(name=hourly.task.name) == [run_now]  # no tick stored beside it
+
+        tick = dataclasses.replace(record_for(planner.plan(hourly.task, (), {}), time.time()),
+                                   tick_key=hourly.tick_key(hourly.latest_tick(time.time()) - 3600))
+        writer.submit(Changes(inserts=[tick])).result(5)
+        after_a_tick = Scheduler()
+        after_a_tick.started = time.time()
+        assert asyncio.run(store_due_ticks(after_a_tick, writer, planner)) is True  # caught up
+        assert len(store.query(name=hourly.task.name)) == 3
+    finally:
+        SCHEDULES.remove(hourly)
+        writer.stop()
+        store.close()
 
 
 def test_cron_ticks_are_computed_in_utc() -> None:
