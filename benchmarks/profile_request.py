@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -106,31 +107,31 @@ def serve(app: str, port: int, stats: str) -> None:
     }))
 
 
+def _thread_files(pid: int, name: str) -> Iterator[tuple[int, str]]:
+    """(thread id, text of /proc/PID/task/TID/NAME) of each thread still there."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            yield int(task.name), (task / name).read_text()
+        except OSError:
+            continue
+
+
 def thread_cpu(pid: int, part: slice = slice(11, 13)) -> dict[int, float]:
     """CPU seconds of each thread of a process: user + system (`part`: user 11:12, system
     12:13 of the fields after the name)."""
     found = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:
-            continue
+    for tid, stat in _thread_files(pid, "stat"):
         fields = stat[stat.rindex(")") + 2:].split()
-        found[int(task.name)] = sum(int(f) for f in fields[part]) / procs.CLOCK_TICKS
+        found[tid] = sum(int(f) for f in fields[part]) / procs.CLOCK_TICKS
     return found
 
 
 def switches(pid: int) -> dict[int, tuple[int, int]]:
     """(voluntary, involuntary) context switches of each thread of a process so far."""
     found = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            status = (task / "status").read_text()
-        except OSError:
-            continue
+    for tid, status in _thread_files(pid, "status"):
         counts = dict(line.split(":\t") for line in status.splitlines() if "ctxt_switches" in line)
-        found[int(task.name)] = (int(counts["voluntary_ctxt_switches"]),
-                                 int(counts["nonvoluntary_ctxt_switches"]))
+        found[tid] = (int(counts["voluntary_ctxt_switches"]), int(counts["nonvoluntary_ctxt_switches"]))
     return found
 
 
