@@ -23,6 +23,7 @@ from . import _codec
 from ._aio import wait_event
 from ._attempts import attempt_note, failure, held_outcome
 from ._calling import call_attempt, plain_coroutine
+from ._chains import released, rest_of_chain
 from ._chores import expire_dead_owners, forget_old_results, store_due_ticks
 from ._context import TaskContext, running_task
 from ._enqueue import Planner
@@ -180,17 +181,16 @@ class Runner:
         handed_back = [*self._ready, *self._waiting.values()]
         self._ready.clear()
         self._waiting.clear()
-        now = time.time()
-        released = [Outcome(r.id, self.owner, now) for r in handed_back]
+        handed = released(handed_back, self.owner, time.time())
         if self.held:
             log.warning("afterwork: %d def task(s) still running after the %ss grace: their "
                         "threads cannot be stopped, so they keep their leases until they return "
                         "or this process exits (another runner takes them after the lease)",
                         len(self.held), grace_seconds)
-            self.writer.post(Changes(released=released))
+            self.writer.post(Changes(released=handed))
         else:
             # and whatever a cancelled claim leased to us without our seeing it
-            self.writer.post(Changes(released=released, expire_owners=[self.owner],
+            self.writer.post(Changes(released=handed, expire_owners=[self.owner],
                                         stopped_runners=[self.owner]))
         self._loop = None
 
@@ -311,8 +311,7 @@ class Runner:
     def release_here(self, records: list[TaskRecord]) -> None:
         """Hand back tasks leased to this runner that will not run here; the store decides
         (a chain after a failure is cancelled already, after a retry it waits)."""
-        now = time.time()
-        self._out().released.extend(Outcome(r.id, self.owner, now) for r in records)
+        self._out().released.extend(released(records, self.owner, time.time()))
 
     async def settle(self) -> None:
         """Return once every outcome so far is written (a test reads them next)."""
@@ -482,15 +481,10 @@ class Runner:
 
     def _release_chain(self, task_id: str) -> None:
         """The rest of its chain leaves this runner too: whoever runs it next claims them."""
-        now = time.time()
-        released = []
-        while (nxt := self._waiting.pop(task_id, None)) is not None:
-            released.append(Outcome(nxt.id, self.owner, now))
-            task_id = nxt.id
-        if released:
-            self._out().released.extend(released)
+        rest = rest_of_chain(self._waiting, task_id)
+        if rest:
+            self._out().released.extend(released(rest, self.owner, time.time()))
 
     def _forget_chain(self, task_id: str) -> None:
         """The store cancels the rest of a failed chain; drop our copies."""
-        while (nxt := self._waiting.pop(task_id, None)) is not None:
-            task_id = nxt.id
+        rest_of_chain(self._waiting, task_id)
