@@ -3,6 +3,7 @@
 
     python benchmarks/instructions.py                                # afterwork_sqlite, fastapi_async
     python benchmarks/instructions.py --against ../before/src        # and afterwork from there
+    python benchmarks/instructions.py --apps afterwork_pg --against ../before/src
 
 On a machine shared with other work, requests/s and CPU time move by tens of percent between
 runs; the instructions a request executes do not (within about 1%). Each app is called in
@@ -169,7 +170,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--apps", default="fastapi_async,afterwork_sqlite",
                         help="comma-separated modules of benchmarks/apps")
-    parser.add_argument("--against", type=Path, help="another tree's src/: afterwork_sqlite from there too")
+    parser.add_argument("--against", type=Path,
+                        help="another tree's src/: each afterwork app of --apps from there too")
     parser.add_argument("--few", type=int, default=200)
     parser.add_argument("--many", type=int, default=1200)
     parser.add_argument("--by-function", action="store_true",
@@ -183,7 +185,8 @@ def main() -> None:
         return
     runs: list[tuple[str, str, Path | None]] = [(name, name, None) for name in args.apps.split(",")]
     if args.against:
-        runs.append(("afterwork_sqlite@against", "afterwork_sqlite", args.against.resolve()))
+        runs += [(f"{name}@against", name, args.against.resolve())
+                 for name in args.apps.split(",") if name.startswith("afterwork")]
     per_request: dict[str, float] = {}
     for label, app_name, source in runs:
         functions: tuple[dict[str, int], dict[str, int]] | None = ({}, {}) if args.by_function else None

@@ -4,6 +4,7 @@ judges them.
 
     python benchmarks/smoke.py                  # 3 rounds of 3 s per system, about a minute
     python benchmarks/smoke.py --against ../before/src   # and afterwork from another tree
+    python benchmarks/smoke.py --system afterwork_pg --against ../before/src   # on PostgreSQL
 
 `--against SRC` adds a third run per round: the same app with afterwork imported from SRC (the
 `src` folder of another checkout, e.g. `git worktree add ../before HEAD~1`), so a change's
@@ -36,7 +37,7 @@ if __package__ in (None, ""):  # run as a script: make the ``benchmarks`` packag
 from benchmarks import load, systems
 from benchmarks.measure import Measurement, Settings, measure, placed
 
-PAIR = (systems.BASELINE, "afterwork_sqlite")
+PG_URL = "postgresql://postgres@127.0.0.1:5432/afterwork_bench"
 
 
 def server_stack() -> str:
@@ -59,24 +60,27 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=3, help="seconds of load per run")
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--against", type=Path, help="another tree's src/: afterwork from there too")
+    parser.add_argument("--system", default="afterwork_sqlite",
+                        help="the afterwork system of benchmarks/systems.py (afterwork_pg: PostgreSQL)")
     args = parser.parse_args()
+    pair = (systems.BASELINE, args.system)
     started = time.monotonic()
     os.sched_setaffinity(0, {1} if (os.cpu_count() or 1) > 1 else {0})
     cores = os.cpu_count() or 1
     settings = placed(
         Settings(load_tool=load.generator(args.load), connections=32, duration=args.duration,
                  warmup=1, drain_timeout=20, server_cpu=0, worker_cpu=0, load_cpu=1,
-                 redis_url="", pg_url=""),
+                 redis_url="", pg_url=PG_URL if "_pg" in args.system else ""),
         "shared",
     )
     if cores < 2:  # the pinning assumes two cores; on one, everything shares core 0
         settings = replace(settings, load_cpu=0)
-    chosen = systems.select(list(PAIR))
-    print(f"benchmark smoke: {', '.join(PAIR)}; {args.rounds} rounds x {args.duration} s, "
+    chosen = systems.select(list(pair))
+    print(f"benchmark smoke: {', '.join(pair)}; {args.rounds} rounds x {args.duration} s, "
           f"{settings.load_tool} load, uvicorn {server_stack()}, {cores} cores", flush=True)
     runs = [(system.name, system, None) for system in chosen]
     if args.against:
-        runs.append((f"{PAIR[1]}@against", chosen[-1], args.against.resolve()))
+        runs.append((f"{pair[1]}@against", chosen[-1], args.against.resolve()))
     measured: dict[int, dict[str, Measurement]] = {}
     with tempfile.TemporaryDirectory(prefix="afterwork-smoke-") as logs:
         for round_no in range(1, args.rounds + 1):
@@ -93,7 +97,7 @@ def main() -> int:
                 print(f"round {round_no} {label:<26} {m.rps:8,.0f} req/s  p50 {m.p50_ms:5.1f} ms  "
                       f"p99 {m.p99_ms:6.1f} ms  tasks {m.executed:,}/{m.accepted:,}", flush=True)
     if args.against:
-        against = [(r[f"{PAIR[1]}@against"], r[PAIR[0]], r[PAIR[1]]) for r in measured.values()
+        against = [(r[f"{pair[1]}@against"], r[pair[0]], r[pair[1]]) for r in measured.values()
                    if len(r) == 3]
         if against:
             print(f"benchmark smoke: afterwork from {args.against} / fastapi_async requests/s "
@@ -102,14 +106,14 @@ def main() -> int:
                   f"tree / that one requests/s "
                   f"{statistics.median(t.rps / a.rps for a, _, t in against):.2f}x "
                   f"(medians of {len(against)} per-round ratios)")
-    pairs = [(r[PAIR[1]], r[PAIR[0]]) for r in measured.values() if PAIR[1] in r and PAIR[0] in r]
+    pairs = [(r[pair[1]], r[pair[0]]) for r in measured.values() if pair[1] in r and pair[0] in r]
     if not pairs:
         print("benchmark smoke: no round measured both systems (see the errors above)")
         return 1
     rps = statistics.median(aw.rps / base.rps for aw, base in pairs)
     p99 = statistics.median(aw.p99_ms / base.p99_ms for aw, base in pairs)
     lost = sum(max(0, aw.accepted - aw.executed) for aw, _ in pairs)
-    print(f"benchmark smoke: afterwork_sqlite / fastapi_async requests/s {rps:.2f}x, p99 {p99:.2f}x "
+    print(f"benchmark smoke: {pair[1]} / fastapi_async requests/s {rps:.2f}x, p99 {p99:.2f}x "
           f"(median of {len(pairs)} per-round ratios; informational, not asserted; "
           f"afterwork tasks accepted but not run: {lost}) in {time.monotonic() - started:.0f} s")
     return 0
