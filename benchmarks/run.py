@@ -49,7 +49,7 @@ def parse_args() -> argparse.Namespace:
     add("--redis-url", default="redis://127.0.0.1:6379/9", help="Redis for the peers (db flushed)")
     add(
         "--pg-url",
-        default="postgresql://postgres@127.0.0.1:5432/afterwork_bench",
+        default=systems.PG_URL,
         help="PostgreSQL for the peers (database created if missing, its queue tables emptied)",
     )
     add("--markdown", type=Path, default=ROOT / "docs" / "benchmarks.md")

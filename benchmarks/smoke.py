@@ -37,8 +37,6 @@ if __package__ in (None, ""):  # run as a script: make the ``benchmarks`` packag
 from benchmarks import load, systems
 from benchmarks.measure import Measurement, Settings, measure, placed
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/afterwork_bench"
-
 
 def server_stack() -> str:
     """What uvicorn picks here: uvloop + httptools when installed, else asyncio + h11, unless
@@ -65,17 +63,17 @@ def main() -> int:
     args = parser.parse_args()
     pair = (systems.BASELINE, args.system)
     started = time.monotonic()
+    chosen = systems.select(list(pair))
     os.sched_setaffinity(0, {1} if (os.cpu_count() or 1) > 1 else {0})
     cores = os.cpu_count() or 1
     settings = placed(
         Settings(load_tool=load.generator(args.load), connections=32, duration=args.duration,
                  warmup=1, drain_timeout=20, server_cpu=0, worker_cpu=0, load_cpu=1,
-                 redis_url="", pg_url=PG_URL if "_pg" in args.system else ""),
+                 redis_url="", pg_url=systems.PG_URL if systems.POSTGRES in chosen[-1].services else ""),
         "shared",
     )
     if cores < 2:  # the pinning assumes two cores; on one, everything shares core 0
         settings = replace(settings, load_cpu=0)
-    chosen = systems.select(list(pair))
     print(f"benchmark smoke: {', '.join(pair)}; {args.rounds} rounds x {args.duration} s, "
           f"{settings.load_tool} load, uvicorn {server_stack()}, {cores} cores", flush=True)
     runs = [(system.name, system, None) for system in chosen]

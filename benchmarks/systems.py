@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 REDIS = ("127.0.0.1", 6379)
 POSTGRES = ("127.0.0.1", 5432)
+PG_URL = "postgresql://postgres@127.0.0.1:5432/afterwork_bench"  # created if missing
 BASELINE = "fastapi_async"
 
 

@@ -5,7 +5,10 @@ back (the rest goes back with it)."""
 
 from __future__ import annotations
 
-from ._models import Outcome, TaskRecord
+import time
+from collections import deque
+
+from ._models import Changes, Outcome, TaskRecord
 
 
 def rest_of_chain(waiting: dict[str, TaskRecord], task_id: str) -> list[TaskRecord]:
@@ -20,3 +23,17 @@ def rest_of_chain(waiting: dict[str, TaskRecord], task_id: str) -> list[TaskReco
 def released(records: list[TaskRecord], owner: str, at: float) -> list[Outcome]:
     """Hand-backs of `records`, held by `owner`, as of `at`."""
     return [Outcome(r.id, owner, at) for r in records]
+
+
+def hand_back_at_stop(ready: deque[TaskRecord], waiting: dict[str, TaskRecord], owner: str,
+                      holding: bool) -> Changes:
+    """What a stopping runner writes: the tasks it holds that never started go back (`ready`
+    and `waiting` are emptied). Unless it still `holding` running `def` tasks (whose leases it
+    keeps), its leases end and its entry goes: whatever a cancelled claim leased to it without
+    its seeing it is released too."""
+    handed = released([*ready, *waiting.values()], owner, time.time())
+    ready.clear()
+    waiting.clear()
+    if holding:
+        return Changes(released=handed)
+    return Changes(released=handed, expire_owners=[owner], stopped_runners=[owner])

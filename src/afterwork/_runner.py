@@ -23,13 +23,14 @@ from . import _codec
 from ._aio import wait_event
 from ._attempts import attempt_note, failure, held_outcome
 from ._calling import call_attempt, plain_coroutine
-from ._chains import released, rest_of_chain
+from ._chains import hand_back_at_stop, released, rest_of_chain
 from ._chores import expire_dead_owners, forget_old_results, store_due_ticks
+from ._claiming import claim, claim_room
 from ._context import TaskContext, running_task
 from ._enqueue import Planner
 from ._errors import AfterworkError, StepError, StoreUnavailableError
 from ._events import EventKind, Events, TaskEvent
-from ._models import Changes, ClaimSpec, Heartbeat, Outcome, TaskRecord
+from ._models import Changes, Heartbeat, Outcome, TaskRecord
 from ._owners import new_owner
 from ._progress import ProgressSink, Reporting, reporting
 from ._registry import REGISTRY, Task, TaskOptions
@@ -178,20 +179,12 @@ class Runner:
             if late:
                 await asyncio.wait(late, timeout=CANCEL_WAIT_SECONDS)
         self._flush()
-        handed_back = [*self._ready, *self._waiting.values()]
-        self._ready.clear()
-        self._waiting.clear()
-        handed = released(handed_back, self.owner, time.time())
         if self.held:
             log.warning("afterwork: %d def task(s) still running after the %ss grace: their "
                         "threads cannot be stopped, so they keep their leases until they return "
                         "or this process exits (another runner takes them after the lease)",
                         len(self.held), grace_seconds)
-            self.writer.post(Changes(released=handed))
-        else:
-            # and whatever a cancelled claim leased to us without our seeing it
-            self.writer.post(Changes(released=handed, expire_owners=[self.owner],
-                                        stopped_runners=[self.owner]))
+        self.writer.post(hand_back_at_stop(self._ready, self._waiting, self.owner, bool(self.held)))
         self._loop = None
 
     # -- the loops ------------------------------------------------------------------------
@@ -231,14 +224,9 @@ class Runner:
             self._claim_wanted.set()
 
     def _claim_room(self) -> int:
-        """How many tasks the next claim takes; 0: none yet. The runner keeps `concurrency`
-        tasks running plus `_prefetch` waiting (as many as finished during the last claim's
-        round trip: none for long tasks, whose waiting would hold back other runners; up to
-        `concurrency` for short ones, which would otherwise idle while the claim travels).
-        It claims once a quarter of that is free, so one claim serves many tasks."""
-        target = self.settings.concurrency + self._prefetch
-        room = target - self.backlog
-        return room if room * 4 >= target or not self.backlog else 0
+        """How many tasks the next claim takes (see `claim_room`): `concurrency` running plus
+        `_prefetch` waiting, as many as finished during the last claim's round trip."""
+        return claim_room(self.settings.concurrency + self._prefetch, self.backlog)
 
     async def _poll(self) -> None:
         polls = 0
@@ -287,14 +275,9 @@ class Runner:
 
     async def _claim(self, limit: int) -> list[TaskRecord]:
         self._flush()  # outcomes so far are written before the claim (a chain's next task)
-        now = time.time()  # for run times only: the store judges leases on its own clock
-        owner = self.owner
-        spec = ClaimSpec(queues=self.queues, queue_limits=dict(self.settings.queue_limits),
-                         rate_limits=REGISTRY.rate_limits())
-        future = self.writer.call(lambda store: (store.paused_queues(),
-                                                 store.claim(owner, limit, now, spec)))
         changes = self._pause_changes
-        paused, claimed = await asyncio.wrap_future(future)
+        paused, claimed = await claim(self.writer, self.owner, limit, self.queues,
+                                      self.settings.queue_limits)
         if changes == self._pause_changes:  # else this process paused or resumed meanwhile:
             self.paused = frozenset(paused)  # what it noted is newer than what the claim read
         return claimed
