@@ -43,7 +43,12 @@ PLACEMENTS: dict[str, tuple[int, int, int, int]] = {
     # (there is no third core), ahead of the workers (nice -10) so that it keeps the load up
     # and the workers catch up with what it leaves
     "split": (0, 1, 1, -10),
+    # as shared, with the server on asyncio's own loop and h11 (the others: uvicorn's pick,
+    # uvloop + httptools where installed, as `fastapi[standard]` installs them)
+    "shared_h11": (0, 0, 1, 0),
 }
+# A placement's server stack, where it is not uvicorn's own pick: uvicorn reads these.
+STACKS: dict[str, dict[str, str]] = {"shared_h11": {"UVICORN_LOOP": "asyncio", "UVICORN_HTTP": "h11"}}
 
 
 def placed(settings: Settings, placement: str) -> Settings:
@@ -124,6 +129,7 @@ def measure(system: System, round_no: int, settings: Settings, logs: Path) -> Me
             "BENCH_REDIS_URL": settings.redis_url,
             "BENCH_PG_URL": settings.pg_url,
             "AFTERWORK_URL": f"sqlite:///{tmp}/afterwork.db",
+            **STACKS.get(settings.placement, {}),
         }
         log = logs / f"{system.name}-{settings.placement}-round{round_no}.log"
         if system.prepare:

@@ -20,6 +20,8 @@ PLACEMENT_TEXT = {
     "generator, which runs at a higher priority (nice -10) so that it keeps the load up and the "
     "workers take what is left; only the systems with a worker process, and the baseline, "
     "are measured here (the others are placed as in `shared`)",
+    "shared_h11": "as `shared`, with uvicorn on `--loop asyncio --http h11` (the other placements: "
+    "uvloop + httptools); only the systems whose tasks run in the web process, and the baseline",
 }
 
 PACKAGES = (

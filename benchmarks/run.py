@@ -6,10 +6,12 @@ One command, from the repository root, in a venv holding the package and the pee
 
 Each system (benchmarks/systems.py) serves POST /abcd from one uvicorn worker on core 0; wrk
 (or the Python fallback) loads it from core 1. Peers' workers (and `afterwork worker`) run on
-core 0 beside the app (placement `shared`) or on core 1 (placement `split`); see
-measure.PLACEMENTS. Systems and placements are interleaved in every round and the report takes
-medians. Writes docs/benchmarks.md, docs/benchmarks.png, a JSON file in benchmarks/results/
-and the README's request-path table (between its markers; paths configurable, see --help).
+core 0 beside the app (placement `shared`) or on core 1 (placement `split`); placement
+`shared_h11` is `shared` with uvicorn on asyncio + h11 instead of uvloop + httptools, for the
+systems whose tasks run in the web process; see measure.PLACEMENTS. Systems and placements
+are interleaved in every round and the report takes medians. Writes docs/benchmarks.md,
+docs/benchmarks.png, a JSON file in benchmarks/results/ and the README's request-path table
+(between its markers; paths configurable, see --help).
 """
 
 from __future__ import annotations
@@ -42,9 +44,10 @@ def parse_args() -> argparse.Namespace:
     add("--load", choices=("auto", "wrk", "python"), default="auto", help="load generator")
     add(
         "--placement",
-        default="shared,split",
+        default="shared,split,shared_h11",
         help="comma-separated: shared (app and its workers on core 0, load on core 1), split "
-        "(app alone on core 0; workers and load on core 1); default both",
+        "(app alone on core 0; workers and load on core 1), shared_h11 (shared, uvicorn on "
+        "asyncio + h11, in-app systems only); default all three",
     )
     add("--redis-url", default="redis://127.0.0.1:6379/9", help="Redis for the peers (db flushed)")
     add(
@@ -82,6 +85,16 @@ def run_rounds(outcomes: list[report.Outcome], rounds: int, settings: Settings, 
             )
 
 
+def _placed_there(system: systems.System, placement: str) -> bool:
+    """split changes only where worker processes run: systems without one are as in shared;
+    shared_h11 changes the web process's stack: measured where the tasks run in it."""
+    if placement == "split":
+        return bool(system.worker) or system.name == systems.BASELINE
+    if placement == "shared_h11":
+        return not system.worker
+    return True
+
+
 def main() -> None:
     args = parse_args()
     placements = args.placement.split(",")
@@ -109,8 +122,7 @@ def main() -> None:
         report.Outcome(system, placement)
         for placement in placements
         for system in chosen
-        # split changes only where worker processes run: systems without one are as in shared
-        if placement != "split" or system.worker or system.name == systems.BASELINE
+        if _placed_there(system, placement)
     ]
     for outcome in outcomes:
         outcome.not_run = outcome.system.unavailable()

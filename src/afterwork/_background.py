@@ -16,7 +16,7 @@ import fastapi
 import starlette.background
 
 from . import _intake
-from ._compat import current_batch, handle_of
+from ._compat import add_bound, current_batch, handle_of
 from ._errors import NotInstalledError
 from ._handle import TaskHandle
 from ._ids import new_id
@@ -47,6 +47,9 @@ class BackgroundTasks(fastapi.BackgroundTasks):
 
     def add_task(self, func: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> TaskHandle:  # type: ignore[override]
         """Schedule `func(*args, **kwargs)` after the response; returns the task's handle."""
+        batch = current_batch.get()
+        if batch is not None and _ADDS_AS_STARLETTE:  # FastAPI's add_task would only call Starlette's
+            return add_bound(self, batch, func, args, kwargs)
         super().add_task(func, *args, **kwargs)
         return handle_of(self.tasks[-1]) or _unstored(func)
 
@@ -72,6 +75,11 @@ def defer(func: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> TaskHand
             "BackgroundTasks inside a request)"
         )
     return intake.enqueue_now(func, args, kwargs)
+
+
+# FastAPI's `BackgroundTasks.add_task` only passes the call on to Starlette's (0.115 to 0.165):
+# afterwork's subclass goes to the request's batch directly, or through it if that changed.
+_ADDS_AS_STARLETTE = set(fastapi.BackgroundTasks.add_task.__code__.co_names) <= {"super", "add_task"}
 
 
 def _unstored(func: Callable[..., Any]) -> TaskHandle:

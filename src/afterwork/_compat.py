@@ -14,6 +14,14 @@ learn to join the current request's batch:
 - outside a request (no batch), and in a process where `Afterwork` was never constructed, the
   classes behave exactly as Starlette's: nothing here runs.
 
+`add_task` during a request makes the bound task directly (`add_bound`: the attributes
+Starlette's `__init__` sets, then the batch's), not through Starlette's `add_task`, the
+`BackgroundTask` constructor and the binding around it: the same object, a quarter of the
+calls (docs/performance.md). `BackgroundTask.is_async` is then worked out when first read
+(`_IsAsync`): a task bound to its request's batch runs through the batch and never reads it.
+Both are checked against Starlette's code at start-up, and left out (the constructor path
+kept) if it changed.
+
 FastAPI builds a plain `fastapi.BackgroundTasks()` for a parameter typed as any subclass; it
 looks the class up as `fastapi.dependencies.utils.BackgroundTasks`, which is pointed at
 afterwork's subclass so that `add_task` returns a handle there too.
@@ -37,6 +45,7 @@ from ._errors import ConfigurationError
 
 if TYPE_CHECKING:
     from ._batch import RequestBatch
+    from ._handle import TaskHandle
 
 current_batch: ContextVar[RequestBatch | None] = ContextVar("afterwork_batch", default=None)
 
@@ -46,8 +55,14 @@ _ORIGINAL_TASK_INIT = _Task.__init__
 _ORIGINAL_TASK_CALL = _Task.__call__
 _ORIGINAL_TASKS_INIT = _Tasks.__init__
 _ORIGINAL_TASKS_CALL = _Tasks.__call__
+_ORIGINAL_TASKS_ADD = _Tasks.add_task
 _lock = threading.Lock()
 _patched = False
+_direct = False  # add_bound makes tasks itself (Starlette's constructor and add_task as checked)
+# What Starlette's `BackgroundTask.__init__` and `BackgroundTasks.add_task` refer to, when
+# add_bound may stand in for them.
+_TASK_INIT_NAMES = {"func", "args", "kwargs", "is_async", "is_async_callable"}
+_TASKS_ADD_NAMES = {"BackgroundTask", "tasks", "append"}
 
 BATCH_ATTR = "_afterwork_batch"
 HANDLE_ATTR = "_afterwork_handle"
@@ -56,6 +71,44 @@ HANDLE_ATTR = "_afterwork_handle"
 def _bind(task: starlette.background.BackgroundTask, batch: RequestBatch) -> None:
     setattr(task, BATCH_ATTR, batch)
     setattr(task, HANDLE_ATTR, batch.add(task.func, task.args, task.kwargs))
+
+
+def add_bound(tasks: Any, batch: RequestBatch, func: Callable[..., Any], args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> TaskHandle:
+    """`tasks.add_task(func, *args, **kwargs)` during a request: the `BackgroundTask` Starlette's
+    `add_task` would make, bound to `batch`, appended; returns its handle."""
+    if not _direct:
+        _ORIGINAL_TASKS_ADD(tasks, func, *args, **kwargs)
+        handle: TaskHandle = handle_of(tasks.tasks[-1])
+        return handle
+    task = _Task.__new__(_Task)
+    attrs = task.__dict__
+    attrs["func"], attrs["args"], attrs["kwargs"] = func, args, kwargs
+    attrs[HANDLE_ATTR] = handle = batch.add(func, args, kwargs)  # a twin's, for a repeated key
+    attrs[BATCH_ATTR] = batch
+    tasks.tasks.append(task)
+    return handle
+
+
+class _IsAsync:
+    """`BackgroundTask.is_async` for a task made by `add_bound`, worked out when first read
+    (Starlette's `__init__` sets it on the instance, which takes precedence)."""
+
+    def __get__(self, task: Any, owner: type | None = None) -> Any:
+        if task is None:
+            return self
+        if "func" not in task.__dict__:
+            raise AttributeError("is_async")
+        value = task.__dict__["is_async"] = is_async_callable(task.func)
+        return value
+
+
+def _tasks_add(self: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    batch = current_batch.get()
+    if batch is None:
+        _ORIGINAL_TASKS_ADD(self, func, *args, **kwargs)
+    else:
+        add_bound(self, batch, func, args, kwargs)
 
 
 def _task_init(self: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -115,11 +168,17 @@ def install(injected: type[fastapi.BackgroundTasks]) -> None:
 
     Each internal relied on is checked first; a FastAPI or Starlette that moved one fails
     here, at start-up, with the versions named, never with tasks silently left in memory."""
-    global _patched
+    global _patched, _direct
     with _lock:
         if _patched:
             return
         _check_internals()
+        _direct = (set(_ORIGINAL_TASK_INIT.__code__.co_names) == _TASK_INIT_NAMES
+                   and set(_ORIGINAL_TASKS_ADD.__code__.co_names) == _TASKS_ADD_NAMES
+                   and "is_async" not in vars(_Task))
+        if _direct:
+            _Task.is_async = _IsAsync()  # type: ignore[assignment]
+        _Tasks.add_task = _tasks_add  # type: ignore[method-assign]
         _Task.__init__ = _task_init  # type: ignore[method-assign]
         _Task.__call__ = _task_call  # type: ignore[method-assign]
         _Tasks.__init__ = _tasks_init  # type: ignore[method-assign]

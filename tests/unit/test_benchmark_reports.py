@@ -37,6 +37,19 @@ def test_each_placement_is_compared_with_its_own_baseline_runs() -> None:
     assert ratios[("dramatiq_redis", "split")] == (0.625, 1.5)  # of (0.5, 0.75), (1, 2)
 
 
+def test_the_other_server_stack_is_measured_for_the_in_app_systems_only() -> None:
+    from benchmarks.measure import STACKS
+    from benchmarks.run import _placed_there
+
+    assert STACKS["shared_h11"] == {"UVICORN_LOOP": "asyncio", "UVICORN_HTTP": "h11"}
+    assert "shared" not in STACKS and "split" not in STACKS  # uvicorn's pick: uvloop + httptools
+    there = {s.name for s in systems.SYSTEMS if _placed_there(s, "shared_h11")}
+    assert {"fastapi_async", "afterwork_sqlite", "afterwork_sqlite_normal", "afterwork_pg"} <= there
+    assert not {"afterwork_sqlite_worker", "dramatiq_redis", "pgqueuer_pg"} & there
+    split = {s.name for s in systems.SYSTEMS if _placed_there(s, "split")}
+    assert "fastapi_async" in split and "afterwork_sqlite" not in split and "dramatiq_redis" in split
+
+
 def test_benchmarks_page_has_one_table_per_placement() -> None:
     outcomes = [_outcome("fastapi_async", p, [(1000, 10)]) for p in ("shared", "split")]
     meta = {"rounds": "1", "drain_timeout": "30", "date": "d", "command": "c", "cpus": "2",

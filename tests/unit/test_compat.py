@@ -93,6 +93,62 @@ def test_08_is_an_instance_of_starlette_and_fastapi_classes() -> None:
     assert isinstance(BackgroundTask(record, "x"), starlette.background.BackgroundTask)
 
 
+def test_04_05_08_in_a_request_add_task_makes_starlettes_task_whichever_class(serve: Serve) -> None:
+    """During a request, each class's add_task appends what Starlette's would (a
+    `starlette.background.BackgroundTask` with func, args, kwargs and is_async), bound to the
+    request: stored and run once. afterwork makes that object without Starlette's constructor
+    (checked against Starlette's code at start-up); on the versions this project supports,
+    that direct path is the one taken."""
+    from afterwork import _compat
+
+    app = FastAPI()
+    made: list[starlette.background.BackgroundTask] = []
+
+    @app.get("/")
+    def endpoint(ours: BackgroundTasks) -> dict[str, list[str]]:
+        plain = starlette.background.BackgroundTasks()
+        plain.add_task(record_sync, "starlette", value=3)
+        ours.add_task(record, "ours")
+        fastapi.BackgroundTasks.add_task(ours, record_sync, "fastapi")  # FastAPI's own method
+        made.extend([*plain.tasks, *ours.tasks])
+        return {"ids": [_compat.handle_of(t).id for t in made]}
+
+    client = serve(app)
+    ids = client.get("/").json()["ids"]
+    wait_for_tasks(app)
+    assert _compat._direct
+    assert [type(t) for t in made] == [starlette.background.BackgroundTask] * 3
+    assert [(t.func, t.args, t.kwargs, t.is_async) for t in made] == [
+        (record_sync, ("starlette",), {"value": 3}, False),
+        (record, ("ours",), {}, True),
+        (record_sync, ("fastapi",), {}, False),
+    ]
+    assert sorted(labels()) == ["fastapi", "ours", "starlette"]
+    assert [client.get(f"/afterwork/api/tasks/{i}").json()["state"] for i in ids] == ["succeeded"] * 3
+
+
+def test_08_a_starlette_whose_constructor_changed_gets_the_constructor_path(
+        serve: Serve, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where Starlette's BackgroundTask no longer matches what add_bound stands in for, tasks
+    are made by Starlette's own constructor, and bound all the same."""
+    from afterwork import _compat
+
+    app = FastAPI()
+
+    @app.get("/")
+    def endpoint(tasks: BackgroundTasks) -> dict[str, str]:
+        handle = tasks.add_task(record_sync, "constructed")
+        assert tasks.tasks[-1].__dict__["is_async"] is False  # set by Starlette's __init__
+        return {"id": handle.id}
+
+    client = serve(app)
+    monkeypatch.setattr(_compat, "_direct", False)
+    task_id = client.get("/").json()["id"]
+    wait_for_tasks(app)
+    assert labels() == ["constructed"]
+    assert client.get(f"/afterwork/api/tasks/{task_id}").json()["state"] == "succeeded"
+
+
 def test_12_13_async_on_the_loop_thread_sync_on_another(serve: Serve) -> None:
     app = FastAPI()
     loop_thread: list[int] = []
