@@ -40,6 +40,7 @@ from ._sql import SqlStore
 from ._statements import INSERT
 
 BUSY_TIMEOUT_STEP = 0.9  # reset the busy timeout only when a write's bound is below 90% of it
+WRITE_POLL_MS = 1  # a file's writer tries again for another process's write lock this often
 _SYNCHRONOUS = ("full", "normal", "extra")
 MEMORY_URL = "memory://"
 _is_present = partial(is_not, None)  # value -> whether it is not None (in C, for map())
@@ -198,6 +199,7 @@ class SqliteStore(SqlStore):
         try:
             if not self.in_memory:
                 self._file_id = _identity(os.stat(self.path))
+                conn.execute(f"PRAGMA busy_timeout={WRITE_POLL_MS}")  # see _begin
             self._busy_seconds = self.busy_timeout
             self._in_transaction(conn, self.migrate)
         except BaseException:
@@ -276,7 +278,7 @@ class SqliteStore(SqlStore):
     @contextmanager
     def _transaction(self, conn: sqlite3.Connection) -> Iterator[Cursor]:
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
         except sqlite3.Error as exc:
             raise _translate(self.path, exc) from exc
         try:
@@ -285,8 +287,8 @@ class SqliteStore(SqlStore):
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            if "full" in str(exc):  # SQLITE_FULL (its code is on errors from Python 3.11 only)
-                _reclaim(conn)
+            if "full" in str(exc) and not self.in_memory:  # SQLITE_FULL (its code: 3.11+)
+                _reclaim(conn, self._busy_seconds)
             raise _translate(self.path, exc) from exc
         except BaseException:
             if conn.in_transaction:
@@ -302,11 +304,34 @@ class SqliteStore(SqlStore):
                 yield cur
             self._check_file()
 
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE: the write lock, waited for up to `_busy_seconds`. On a file, the
+        writer's own busy timeout is WRITE_POLL_MS and the wait is this loop: SQLite's busy
+        handler sleeps 1, 2, 5, 10, 15, 20, 25 ms and then 50 and 100 ms between tries, so
+        while a web app and its `afterwork worker` took the lock in turn, a write that missed it
+        slept up to 100 ms at a time, during which the other process took it again: the app's
+        p99 was 130-218 ms against a p50 of 4.4 ms (benchmarks/run.py, afterwork_sqlite_worker).
+        A database in memory keeps SQLite's handler: its commits also wait for readers."""
+        if self.in_memory:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        deadline = time.monotonic() + self._busy_seconds
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # a miss sleeps WRITE_POLL_MS in SQLite
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+
     def _bound_wait(self, conn: sqlite3.Connection, timeout_seconds: float | None) -> None:
         """A write waits for other processes' locks at most `timeout_seconds` (what is left
-        of its requests' store timeout); the pragma is set again only when that changes much."""
+        of its requests' store timeout); in memory, the pragma is set again only when that
+        changes much (a file's writer waits in `_begin`)."""
         wanted = self.busy_timeout if timeout_seconds is None else max(0.0, timeout_seconds)
-        if wanted < self._busy_seconds * BUSY_TIMEOUT_STEP or wanted > self._busy_seconds:
+        if not self.in_memory:
+            self._busy_seconds = wanted
+        elif wanted < self._busy_seconds * BUSY_TIMEOUT_STEP or wanted > self._busy_seconds:
             conn.execute(f"PRAGMA busy_timeout={int(wanted * 1000)}")
             self._busy_seconds = wanted
 
@@ -363,12 +388,22 @@ def _into_wal(conn: sqlite3.Connection, seconds: float) -> None:
             time.sleep(0.005)
 
 
-def _reclaim(conn: sqlite3.Connection) -> None:
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+def _reclaim(conn: sqlite3.Connection, wait_seconds: float) -> None:
     """The disk is full: copy the -wal into the database and truncate it. The -wal holds many
     versions of the same pages and grows to about 4 MB before SQLite checkpoints on its own,
-    so this often frees enough for the next writes."""
+    so this often frees enough for the next writes. It waits for readers up to
+    `wait_seconds` (the writer's own busy timeout is a poll's: see `SqliteStore._begin`)."""
     with contextlib.suppress(sqlite3.Error):
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={WRITE_POLL_MS}")
 
 
 def _identity(st: os.stat_result) -> tuple[int, int]:
