@@ -49,7 +49,7 @@ HAS_SCHEMA = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'after
 
 def _translate(path: str, exc: sqlite3.Error) -> StoreError:
     text = str(exc)
-    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+    if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
         return StoreUnavailableError(
             f"SQLite store {path} stayed locked past the store timeout ({text}); another "
             "process holds a long write transaction: retry, or raise store_timeout_seconds"
