@@ -52,6 +52,10 @@ SYSTEMS: tuple[System, ...] = (
     System("afterwork_sqlite", "afterwork, SQLite file, in-app runner", modules=("afterwork",)),
     System("afterwork_sqlite_normal", "afterwork, SQLite file with synchronous=normal, in-app runner",
            modules=("afterwork",)),
+    System("durable_floor", "reference: the bare durable write (one SQLite row before the response, "
+           "synchronous=full, deleted on success), no features"),
+    System("durable_floor_table", "reference: the same bare write into afterwork's table (its "
+           "indexes, ids and success UPDATE)", modules=("afterwork",)),
     System(
         "afterwork_sqlite_worker",
         "afterwork, SQLite file, one separate `afterwork worker` process",
