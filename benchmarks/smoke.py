@@ -93,7 +93,8 @@ def main() -> int:
                     continue
                 measured.setdefault(round_no, {})[label] = m
                 print(f"round {round_no} {label:<26} {m.rps:8,.0f} req/s  p50 {m.p50_ms:5.1f} ms  "
-                      f"p99 {m.p99_ms:6.1f} ms  tasks {m.executed:,}/{m.accepted:,}", flush=True)
+                      f"p99 {m.p99_ms:6.1f} ms  tasks {m.executed:,}/{m.accepted:,}  enqueue-to-start p50 "
+                      f"{m.start_delay_p50_ms or 0:.1f} ms", flush=True)
     if args.against:
         against = [(r[f"{pair[1]}@against"], r[pair[0]], r[pair[1]]) for r in measured.values()
                    if len(r) == 3]

@@ -8,21 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from afterwork._ids import new_id
-from afterwork._models import Changes, Outcome, TaskRecord, TaskState
+from afterwork._models import Changes, Outcome, TaskState
 from afterwork.stores import Store, open_store
 
-
-def _record(**fields: object) -> TaskRecord:
-    now = time.time()
-    base = TaskRecord(id=new_id(), name="m.f", payload='{"a":[],"k":{}}', state=TaskState.QUEUED,
-                      run_at=now, created_at=now)
-    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+from ..rows import task_record
 
 
 @pytest.fixture
@@ -35,14 +28,14 @@ def durable(durable_url: str) -> Iterator[Store]:
 
 def test_rows_with_different_absent_columns_come_back_whole_and_in_order(durable: Store, durable_url: str
                                                                         ) -> None:
-    first = _record()
+    first = task_record()
     records = [
         first,
-        _record(waiting_on=first.id, batch_id=first.id, seq=1, meta='{"trace":"x"}'),
-        _record(timeout_seconds=2.5, last_error="", history=""),  # empty is not absent
-        _record(),
-        _record(queue="other", priority=3, rate_key="m.f"),
-        _record(state=TaskState.FAILED, started_at=1.0, finished_at=2.0, last_error="boom",
+        task_record(waiting_on=first.id, batch_id=first.id, seq=1, meta='{"trace":"x"}'),
+        task_record(timeout_seconds=2.5, last_error="", history=""),  # empty is not absent
+        task_record(),
+        task_record(queue="other", priority=3, rate_key="m.f"),
+        task_record(state=TaskState.FAILED, started_at=1.0, finished_at=2.0, last_error="boom",
                 attempts=1),
     ]
     durable.apply(Changes(inserts=records))
@@ -59,11 +52,11 @@ def test_rows_with_different_absent_columns_come_back_whole_and_in_order(durable
 def test_text_that_json_escapes_and_floats_to_the_last_bit_come_back_as_given(durable: Store) -> None:
     odd = 'quote " backslash \\ slash / tab \t newline \n bell \x07 é 中文 😀 \\u0000 {"x": [1]}'
     records = [
-        _record(payload='{"s":"\\u00e9\\n","n":1e-07}', meta=odd, last_error=odd, history=odd + "\n"),
-        _record(run_at=1733160000.1234567, created_at=0.1 + 0.2, timeout_seconds=1e-07,
+        task_record(payload='{"s":"\\u00e9\\n","n":1e-07}', meta=odd, last_error=odd, history=odd + "\n"),
+        task_record(run_at=1733160000.1234567, created_at=0.1 + 0.2, timeout_seconds=1e-07,
                 priority=-(2**31), attempts=2**31 - 1),
-        _record(name="module.käse", queue="q é", run_at=5e-324, created_at=1.7976931348623157e308),
-        _record(timeout_seconds=math.inf, payload='{"x":"NaN","y":"-Infinity"}'),  # JSON has no inf
+        task_record(name="module.käse", queue="q é", run_at=5e-324, created_at=1.7976931348623157e308),
+        task_record(timeout_seconds=math.inf, payload='{"x":"NaN","y":"-Infinity"}'),  # JSON has no inf
     ]
     durable.apply(Changes(inserts=records))
     for record in records:
@@ -71,8 +64,8 @@ def test_text_that_json_escapes_and_floats_to_the_last_bit_come_back_as_given(du
 
 
 def test_the_first_of_two_rows_with_one_key_in_a_group_is_kept(durable: Store) -> None:
-    kept = _record(dedup_key="k-1", payload='{"which":"first"}')
-    skipped = _record(dedup_key="k-1", payload='{"which":"second"}')
+    kept = task_record(dedup_key="k-1", payload='{"which":"first"}')
+    skipped = task_record(dedup_key="k-1", payload='{"which":"second"}')
     durable.apply(Changes(inserts_if_absent=[kept, skipped]))
     assert durable.get(kept.id) == kept
     found = durable.get(skipped.id)  # a later duplicate's id resolves to the live task
@@ -80,7 +73,7 @@ def test_the_first_of_two_rows_with_one_key_in_a_group_is_kept(durable: Store) -
 
 
 def test_leased_rows_without_values_get_their_lease_from_the_store(durable: Store) -> None:
-    record = _record(state=TaskState.LEASED, lease_owner="runner-1")
+    record = task_record(state=TaskState.LEASED, lease_owner="runner-1")
     durable.apply(Changes(inserts=[record]))
     stored = durable.get(record.id)
     assert stored is not None and stored.lease_until is not None
@@ -90,10 +83,10 @@ def test_leased_rows_without_values_get_their_lease_from_the_store(durable: Stor
 
 def test_tasks_started_and_succeeded_in_one_group_are_written_with_their_times(durable: Store) -> None:
     owner = "runner-1"
-    first = _record(state=TaskState.LEASED, lease_owner=owner)
-    second = _record(state=TaskState.LEASED, lease_owner=owner, waiting_on=first.id,
+    first = task_record(state=TaskState.LEASED, lease_owner=owner)
+    second = task_record(state=TaskState.LEASED, lease_owner=owner, waiting_on=first.id,
                      batch_id=first.id, seq=1)
-    other = _record(state=TaskState.LEASED, lease_owner="runner-2")  # not ours: fenced off
+    other = task_record(state=TaskState.LEASED, lease_owner="runner-2")  # not ours: fenced off
     durable.apply(Changes(inserts=[first, second, other]))
     durable.apply(Changes(
         started=[Outcome(first.id, owner, 1733160000.25, note="é \"note\"\n"),

@@ -23,7 +23,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 app = FastAPI(lifespan=lifespan)
 aw = Afterwork(app, url=os.environ.get("AFTERWORK_URL", "memory://"), run_in_app=False,
-               lease_seconds=float(os.environ.get("AFTERWORK_TEST_LEASE", "30")))
+               lease_seconds=float(os.environ.get("AFTERWORK_TEST_LEASE", "30")),
+               poll_seconds=float(os.environ.get("AFTERWORK_TEST_POLL", "1")))
 
 
 def write_line(path: str, text: str, seconds: float = 0.0) -> None:

@@ -99,6 +99,7 @@ class SqlStore(SchemaMigrations, Cleanup, Claims, Store):
         self._write_conn: Any = None  # the writing connection, guarded by _write_lock
         self._write_lock = threading.Lock()
         self._translated: dict[str, str] = {}
+        self._listeners: list[threading.Event] = []  # set by close(): each `listen` stops
 
     @abc.abstractmethod
     def _connect(self) -> Any: ...
@@ -145,6 +146,8 @@ class SqlStore(SchemaMigrations, Cleanup, Claims, Store):
         return found
 
     def close(self) -> None:
+        for stop in self._listeners:
+            stop.set()
         with self._write_lock:
             if self._write_conn is not None:
                 self._write_conn.close()

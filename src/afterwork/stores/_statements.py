@@ -74,6 +74,9 @@ READY_QUEUED = "state = 'queued' AND waiting_on IS NULL AND run_at <= ?"  # para
 READY_EXPIRED = (f"state IN ('leased', 'running') AND waiting_on IS NULL "  # parameter: the owner
                  f"AND lease_until < {LEASE_NOW} AND lease_owner <> ?")
 READY_ORDER = "ORDER BY priority DESC, run_at"
+# Is any task ready for a claim (a queued one due, its queue not paused)? Parameter: now.
+ANY_READY = (f"SELECT 1 FROM {TASKS_TABLE} WHERE {READY_QUEUED} "
+             "AND queue NOT IN (SELECT queue FROM afterwork_queue_pauses) LIMIT 1")
 ACTIVE_IN_QUEUE = (f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE queue = ? AND {_LEASED} "
                    f"AND lease_until >= {LEASE_NOW}")
 RECENT_STARTS = (f"SELECT COUNT(*) FROM {TASKS_TABLE} WHERE rate_key = ? AND "

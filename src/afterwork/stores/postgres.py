@@ -162,7 +162,6 @@ class PostgresStore(SqlStore):
         super().__init__(url)
         self._psycopg = _psycopg()
         self.pooler = pooler_options(url)
-        self._listeners: list[threading.Event] = []
 
     @property
     def _where(self) -> str:
@@ -242,11 +241,6 @@ class PostgresStore(SqlStore):
 
     def dialect_sql(self, script: str) -> str:
         return re.sub(r"\bREAL\b", "DOUBLE PRECISION", script)
-
-    def close(self) -> None:
-        for stop in self._listeners:
-            stop.set()
-        super().close()
 
     @contextmanager
     def _write(self, timeout_seconds: float | None = None) -> Iterator[Cursor]:
