@@ -56,6 +56,9 @@ SYSTEMS: tuple[System, ...] = (
            "synchronous=full, deleted on success), no features"),
     System("durable_floor_table", "reference: the same bare write into afterwork's table (its "
            "indexes, ids and success UPDATE)", modules=("afterwork",)),
+    System("durable_floor_pg", "reference: the bare durable write on PostgreSQL (one row per task "
+           "before the response, deleted on success), no features", modules=("psycopg", "asyncpg"),
+           services=(POSTGRES,), prepare="benchmarks.apps.afterwork_pg prepare"),
     System(
         "afterwork_sqlite_worker",
         "afterwork, SQLite file, one separate `afterwork worker` process",

@@ -41,12 +41,9 @@ from benchmarks.apps.common import Registered, Server, finish_run
 class FloorWriter:
     """One thread commits every row queued since its last commit, and the successes."""
 
-    def __init__(self, path: str, layout: Layout) -> None:
+    def __init__(self, layout: Layout) -> None:
         self.layout = layout
-        layout.create(path)
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db = layout.connect()
         self.lock = threading.Condition()
         self.rows: list[tuple[str, str, asyncio.Future[Any]]] = []
         self.done: list[Any] = []
@@ -91,7 +88,7 @@ class FloorWriter:
                 done, self.done = self.done, []
                 last = self.stopping
             cur = self.db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
+            cur.execute(self.layout.BEGIN)
             ids = self.layout.insert(cur, [row[:2] for row in rows]) if rows else []
             if done:
                 self.layout.succeeded(cur, done)
@@ -111,6 +108,17 @@ def _resolve(futures: list[asyncio.Future[Any]], ids: list[Any]) -> None:
 
 class Layout:
     """The bare table: an integer key (the rowid), the row deleted on success."""
+
+    BEGIN = "BEGIN IMMEDIATE"
+
+    def connect(self) -> Any:
+        """The writer's connection (made on the app's start), its table there."""
+        path = os.environ.get("AFTERWORK_URL", "sqlite:///floor.db").removeprefix("sqlite:///")
+        self.create(path)
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        return db
 
     def create(self, path: str) -> None:
         with sqlite3.connect(path) as db:
@@ -157,6 +165,33 @@ class AfterworkTable(Layout):
         cur.executemany(MARK_STARTED_AND_SUCCEEDED_SQL, [(now, now, "", i, self.OWNER) for i in done])
 
 
+class PostgresTable(Layout):
+    """The bare write on PostgreSQL (its default, full durability): a `bigserial` key, one
+    INSERT a group (the rows as arrays), the rows deleted on success. The table is
+    `afterwork_floor`, emptied on start; the database is the afterwork_pg system's."""
+
+    BEGIN = "BEGIN"
+
+    def connect(self) -> Any:
+        import psycopg
+
+        db = psycopg.connect(os.environ.get("BENCH_PG_URL", PG_URL), autocommit=True)
+        db.execute("CREATE TABLE IF NOT EXISTS afterwork_floor "
+                   "(id bigserial PRIMARY KEY, name text, payload text)")
+        db.execute("TRUNCATE afterwork_floor")
+        return db
+
+    def insert(self, cur: Any, rows: list[tuple[str, str]]) -> list[Any]:
+        cur.execute("INSERT INTO afterwork_floor (name, payload) "
+                    "SELECT * FROM unnest(%s::text[], %s::text[]) RETURNING id",
+                    ([r[0] for r in rows], [r[1] for r in rows]))
+        return [r[0] for r in cur.fetchall()]
+
+    def succeeded(self, cur: Any, done: list[Any]) -> None:
+        cur.execute("DELETE FROM afterwork_floor WHERE id = ANY(%s)", (done,))
+
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/afterwork_bench"
 writer: FloorWriter | None = None
 
 
@@ -164,8 +199,7 @@ def make_app(layout: Layout) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         global writer
-        url = os.environ.get("AFTERWORK_URL", "sqlite:///floor.db")
-        writer = FloorWriter(url.removeprefix("sqlite:///"), layout)
+        writer = FloorWriter(layout)
         gc.collect()
         gc.freeze()  # what afterwork does at start-up (Afterwork(freeze_gc=True), its default)
         yield

@@ -45,7 +45,7 @@ def test_the_other_server_stack_is_measured_for_the_in_app_systems_only() -> Non
     assert "shared" not in STACKS and "split" not in STACKS  # uvicorn's pick: uvloop + httptools
     there = {s.name for s in systems.SYSTEMS if _placed_there(s, "shared_h11")}
     assert {"fastapi_async", "afterwork_sqlite", "afterwork_sqlite_normal", "afterwork_pg"} <= there
-    assert {"durable_floor", "durable_floor_table"} <= there  # the references, on both stacks
+    assert {"durable_floor", "durable_floor_table", "durable_floor_pg"} <= there  # the references
     assert not {"afterwork_sqlite_worker", "dramatiq_redis", "pgqueuer_pg"} & there
     split = {s.name for s in systems.SYSTEMS if _placed_there(s, "split")}
     assert "fastapi_async" in split and "afterwork_sqlite" not in split and "dramatiq_redis" in split
