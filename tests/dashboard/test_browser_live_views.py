@@ -6,29 +6,23 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
 from . import dash_tasks
 from .chrome import wait_until
-from .test_browser_views import TOKEN, _state, _text, confirm_bulk, site  # noqa: F401  (the fixture)
+from .test_browser_views import TOKEN, _state, _text, confirm_bulk, log_in, site  # noqa: F401  (the fixture)
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known flake under the whole suite (about 2 of 7 whole- or mixed-suite runs, never alone): "
-    "the server reads and sends the paused queue within 0.4 s, the page sometimes does not "
-    "show it within 20 s; cause on the page's side not found yet (see the stop's closing note)"))
 def test_queues_and_a_filtered_list_update_live_and_bulk_delete(site: str, browser: Any) -> None:  # noqa: F811
     from selenium.webdriver.common.by import By
 
     driver = browser
-    driver.get(f"{site}/afterwork/login")
-    driver.find_element(By.ID, "token").send_keys(TOKEN)
-    driver.find_element(By.ID, "login").click()
+    log_in(driver, site)
 
     # The queues view: a queue paused elsewhere, and its waiting task, show without a reload.
     driver.get(f"{site}/afterwork/queues")
+    assert driver.find_elements(By.ID, "live-queues")  # the queues view, not the overview
     wait_until(lambda: "live, updated" in _text(driver, "live-status"), "live")
     driver.execute_script("window.sameDocument = true")
     httpx.post(f"{site}/afterwork/api/queues/hooks/pause", headers=BEARER)
