@@ -212,6 +212,7 @@ class Afterwork:
         if runner is not None and runner.loop is loop:
             return
         if runner is not None:  # its loop ended without a shutdown (a test client, say)
+            runner.stop_listening()
             self.writer.post(Changes(expire_owners=[runner.owner]))
         runner = Runner(self.settings, self.writer, self.store, self.events, self.planner)
         self.intake.runner = runner

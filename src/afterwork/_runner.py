@@ -154,6 +154,10 @@ class Runner:
             asyncio.create_task(self._poll(), name="afterwork-poll"),
         ]
 
+    def stop_listening(self) -> None:
+        """Its loop ended without a shutdown (a test client's request): hear no more."""
+        self._stop_listening()
+
     async def stop(self, grace_seconds: float) -> None:
         """Stop taking tasks; let running ones finish up to the grace period; hand back what
         never started and the `async def` tasks that stopped when cancelled. A `def` task

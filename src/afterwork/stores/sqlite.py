@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import threading
 import time
 import uuid
 import weakref
@@ -37,12 +36,12 @@ from urllib.parse import parse_qs, urlsplit
 from .._errors import ConfigurationError, StoreError, StoreReplacedError, StoreUnavailableError
 from ._clock import LEASE_CLOCK, lease_now
 from ._dbapi import Cursor
+from ._file_watch import watch
 from ._sql import SqlStore
-from ._statements import ANY_READY, INSERT
+from ._statements import INSERT
 
 BUSY_TIMEOUT_STEP = 0.9  # reset the busy timeout only when a write's bound is below 90% of it
 WRITE_POLL_MS = 1  # a file's writer tries again for another process's write lock this often
-WATCH_SECONDS = 0.025  # how often a runner's watcher reads the file's data version
 _SYNCHRONOUS = ("full", "normal", "extra")
 MEMORY_URL = "memory://"
 _is_present = partial(is_not, None)  # value -> whether it is not None (in C, for map())
@@ -367,43 +366,20 @@ class SqliteStore(SqlStore):
         self._close_readers()
 
     def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
-        """SQLite has no notifications, so a thread watches the file: every WATCH_SECONDS it
-        reads `PRAGMA data_version` (it changes when another connection, of this process or
-        of another, committed) and, when it changed, whether a task is ready to claim; if so,
-        it calls `wake`. Without it a runner learned of another process's tasks by its poll,
-        `poll_seconds` (1 s) late: a separate `afterwork worker` started tasks 620-740 ms
-        after they were stored (p50, benchmarks/run.py). A request's tasks handed to this
-        process's runner are stored leased, not ready, and wake nobody. The poll stays, for
-        run times falling due and expired leases. A database in memory is this process's
-        alone: its writes reach the runner directly."""
+        """SQLite has no notifications, so a thread watches the file (`_file_watch`): every
+        WATCH_SECONDS it reads `PRAGMA data_version` (it changes when another connection, of
+        this process or of another, committed) and, when it changed, whether a task is ready
+        to claim; if so, it calls `wake`. Without it a runner learned of another process's
+        tasks by its poll, `poll_seconds` (1 s) late: a separate `afterwork worker` started
+        tasks 620-740 ms after they were stored (p50, benchmarks/run.py). A request's tasks
+        handed to this process's runner are stored leased, not ready, and wake nobody. The
+        poll stays, for run times falling due and expired leases. A database in memory is
+        this process's alone: its writes reach the runner directly."""
         if self.in_memory:
             return lambda: None
-        stop = threading.Event()
-        self._listeners.append(stop)
-        threading.Thread(target=self._watch, args=(wake, stop), name="afterwork-listen",
-                         daemon=True).start()
+        stop = watch(self, wake)
+        self._listeners = [s for s in self._listeners if not s.is_set()] + [stop]
         return stop.set
-
-    def _watch(self, wake: Callable[[], None], stop: threading.Event) -> None:
-        seen = None
-        try:
-            while not stop.wait(WATCH_SECONDS):
-                try:
-                    with self._read() as cur:  # this thread's reader, reopened if the file was
-                        cur.execute("PRAGMA data_version")
-                        version = cur.fetchone()[0]
-                        if version == seen:
-                            continue
-                        seen = version
-                        cur.execute(self._sql(ANY_READY), (time.time(),))
-                        ready = cur.fetchone() is not None
-                except StoreError:  # locked, replaced, closed: look again next time
-                    seen = None
-                    continue
-                if ready:
-                    wake()
-        finally:
-            self._drop_reader()
 
     @contextmanager
     def _read(self) -> Iterator[Cursor]:
