@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from typing import Any
 
 from fastapi import BackgroundTasks, FastAPI
@@ -121,7 +121,7 @@ class Layout:
         return db
 
     def create(self, path: str) -> None:
-        with sqlite3.connect(path) as db:
+        with closing(sqlite3.connect(path, isolation_level=None)) as db:  # autocommit, closed
             db.execute("CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY, name TEXT, payload TEXT)")
 
     def insert(self, cur: sqlite3.Cursor, rows: list[tuple[str, str]]) -> list[Any]:
