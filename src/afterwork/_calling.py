@@ -28,10 +28,14 @@ def plain_coroutine(func: Any, timeout: float | None) -> Any:
     if timeout is not None:
         return None
     target = func.func if isinstance(func, Task) else func
+    return target if _is_async(target) else None
+
+
+def _is_async(target: Any) -> bool:
     is_async = _IS_ASYNC.get(target)
     if is_async is None:
         is_async = _IS_ASYNC[target] = is_async_callable(target)
-    return target if is_async else None
+    return is_async
 
 
 async def call_attempt(
@@ -41,9 +45,7 @@ async def call_attempt(
     """The attempt's call; what the function returned. A `def` call is in `in_thread` (by
     task id) while it runs; the caller removes it."""
     target = func.func if isinstance(func, Task) else func
-    is_async = _IS_ASYNC.get(target)
-    if is_async is None:
-        is_async = _IS_ASYNC[target] = is_async_callable(target)
+    is_async = _is_async(target)
     if timeout is None and is_async:
         return await target(*args, **kwargs)  # the common case, without a scope to enter
     if is_async:

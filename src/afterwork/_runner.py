@@ -20,22 +20,19 @@ from contextlib import suppress
 from typing import Any
 
 from . import _codec
-from ._aio import wait_event
 from ._attempts import attempt_note, failure, held_outcome
 from ._calling import call_attempt, plain_coroutine
 from ._chains import hand_back_at_stop, released, rest_of_chain
-from ._chores import expire_dead_owners, forget_old_results, store_due_ticks
-from ._claiming import claim, claim_room
+from ._claiming import ClaimLoop
 from ._context import TaskContext, running_task
 from ._enqueue import Planner
-from ._errors import AfterworkError, StepError, StoreUnavailableError
+from ._errors import AfterworkError, StepError
 from ._events import EventKind, Events, TaskEvent
 from ._models import Changes, Heartbeat, Outcome, TaskRecord
 from ._owners import new_owner
 from ._progress import ProgressSink, Reporting, reporting
 from ._registry import REGISTRY, Task, TaskOptions
 from ._results import stored_result
-from ._schedule import Scheduler
 from ._settings import Settings
 from ._threads import DaemonThreads
 from ._writer import Writer
@@ -43,7 +40,6 @@ from .stores import Store
 
 log = logging.getLogger("afterwork")
 
-DEAD_OWNER_CHECK_EVERY = 10  # polls between checks for dead runners on this host
 CANCEL_WAIT_SECONDS = 1.0  # after the grace: how long cancelled `async def` tasks get to unwind
 
 
@@ -60,28 +56,22 @@ class Runner:
         self.planner = planner
         self.kind = settings.runner_kind
         self.queues = settings.run_queues
-        self.paused: frozenset[str] = frozenset()  # as of the last claim (see runs())
-        self._pause_changes = 0  # note_paused() calls
         self.owner = new_owner()
         self.host = socket.gethostname()
         self._ready: deque[TaskRecord] = deque()
         self._waiting: dict[str, TaskRecord] = {}  # predecessor id -> the next task of its chain
-        self._claimed: set[str] = set()
+        self.claimed: set[str] = set()  # ids of tasks it claimed and has not finished
         self._running: set[asyncio.Task[bool]] = set()
         self._dispatch_wanted = asyncio.Event()  # ready tasks or free slots changed: dispatch
         self._context: contextvars.Context | None = None  # the runner's own, while it dispatches
-        self._claim_wanted = asyncio.Event()  # the store may hold tasks for us: claim now
-        self._stopping = False
-        self._store_has_more = True  # the store may hold tasks ready for us: poll when free
-        self._finished_count = 0  # tasks finished so far (claims size their prefetch by it)
-        self._prefetch = 0  # tasks claimed beyond `concurrency`: see `_claim_room`
-        self._next_dead_owner_check = 0.0  # time.monotonic()
+        self.stopping = False
+        self.finished_count = 0  # tasks finished so far (claims size their prefetch by it)
+        self.claims = ClaimLoop(self)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: list[asyncio.Task[None]] = []
         self._threads = DaemonThreads(settings.sync_threads)
         self._in_thread: dict[str, Future[Any]] = {}  # task id -> its `def` call, while it runs
         self.held: dict[str, Future[Any]] = {}  # `def` tasks left running: leases kept, not handed back
-        self._scheduler = Scheduler()
         self._outbox: Changes | None = None
         self._progress = ProgressSink(self.owner, writer.post, self._emit_progress)
         self._stop_listening: Callable[[], None] = lambda: None
@@ -94,10 +84,10 @@ class Runner:
     def runs(self, queue: str) -> bool:
         """Whether this runner takes `queue`'s tasks now (its queues, and not paused as of
         its last claim: a paused queue's tasks go through the store, which holds them)."""
-        return (self.queues is None or queue in self.queues) and queue not in self.paused
+        return (self.queues is None or queue in self.queues) and queue not in self.claims.paused
 
     def accepts_handover(self) -> bool:
-        return not self._stopping and self._loop is not None and self.backlog < self.settings.local_backlog
+        return not self.stopping and self._loop is not None and self.backlog < self.settings.local_backlog
 
     def adopt(self, records: Iterable[TaskRecord]) -> None:
         """Take tasks already leased to this runner (call on the runner's loop)."""
@@ -115,17 +105,13 @@ class Runner:
 
     def more_in_store(self) -> None:
         """Tasks were stored for a claim (call on the runner's loop): claim when free."""
-        self._store_has_more = True
+        self.claims.more = True
 
     def wake_threadsafe(self) -> None:
         """Claim soon, from any thread (after tasks were queued elsewhere)."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._want_claim)
-
-    def _want_claim(self) -> None:
-        self._store_has_more = True
-        self._claim_wanted.set()
+            loop.call_soon_threadsafe(self.claims.want)
 
     def heartbeat(self) -> Changes | None:
         """Called by the writer thread every tick: keep this runner's leases fresh (after it
@@ -138,7 +124,7 @@ class Runner:
     # -- life -----------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._stopping = False
+        self.stopping = False
         # Record this runner now, not at the writer's first tick (a third of a lease away):
         # `afterwork check` run right after start-up must see it alive.
         beat = self.heartbeat()
@@ -151,7 +137,7 @@ class Runner:
         self._stop_listening = self.store.listen(self.wake_threadsafe)
         self._main = [
             asyncio.create_task(self._dispatch(), name="afterwork-dispatch"),
-            asyncio.create_task(self._poll(), name="afterwork-poll"),
+            asyncio.create_task(self.claims.run(), name="afterwork-poll"),
         ]
 
     def stop_listening(self) -> None:
@@ -163,14 +149,14 @@ class Runner:
         never started and the `async def` tasks that stopped when cancelled. A `def` task
         whose thread still runs is not handed back: it stays in `held`, its lease renewed
         until the thread returns or the process exits (then the lease decides)."""
-        self._stopping = True
+        self.stopping = True
         self._stop_listening()
         for main in self._main:
             main.cancel()
         # Bounded even so: a loop that ignored its cancel must not hold the process forever
         # (it would see `_stopping` at its next turn; the wake-ups make that turn now).
         self._dispatch_wanted.set()
-        self._claim_wanted.set()
+        self.claims.wanted.set()
         _, stuck = (await asyncio.wait(self._main, timeout=self.settings.store_timeout_seconds + 1.0)
                     if self._main else (None, ()))
         if stuck:
@@ -182,7 +168,7 @@ class Runner:
                 t.cancel()
             if late:
                 await asyncio.wait(late, timeout=CANCEL_WAIT_SECONDS)
-        self._flush()
+        self.flush()
         if self.held:
             log.warning("afterwork: %d def task(s) still running after the %ss grace: their "
                         "threads cannot be stopped, so they keep their leases until they return "
@@ -195,7 +181,7 @@ class Runner:
     async def _dispatch(self) -> None:
         self._context = contextvars.copy_context()
         try:
-            while not self._stopping:
+            while not self.stopping:
                 self._start_ready()
                 self._dispatch_wanted.clear()
                 await self._dispatch_wanted.wait()
@@ -214,7 +200,7 @@ class Runner:
             self._dispatch_wanted.set()
             return
         limit = self.settings.concurrency
-        while self._ready and len(self._running) < limit and not self._stopping:
+        while self._ready and len(self._running) < limit and not self.stopping:
             record = self._ready.popleft()
             task = context.copy().run(loop.create_task, self.execute(record))
             self._running.add(task)
@@ -222,75 +208,15 @@ class Runner:
 
     def _finished(self, task: asyncio.Task[bool]) -> None:
         self._running.discard(task)
-        self._finished_count += 1
+        self.finished_count += 1
         self._start_ready()
-        if self._store_has_more and self._claim_room() > 0:
-            self._claim_wanted.set()
-
-    def _claim_room(self) -> int:
-        """How many tasks the next claim takes (see `claim_room`): `concurrency` running plus
-        `_prefetch` waiting, as many as finished during the last claim's round trip."""
-        return claim_room(self.settings.concurrency + self._prefetch, self.backlog)
-
-    async def _poll(self) -> None:
-        polls = 0
-        while not self._stopping:
-            try:
-                more = await self._poll_once(polls)
-            except Exception:  # the loop that claims must outlive any one failure
-                log.exception("afterwork: the runner's claim loop failed; it goes on after "
-                              "poll_seconds")
-                more = False
-            polls += 1
-            if not more:
-                self._claim_wanted.clear()
-                await wait_event(self._claim_wanted,
-                                 self.writer.contact.backoff(self.settings.poll_seconds))
-
-    async def _poll_once(self, polls: int) -> bool:
-        """Chores, then one claim; True when the store may hold more for us right now."""
-        now = time.monotonic()
-        if polls % DEAD_OWNER_CHECK_EVERY == 0 and now >= self._next_dead_owner_check:
-            # and not more often than idle polling would: a drain polls back to back
-            self._next_dead_owner_check = now + DEAD_OWNER_CHECK_EVERY * self.settings.poll_seconds
-            await expire_dead_owners(self.writer)
-            await forget_old_results(self.writer, self.settings.keep_results_seconds)
-        if await store_due_ticks(self._scheduler, self.writer, self.planner):
-            self._store_has_more = True
-        room = self._claim_room()
-        if room <= 0:
-            return False
-        finished = self._finished_count
-        try:
-            claimed = await self._claim(room)
-        except StoreUnavailableError as exc:
-            self.writer.contact.failed("claiming tasks", exc)
-            claimed = []
-        except AfterworkError as exc:
-            log.warning("afterwork: claiming tasks failed (%s); will retry", exc)
-            claimed = []
-        else:
-            self.writer.contact.succeeded()
-        self._prefetch = min(self.settings.concurrency, self._finished_count - finished)
-        self._claimed.update(r.id for r in claimed)
-        self.adopt(claimed)
-        self._store_has_more = len(claimed) == room
-        return self._store_has_more
-
-    async def _claim(self, limit: int) -> list[TaskRecord]:
-        self._flush()  # outcomes so far are written before the claim (a chain's next task)
-        changes = self._pause_changes
-        paused, claimed = await claim(self.writer, self.owner, limit, self.queues,
-                                      self.settings.queue_limits)
-        if changes == self._pause_changes:  # else this process paused or resumed meanwhile:
-            self.paused = frozenset(paused)  # what it noted is newer than what the claim read
-        return claimed
+        if self.claims.more and self.claims.room() > 0:
+            self.claims.wanted.set()
 
     def note_paused(self, queue: str, paused: bool) -> None:
         """This process paused or resumed `queue`: take no more of its tasks by hand-over now,
-        rather than from the next claim on (call on any thread; a set is swapped whole)."""
-        self.paused = self.paused | {queue} if paused else self.paused - {queue}
-        self._pause_changes += 1
+        rather than from the next claim on (call on any thread)."""
+        self.claims.note_paused(queue, paused)
         if not paused:
             self.wake_threadsafe()
 
@@ -302,7 +228,7 @@ class Runner:
 
     async def settle(self) -> None:
         """Return once every outcome so far is written (a test reads them next)."""
-        self._flush()
+        self.flush()
         await asyncio.wrap_future(self.writer.call(lambda store: None))
 
     # -- one task -------------------------------------------------------------------------
@@ -389,14 +315,14 @@ class Runner:
     def _after_success(self, record: TaskRecord, unblock_next: bool = False,
                        result: str | None = None) -> None:
         successor = self._waiting.pop(record.id, None)
-        claimed = record.id in self._claimed
+        claimed = record.id in self.claimed
         if claimed:
             # Its successor (if any) is not ours: the next claim may take it. That claim goes
-            # to the writer after this success (`_claim` flushes first), and the writer
+            # to the writer after this success (a claim flushes first), and the writer
             # applies the outcomes queued before a call ahead of it: the success is written,
             # or kept for a retry, by then.
-            self._claimed.discard(record.id)
-            self._store_has_more = True
+            self.claimed.discard(record.id)
+            self.claims.more = True
         # A task handed over with its request's chain has its successor here or none at all.
         unblock = successor is not None or claimed or unblock_next
         self._out().succeeded.append(Outcome(record.id, self.owner, time.time(), unblock=unblock,
@@ -407,7 +333,7 @@ class Runner:
 
     def _after_error(self, record: TaskRecord, attempt: int, started: float, exc: BaseException,
                      options: TaskOptions | None) -> None:
-        self._claimed.discard(record.id)
+        self.claimed.discard(record.id)
         now = time.time()
         error, note, retry_at = failure(exc, attempt, record.timeout_seconds, started, now, options)
         if attempt < record.max_attempts and not isinstance(exc, StepError):
@@ -431,21 +357,21 @@ class Runner:
         if self._outbox is None:
             self._outbox = Changes()
             if self._loop is not None:
-                self._loop.call_soon(self._flush)
+                self._loop.call_soon(self.flush)
         return self._outbox
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         outbox, self._outbox = self._outbox, None
         if outbox:
             self.writer.post(outbox)
 
     def _poll_soon(self, delay: float) -> None:
         if self._loop is not None and delay < self.settings.poll_seconds:
-            self._loop.call_later(max(0.0, delay), self._claim_wanted.set)
+            self._loop.call_later(max(0.0, delay), self.claims.wanted.set)
 
     def _hold(self, record: TaskRecord, attempt: int, started: float, call: Future[Any]) -> None:
         """Stopped while its `def` call runs on: keep the lease until the thread returns."""
-        self._claimed.discard(record.id)
+        self.claimed.discard(record.id)
         self._release_chain(record.id)
         self.held[record.id] = call
         call.add_done_callback(lambda done: self._held_returned(record, attempt, started, done))
@@ -462,7 +388,7 @@ class Runner:
             self.writer.post(changes)
 
     def _release(self, record: TaskRecord) -> None:
-        self._claimed.discard(record.id)
+        self.claimed.discard(record.id)
         self._release_chain(record.id)
         self._out().released.append(Outcome(record.id, self.owner, time.time()))
 

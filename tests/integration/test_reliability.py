@@ -166,9 +166,9 @@ def test_the_claim_loop_outlives_an_unexpected_error(tmp_path: object,
     """Fault injection at the chores' seam: one poll fails with an error nobody planned for;
     the runner logs it and claims again (before, the claim loop ended silently and nothing
     stored was ever claimed again until a restart)."""
-    import afterwork._runner
+    import afterwork._claiming
 
-    real = afterwork._runner.store_due_ticks
+    real = afterwork._claiming.store_due_ticks
     failures = [RuntimeError("an error nobody planned for")]
 
     async def fails_once(*args: Any) -> bool:
@@ -176,7 +176,7 @@ def test_the_claim_loop_outlives_an_unexpected_error(tmp_path: object,
             raise failures.pop()
         return await real(*args)
 
-    monkeypatch.setattr(afterwork._runner, "store_due_ticks", fails_once)
+    monkeypatch.setattr(afterwork._claiming, "store_due_ticks", fails_once)
     app = FastAPI()
     aw = Afterwork(app, url=f"sqlite:///{tmp_path}/t.db", poll_seconds=0.05)
     with TestClient(app):

@@ -204,7 +204,7 @@ def test_a_dead_runners_tasks_are_taken_over_after_the_store_refused_the_first_t
 ) -> None:
     """The runner's look for dead runners of this machine meets a locked store: it looks
     again later, and its claims go on (the refused write must not end its claim loop)."""
-    monkeypatch.setattr("afterwork._runner.DEAD_OWNER_CHECK_EVERY", 1)
+    monkeypatch.setattr("afterwork._claiming.DEAD_OWNER_CHECK_EVERY", 1)
     path = tmp_path / "afterwork.db"
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()

@@ -6,7 +6,7 @@ import abc
 import json
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -144,6 +144,12 @@ class SqlStore(SchemaMigrations, Cleanup, Claims, Store):
             if len(self._translated) < self.TRANSLATED_MOST:
                 self._translated[statement] = found
         return found
+
+    def _listening(self, stop: threading.Event) -> Callable[[], None]:
+        """Keep a new listener's stop, for `close` (dropping those stopped already: a runner
+        replaced after its loop ended stops its own); returns what stops it."""
+        self._listeners = [s for s in self._listeners if not s.is_set()] + [stop]
+        return stop.set
 
     def close(self) -> None:
         for stop in self._listeners:

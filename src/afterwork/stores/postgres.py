@@ -310,7 +310,7 @@ class PostgresStore(SqlStore):
                      "(afterwork_listen_url=...): polling for work every poll_seconds")
             return lambda: None
         stop = threading.Event()
-        self._listeners.append(stop)
+        stop_listening = self._listening(stop)
 
         def run() -> None:
             while not stop.is_set():
@@ -325,7 +325,7 @@ class PostgresStore(SqlStore):
                     stop.wait(LISTEN_RETRY_SECONDS)
 
         threading.Thread(target=run, name="afterwork-listen", daemon=True).start()
-        return stop.set
+        return stop_listening
 
 
 def _ms(seconds: float) -> str:

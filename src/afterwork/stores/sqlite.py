@@ -377,9 +377,7 @@ class SqliteStore(SqlStore):
         this process's alone: its writes reach the runner directly."""
         if self.in_memory:
             return lambda: None
-        stop = watch(self, wake)
-        self._listeners = [s for s in self._listeners if not s.is_set()] + [stop]
-        return stop.set
+        return self._listening(watch(self, wake))
 
     @contextmanager
     def _read(self) -> Iterator[Cursor]:
