@@ -6,6 +6,8 @@ import json
 import os
 import platform
 import statistics
+import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -157,6 +159,36 @@ def machine() -> dict[str, str]:
     }
 
 
+FLUSH_WRITES = 200  # a tenth of a second at most on this machine
+
+
+def disk_flush_us(directory: str | None = None, writes: int = FLUSH_WRITES) -> float:
+    """The median microseconds of one 4 kB append and `fdatasync` to a new file in
+    `directory` (default: the temporary directory, where the harness puts the SQLite systems'
+    files): at least what each SQLite commit with `synchronous=FULL` waits for. On a virtual
+    machine it moves during a day (127 µs, then 201 µs an 8 kB flush on one machine within an
+    hour), and with it every durable system's requests/s, so each run records it."""
+    sync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
+    block, times = b"\0" * 4096, []
+    with tempfile.TemporaryDirectory(prefix="afterwork-flush-", dir=directory) as where:
+        fd = os.open(os.path.join(where, "flush"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            for _ in range(writes):
+                began = time.perf_counter()
+                os.write(fd, block)
+                sync(fd)
+                times.append(time.perf_counter() - began)
+        finally:
+            os.close(fd)
+    return statistics.median(times) * 1e6
+
+
+def flush_text(before_us: float, after_us: float) -> str:
+    """The run's disk, as its header says it."""
+    return (f"a 4 kB append + fdatasync in the temporary directory took {before_us:,.0f} µs "
+            f"(median of {FLUSH_WRITES}) before the run, {after_us:,.0f} µs after it")
+
+
 def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
     return "-" if value is None else f"{value:,.{digits}f}{suffix}"
 
@@ -184,6 +216,7 @@ def markdown(outcomes: list[Outcome], meta: dict[str, str], chart: Path | None, 
         f"- machine: {meta['cpus']} cores ({meta['cpu_model']}), {meta['memory']}, "
         f"Linux {meta['kernel']}, Python {meta['python']}",
         f"- load: {meta['load']}",
+        *([f"- disk: {meta['disk']}"] if meta.get("disk") else []),
         f"- rounds: {rounds}, systems interleaved within each round; every figure is the median "
         f"over rounds, each ratio the median of per-round ratios against `{BASELINE}` "
         "(task counts are totals over rounds)",
@@ -222,7 +255,8 @@ def readme_block(outcomes: list[Outcome], meta: dict[str, str]) -> str:
     lines = [
         README_START,
         f"Run on {meta['date']} ({meta['cpus']} cores, {meta['cpu_model']}, {meta['memory']}; "
-        f"`{meta['command']}`; {meta['load']}; medians of {rounds} interleaved rounds):",
+        f"`{meta['command']}`; {meta['load']}; medians of {rounds} interleaved rounds"
+        + (f"; disk: {meta['disk']}" if meta.get("disk") else "") + "):",
     ]
     for placement in dict.fromkeys(o.placement for o in outcomes):
         lines += ["", f"Placement `{placement}`: {PLACEMENT_TEXT.get(placement, placement)}", ""]

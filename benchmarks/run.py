@@ -128,7 +128,9 @@ def main() -> None:
         outcome.not_run = outcome.system.unavailable()
         if outcome.not_run:
             print(f"skip {outcome.system.name}: {outcome.not_run}", flush=True)
+    flush_before = report.disk_flush_us()
     run_rounds(outcomes, args.rounds, settings, logs)
+    flush_after = report.disk_flush_us()
     meta = {
         "date": f"{stamp:%Y-%m-%d %H:%M} UTC",
         "command": shlex.join(["python", *sys.argv]),
@@ -136,6 +138,7 @@ def main() -> None:
         "drain_timeout": f"{args.drain_timeout:g}",
         "load": f"{settings.load_tool}, {args.connections} connections, {args.duration:g} s per "
         f"run after {args.warmup:g} s warm-up",
+        "disk": report.flush_text(flush_before, flush_after),
         **report.machine(),
     }
     report.write_json(outcomes, meta, args.results_dir / f"{stamp:%Y%m%d-%H%M%S}.json")

@@ -34,7 +34,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the ``benchmarks`` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import load, systems
+from benchmarks import load, report, systems
 from benchmarks.measure import Measurement, Settings, measure, placed
 
 
@@ -75,7 +75,8 @@ def main() -> int:
     if cores < 2:  # the pinning assumes two cores; on one, everything shares core 0
         settings = replace(settings, load_cpu=0)
     print(f"benchmark smoke: {', '.join(pair)}; {args.rounds} rounds x {args.duration} s, "
-          f"{settings.load_tool} load, uvicorn {server_stack()}, {cores} cores", flush=True)
+          f"{settings.load_tool} load, uvicorn {server_stack()}, {cores} cores; a 4 kB append + "
+          f"fdatasync {report.disk_flush_us():,.0f} µs (SQLite's commit waits for one)", flush=True)
     runs = [(system.name, system, None) for system in chosen]
     if args.against:
         runs.append((f"{pair[1]}@against", chosen[-1], args.against.resolve()))

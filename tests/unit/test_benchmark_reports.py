@@ -110,3 +110,21 @@ def test_drain_section_is_rewritten_in_place(tmp_path: Path) -> None:
     assert text.startswith("# Other measurements\n\nkept\n")
     assert "second run" in text and "first run" not in text
     assert text.count(table.START) == 1
+
+
+def test_each_run_says_how_long_its_disk_took_to_flush(tmp_path: Path) -> None:
+    """A real file on this machine's disk: the figure every SQLite commit with
+    synchronous=FULL waits for, in the header of the page and of the README's table."""
+    flush = report.disk_flush_us(str(tmp_path), writes=20)
+    assert flush > 0
+    assert list(tmp_path.iterdir()) == []  # its file is gone
+    disk = report.flush_text(flush, 2 * flush)
+    assert f"{flush:,.0f} µs (median of 200) before the run, {2 * flush:,.0f} µs after it" in disk
+    outcomes = [_outcome("fastapi_async", "shared", [(1000, 10)])]
+    meta = {"rounds": "1", "drain_timeout": "30", "date": "d", "command": "c", "cpus": "2",
+            "cpu_model": "x", "memory": "1 GiB", "kernel": "k", "python": "3", "packages": "",
+            "load": "wrk", "disk": disk}
+    assert f"- disk: {disk}\n" in report.markdown(outcomes, meta, None, Path("docs/benchmarks.md"))
+    assert f"; disk: {disk}):" in report.readme_block(outcomes, meta)
+    del meta["disk"]  # a run recorded before the disk was: no such line
+    assert "disk" not in report.markdown(outcomes, meta, None, Path("docs/benchmarks.md"))
