@@ -40,7 +40,7 @@ class Claimant(Protocol):
 
     @property
     def backlog(self) -> int: ...
-    def adopt(self, records: Iterable[TaskRecord]) -> None: ...
+    def adopt(self, records: Iterable[TaskRecord], since: float | None = None) -> None: ...
     def flush(self) -> None: ...
 
 
@@ -98,6 +98,7 @@ class ClaimLoop:
         if room <= 0:
             return False
         finished = runner.finished_count
+        sent = time.monotonic()  # the claim's leases begin later, on the store's clock
         try:
             claimed = await self._claim(room)
         except StoreUnavailableError as exc:
@@ -110,7 +111,7 @@ class ClaimLoop:
             writer.contact.succeeded()
         self._prefetch = min(runner.settings.concurrency, runner.finished_count - finished)
         runner.claimed.update(r.id for r in claimed)
-        runner.adopt(claimed)
+        runner.adopt(claimed, sent)
         self.more = len(claimed) == room
         return self.more
 

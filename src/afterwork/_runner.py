@@ -28,6 +28,7 @@ from ._context import TaskContext, running_task
 from ._enqueue import Planner
 from ._errors import AfterworkError, StepError
 from ._events import EventKind, Events, TaskEvent
+from ._leases import LeaseWatch
 from ._models import Changes, Heartbeat, Outcome, TaskRecord
 from ._owners import new_owner
 from ._progress import ProgressSink, Reporting, reporting
@@ -61,6 +62,9 @@ class Runner:
         self._ready: deque[TaskRecord] = deque()
         self._waiting: dict[str, TaskRecord] = {}  # predecessor id -> the next task of its chain
         self.claimed: set[str] = set()  # ids of tasks it claimed and has not finished
+        self._since: dict[str, float] = {}  # task id -> time.monotonic() it came to hold it
+        self.leases = LeaseWatch(settings.lease_seconds)
+        writer.renewed = self._renewed
         self._running: set[asyncio.Task[bool]] = set()
         self._dispatch_wanted = asyncio.Event()  # ready tasks or free slots changed: dispatch
         self._context: contextvars.Context | None = None  # the runner's own, while it dispatches
@@ -89,9 +93,15 @@ class Runner:
     def accepts_handover(self) -> bool:
         return not self.stopping and self._loop is not None and self.backlog < self.settings.local_backlog
 
-    def adopt(self, records: Iterable[TaskRecord]) -> None:
-        """Take tasks already leased to this runner (call on the runner's loop)."""
+    def adopt(self, records: Iterable[TaskRecord], since: float | None = None) -> None:
+        """Take tasks already leased to this runner (call on the runner's loop); `since`:
+        time.monotonic() before their leases began (a claim's), else now (a hand-over: their
+        rows were written a moment ago)."""
+        if since is None:
+            since = time.monotonic()
+        held = self._since
         for record in records:
+            held[record.id] = since
             if record.waiting_on is None:
                 self._ready.append(record)
             else:
@@ -175,6 +185,7 @@ class Runner:
                         "or this process exits (another runner takes them after the lease)",
                         len(self.held), grace_seconds)
         self.writer.post(hand_back_at_stop(self._ready, self._waiting, self.owner, bool(self.held)))
+        self._since.clear()
         self._loop = None
 
     # -- the loops ------------------------------------------------------------------------
@@ -200,11 +211,31 @@ class Runner:
             self._dispatch_wanted.set()
             return
         limit = self.settings.concurrency
+        now = time.monotonic()
         while self._ready and len(self._running) < limit and not self.stopping:
             record = self._ready.popleft()
+            if not self.leases.held(self._since.pop(record.id, now), now):
+                self._lapsed(record)
+                continue
             task = context.copy().run(loop.create_task, self.execute(record))
             self._running.add(task)
             task.add_done_callback(self._finished)
+
+    def _renewed(self, owner: str, began: float) -> None:
+        """(The writer thread.) A heartbeat was written: whose leases it renewed, and when."""
+        if owner == self.owner:
+            self.leases.renewed(began)
+
+    def _lapsed(self, record: TaskRecord) -> None:
+        """A task that waited for a slot while its lease may have run out (its heartbeats did
+        not reach the store for most of a lease) does not start: another runner may have taken
+        it and run it meanwhile. It goes back (fenced by the lease: only if it is still ours)."""
+        log.warning("afterwork: task %s (%s) was not started: this runner's heartbeats did not "
+                    "reach the store for most of a lease while it waited, so its lease may have "
+                    "run out and another runner may have it; handed back to the store",
+                    record.id, record.name)
+        self._release(record)
+        self.claims.more = True
 
     def _finished(self, task: asyncio.Task[bool]) -> None:
         self._running.discard(task)
@@ -395,9 +426,12 @@ class Runner:
     def _release_chain(self, task_id: str) -> None:
         """The rest of its chain leaves this runner too: whoever runs it next claims them."""
         rest = rest_of_chain(self._waiting, task_id)
+        for r in rest:
+            self._since.pop(r.id, None)
         if rest:
             self._out().released.extend(released(rest, self.owner, time.time()))
 
     def _forget_chain(self, task_id: str) -> None:
         """The store cancels the rest of a failed chain; drop our copies."""
-        rest_of_chain(self._waiting, task_id)
+        for r in rest_of_chain(self._waiting, task_id):
+            self._since.pop(r.id, None)

@@ -87,6 +87,9 @@ class Writer:
         self._fold_until: float | None = None  # posted outcomes queued: written by then
         self._sleeping = False  # the writer waits without a bound of FOLD_SECONDS
         self._last_group = 0.0
+        # Told when a heartbeat was written (its owner, and time.monotonic() as its write
+        # began): the runner's leases were renewed (see `_leases`).
+        self.renewed: Callable[[str, float], None] = lambda owner, began: None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="afterwork-writer", daemon=True)
@@ -265,6 +268,7 @@ class Writer:
             group.extend(changes)
         if not group:
             return
+        began = time.monotonic()
         try:
             self.store.apply(group, _left(waited))
         except Exception as exc:
@@ -272,6 +276,8 @@ class Writer:
             return
         self._retry, self._retry_delay = [], 0.0
         self.contact.succeeded()
+        if group.heartbeat is not None:
+            self.renewed(group.heartbeat.owner, began)
         for _, future, _ in waited:
             future.set_result(None)
 
@@ -302,7 +308,10 @@ class Writer:
             try:
                 if unavailable:
                     raise exc  # retried after a back-off, not at once
+                began = time.monotonic()
                 self.store.apply(pending)
+                if pending.heartbeat is not None:
+                    self.renewed(pending.heartbeat.owner, began)
             except Exception:
                 self._retry = [pending]
                 self._retry_delay = min(self.contact.cap_seconds, max(0.1, self._retry_delay * 2))
