@@ -62,7 +62,6 @@ class Runner:
         self._ready: deque[TaskRecord] = deque()
         self._waiting: dict[str, TaskRecord] = {}  # predecessor id -> the next task of its chain
         self.claimed: set[str] = set()  # ids of tasks it claimed and has not finished
-        self._since: dict[str, float] = {}  # task id -> time.monotonic() it came to hold it
         self.leases = LeaseWatch(settings.lease_seconds)
         writer.renewed = self._renewed
         self._running: set[asyncio.Task[bool]] = set()
@@ -99,7 +98,7 @@ class Runner:
         rows were written a moment ago)."""
         if since is None:
             since = time.monotonic()
-        held = self._since
+        held = self.leases.since
         for record in records:
             held[record.id] = since
             if record.waiting_on is None:
@@ -164,7 +163,7 @@ class Runner:
         for main in self._main:
             main.cancel()
         # Bounded even so: a loop that ignored its cancel must not hold the process forever
-        # (it would see `_stopping` at its next turn; the wake-ups make that turn now).
+        # (it would see `stopping` at its next turn; the wake-ups make that turn now).
         self._dispatch_wanted.set()
         self.claims.wanted.set()
         _, stuck = (await asyncio.wait(self._main, timeout=self.settings.store_timeout_seconds + 1.0)
@@ -185,7 +184,7 @@ class Runner:
                         "or this process exits (another runner takes them after the lease)",
                         len(self.held), grace_seconds)
         self.writer.post(hand_back_at_stop(self._ready, self._waiting, self.owner, bool(self.held)))
-        self._since.clear()
+        self.leases.since.clear()
         self._loop = None
 
     # -- the loops ------------------------------------------------------------------------
@@ -214,7 +213,7 @@ class Runner:
         now = time.monotonic()
         while self._ready and len(self._running) < limit and not self.stopping:
             record = self._ready.popleft()
-            if not self.leases.held(self._since.pop(record.id, now), now):
+            if not self.leases.may_start(record.id, now):
                 self._lapsed(record)
                 continue
             task = context.copy().run(loop.create_task, self.execute(record))
@@ -425,13 +424,10 @@ class Runner:
 
     def _release_chain(self, task_id: str) -> None:
         """The rest of its chain leaves this runner too: whoever runs it next claims them."""
-        rest = rest_of_chain(self._waiting, task_id)
-        for r in rest:
-            self._since.pop(r.id, None)
+        rest = self.leases.forget(rest_of_chain(self._waiting, task_id))
         if rest:
             self._out().released.extend(released(rest, self.owner, time.time()))
 
     def _forget_chain(self, task_id: str) -> None:
         """The store cancels the rest of a failed chain; drop our copies."""
-        for r in rest_of_chain(self._waiting, task_id):
-            self._since.pop(r.id, None)
+        self.leases.forget(rest_of_chain(self._waiting, task_id))

@@ -268,16 +268,13 @@ class Writer:
             group.extend(changes)
         if not group:
             return
-        began = time.monotonic()
         try:
-            self.store.apply(group, _left(waited))
+            self._apply(group, _left(waited))
         except Exception as exc:
             self._after_failure(waited, posted, exc)
             return
         self._retry, self._retry_delay = [], 0.0
         self.contact.succeeded()
-        if group.heartbeat is not None:
-            self.renewed(group.heartbeat.owner, began)
         for _, future, _ in waited:
             future.set_result(None)
 
@@ -295,7 +292,7 @@ class Writer:
                 future.set_exception(exc)
                 continue
             try:
-                self.store.apply(changes, _left([(changes, future, deadline)]))
+                self._apply(changes, _left([(changes, future, deadline)]))
             except Exception as own:
                 future.set_exception(own if isinstance(own, StoreError) else StoreError(str(own)))
             else:
@@ -308,10 +305,7 @@ class Writer:
             try:
                 if unavailable:
                     raise exc  # retried after a back-off, not at once
-                began = time.monotonic()
-                self.store.apply(pending)
-                if pending.heartbeat is not None:
-                    self.renewed(pending.heartbeat.owner, began)
+                self._apply(pending)
             except Exception:
                 self._retry = [pending]
                 self._retry_delay = min(self.contact.cap_seconds, max(0.1, self._retry_delay * 2))
@@ -321,6 +315,14 @@ class Writer:
             else:
                 self._retry, self._retry_delay = [], 0.0
                 self.contact.succeeded()
+
+    def _apply(self, changes: Changes, timeout_seconds: float | None = None) -> None:
+        """Write `changes` (raises what the store raises); a heartbeat among them is told to
+        `renewed` with the time its write began."""
+        began = time.monotonic()
+        self.store.apply(changes, timeout_seconds)
+        if changes.heartbeat is not None:
+            self.renewed(changes.heartbeat.owner, began)
 
     def _deliver(self) -> None:
         while self._deliveries:
