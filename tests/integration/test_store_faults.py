@@ -90,7 +90,7 @@ def test_a_write_polls_for_a_lock_another_process_holds_and_fails_past_its_bound
     (p99 12x that of the same run with polling, docs/performance.md). The writer's connection
     waits one poll in SQLite, and the store tries BEGIN IMMEDIATE again itself until the lock
     is free, then writes; held past the store's bound, the write fails saying so."""
-    from afterwork.stores.sqlite import WRITE_POLL_MS
+    from afterwork.stores._sqlite_file import WRITE_POLL_MS
 
     path = tmp_path / "afterwork.db"
     store = open_store(f"sqlite:///{path}?busy_timeout=3")

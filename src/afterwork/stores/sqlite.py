@@ -18,10 +18,8 @@ write, and the tasks are still there when it opens again, as they would be in a 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
-import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
@@ -33,34 +31,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .._errors import ConfigurationError, StoreError, StoreReplacedError, StoreUnavailableError
+from .._errors import ConfigurationError, StoreReplacedError, StoreUnavailableError
 from ._clock import LEASE_CLOCK, lease_now
 from ._dbapi import Cursor
 from ._file_watch import watch
 from ._sql import SqlStore
+from ._sqlite_file import WRITE_POLL_MS, begin_polling, identity, into_wal, reclaim, translate
 from ._statements import INSERT
 
 BUSY_TIMEOUT_STEP = 0.9  # reset the busy timeout only when a write's bound is below 90% of it
-WRITE_POLL_MS = 1  # a file's writer tries again for another process's write lock this often
 _SYNCHRONOUS = ("full", "normal", "extra")
 MEMORY_URL = "memory://"
 _is_present = partial(is_not, None)  # value -> whether it is not None (in C, for map())
 HAS_SCHEMA = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'afterwork_migrations'"
-
-
-def _translate(path: str, exc: sqlite3.Error) -> StoreError:
-    text = str(exc)
-    if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
-        return StoreUnavailableError(
-            f"SQLite store {path} stayed locked past the store timeout ({text}); another "
-            "process holds a long write transaction: retry, or raise store_timeout_seconds"
-        )
-    if isinstance(exc, sqlite3.OperationalError):
-        return StoreUnavailableError(
-            f"SQLite store {path} cannot be written ({text}): check the file's permissions "
-            "and the free disk space"
-        )
-    return StoreError(f"SQLite store {path} refused the write ({text}); nothing was written")
 
 
 class _MemoryConnection(sqlite3.Connection):
@@ -137,7 +120,7 @@ class SqliteStore(SqlStore):
                     self.path, timeout=self.busy_timeout, isolation_level=None,
                     check_same_thread=False,
                 )
-                _into_wal(conn, self.busy_timeout)
+                into_wal(conn, self.busy_timeout)
                 conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             conn.create_function("afterwork_lease_now", 0, lease_now)
@@ -184,7 +167,7 @@ class SqliteStore(SqlStore):
                 found = conn.execute(HAS_SCHEMA).fetchone()
         except sqlite3.DatabaseError as exc:
             if "not a database" not in str(exc):
-                raise _translate(self.path, exc) from exc
+                raise translate(self.path, exc) from exc
             raise StoreUnavailableError(
                 f"{self.path} is not a SQLite database ({exc}): check the store URL") from exc
         return found is not None
@@ -199,7 +182,7 @@ class SqliteStore(SqlStore):
         conn = self._connect()
         try:
             if not self.in_memory:
-                self._file_id = _identity(os.stat(self.path))
+                self._file_id = identity(os.stat(self.path))
                 conn.execute(f"PRAGMA busy_timeout={WRITE_POLL_MS}")  # see _begin
             self._busy_seconds = self.busy_timeout
             self._in_transaction(conn, self.migrate)
@@ -281,7 +264,7 @@ class SqliteStore(SqlStore):
         try:
             self._begin(conn)
         except sqlite3.Error as exc:
-            raise _translate(self.path, exc) from exc
+            raise translate(self.path, exc) from exc
         try:
             yield conn.cursor()
             conn.execute("COMMIT")
@@ -289,8 +272,8 @@ class SqliteStore(SqlStore):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             if "full" in str(exc) and not self.in_memory:  # SQLITE_FULL (its code: 3.11+)
-                _reclaim(conn, self._busy_seconds)
-            raise _translate(self.path, exc) from exc
+                reclaim(conn, self._busy_seconds)
+            raise translate(self.path, exc) from exc
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -306,24 +289,13 @@ class SqliteStore(SqlStore):
             self._check_file()
 
     def _begin(self, conn: sqlite3.Connection) -> None:
-        """BEGIN IMMEDIATE: the write lock, waited for up to `_busy_seconds`. On a file, the
-        writer's own busy timeout is WRITE_POLL_MS and the wait is this loop: SQLite's busy
-        handler sleeps 1, 2, 5, 10, 15, 20, 25 ms and then 50 and 100 ms between tries, so
-        while a web app and its `afterwork worker` took the lock in turn, a write that missed it
-        slept up to 100 ms at a time, during which the other process took it again: the app's
-        p99 was 130-218 ms against a p50 of 4.4 ms (benchmarks/run.py, afterwork_sqlite_worker).
-        A database in memory keeps SQLite's handler: its commits also wait for readers."""
+        """BEGIN IMMEDIATE: the write lock, waited for up to `_busy_seconds`: on a file by
+        polling (`_sqlite_file.begin_polling`, which says why); a database in memory keeps
+        SQLite's handler: its commits also wait for readers."""
         if self.in_memory:
             conn.execute("BEGIN IMMEDIATE")
             return
-        deadline = time.monotonic() + self._busy_seconds
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")  # a miss sleeps WRITE_POLL_MS in SQLite
-                return
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() >= deadline:
-                    raise
+        begin_polling(conn, self._busy_seconds)
 
     def _bound_wait(self, conn: sqlite3.Connection, timeout_seconds: float | None) -> None:
         """A write waits for other processes' locks at most `timeout_seconds` (what is left
@@ -343,7 +315,7 @@ class SqliteStore(SqlStore):
         if self.in_memory:
             return
         try:
-            now = _identity(os.stat(self.path))
+            now = identity(os.stat(self.path))
         except OSError:
             now = None
         if now == self._file_id:
@@ -385,41 +357,4 @@ class SqliteStore(SqlStore):
             with closing(self._reader().cursor()) as cur:
                 yield cur
         except sqlite3.Error as exc:
-            raise _translate(self.path, exc) from exc
-
-
-def _into_wal(conn: sqlite3.Connection, seconds: float) -> None:
-    """WAL mode. Switching a new database needs its exclusive lock, and SQLite answers "database
-    is locked" at once, without its busy handler, when another process is switching it at the
-    same moment (a web app and its worker started together): retried up to the busy timeout."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise
-            time.sleep(0.005)
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc)
-    return "locked" in text or "busy" in text
-
-
-def _reclaim(conn: sqlite3.Connection, wait_seconds: float) -> None:
-    """The disk is full: copy the -wal into the database and truncate it. The -wal holds many
-    versions of the same pages and grows to about 4 MB before SQLite checkpoints on its own,
-    so this often frees enough for the next writes. It waits for readers up to
-    `wait_seconds` (the writer's own busy timeout is a poll's: see `SqliteStore._begin`)."""
-    with contextlib.suppress(sqlite3.Error):
-        conn.execute(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
-        try:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.execute(f"PRAGMA busy_timeout={WRITE_POLL_MS}")
-
-
-def _identity(st: os.stat_result) -> tuple[int, int]:
-    return (st.st_dev, st.st_ino)
+            raise translate(self.path, exc) from exc
