@@ -20,9 +20,8 @@ import json
 import math
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
-from dataclasses import dataclass
 
+from ._context import running_task
 from ._errors import AfterworkError
 from ._models import Changes, ProgressReport, TaskRecord
 
@@ -86,25 +85,13 @@ def _progress_json(done: float, total: float | None, note: str, attempt: int) ->
                        "attempt": attempt, "at": time.time()}, separators=(",", ":"))
 
 
-@dataclass(slots=True)
-class Reporting:
-    """Where the task this code runs in reports to (set by the runner for each attempt)."""
-
-    sink: ProgressSink
-    record: TaskRecord
-    attempt: int
-
-
-reporting: ContextVar[Reporting | None] = ContextVar("afterwork_progress", default=None)
-
-
 def progress(done: float, total: float | None = None, note: str = "") -> None:
     """Report how far the running task has got: `done` of `total` (None: unknown), with a
     short `note` (what it does now). Call it as often as you like: writes are throttled.
     Outside a task it does nothing (a function run directly, in a test, say)."""
     if not _finite(done) or (total is not None and not _finite(total)):
         raise ValueError(f"progress({done!r}, total={total!r}): give finite numbers")
-    found = reporting.get()
+    found = running_task.get()
     if found is not None:
         found.sink.report(found.record, found.attempt, done, total, str(note))
 
@@ -112,7 +99,7 @@ def progress(done: float, total: float | None = None, note: str = "") -> None:
 def progress_of_steps(done: int, name: str) -> None:
     """A step's end, as the task's progress ("3 steps done, the last: charge"), unless the
     task reports progress itself."""
-    found = reporting.get()
+    found = running_task.get()
     if found is not None:
         found.sink.report(found.record, found.attempt, done, None, f"step {name!r} done",
                           from_step=True)

@@ -24,14 +24,14 @@ from ._attempts import attempt_note, failure, held_outcome
 from ._calling import call_attempt, plain_coroutine
 from ._chains import hand_back_at_stop, released, rest_of_chain
 from ._claiming import ClaimLoop
-from ._context import TaskContext, running_task
+from ._context import Attempt, running_task
 from ._enqueue import Planner
 from ._errors import AfterworkError, StepError
 from ._events import EventKind, Events, TaskEvent
 from ._leases import LeaseWatch
 from ._models import Changes, Heartbeat, Outcome, TaskRecord
 from ._owners import new_owner
-from ._progress import ProgressSink, Reporting, reporting
+from ._progress import ProgressSink
 from ._registry import REGISTRY, Task, TaskOptions
 from ._results import stored_result
 from ._settings import Settings
@@ -284,8 +284,7 @@ class Runner:
         self._out().started.append(Outcome(record.id, self.owner, started, note=lost))
         if self.events.active:
             self._emit(EventKind.STARTED, record, attempt)
-        token = running_task.set(TaskContext(record.id, record.name, attempt, record.max_attempts, self))
-        reports = reporting.set(Reporting(self._progress, record, attempt))
+        token = running_task.set(Attempt(record, attempt, self, self._progress))
         try:
             if self.events.around_task:
                 with self.events.around(record):
@@ -320,7 +319,6 @@ class Runner:
             return True
         finally:
             running_task.reset(token)
-            reporting.reset(reports)
             self._in_thread.pop(record.id, None)
 
     def _emit(self, kind: EventKind, record: TaskRecord, attempt: int, started: float | None = None,

@@ -134,10 +134,10 @@ _journal: ContextVar[_Journal | None] = ContextVar("afterwork_steps", default=No
 def _running() -> tuple[TaskContext, StepRunner] | None:
     """The stored task running here and its runner; None outside one (a direct call, a test,
     a task that runs in memory only): there steps are plain calls, recorded nowhere."""
-    context = running_task.get()
-    if context is None or context.steps is None:
+    running = running_task.get()
+    if running is None or running.runner is None:
         return None
-    return context, context.steps
+    return running.view(), running.runner
 
 
 def _check(name: str, once: bool, retries: int, retry_delay: float) -> None:
