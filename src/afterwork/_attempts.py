@@ -7,16 +7,24 @@ import json
 import random
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from contextlib import suppress
+from typing import Any, Protocol
 
-from ._errors import Retry
+from ._errors import AfterworkError, Retry
 from ._models import Changes, Outcome, TaskRecord
 from ._registry import REGISTRY, TaskOptions
 from ._results import stored_result
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 300.0
+
+
+class Poster(Protocol):
+    """The writer, as far as posting goes."""
+
+    def post(self, changes: Changes) -> None: ...
 
 
 def backoff_seconds(attempt: int, options: TaskOptions | None = None) -> float:
@@ -66,3 +74,30 @@ def held_outcome(record: TaskRecord, owner: str, attempt: int, started: float,
     if attempt < record.max_attempts:
         return Changes(retried=[Outcome(record.id, owner, now, error, retry_at=retry_at, note=note)])
     return Changes(failed=[Outcome(record.id, owner, now, error, note=note)])
+
+
+class HeldThreads:
+    """A stopped runner's `def` tasks whose threads run on (a thread cannot be stopped): their
+    leases are kept (the writer's heartbeat, while any is held) until each returns; then its
+    outcome is posted, and with the last one, once the runner's loop is gone, the runner's
+    entry ends."""
+
+    def __init__(self, owner: str, writer: Poster, stopped: Callable[[], bool]) -> None:
+        self.owner, self.writer, self.stopped = owner, writer, stopped
+        self.calls: dict[str, Future[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    def hold(self, record: TaskRecord, attempt: int, started: float, call: Future[Any]) -> None:
+        self.calls[record.id] = call
+        call.add_done_callback(lambda done: self._returned(record, attempt, started, done))
+
+    def _returned(self, record: TaskRecord, attempt: int, started: float, call: Future[Any]) -> None:
+        """On the task's thread (the writer takes posts from any thread)."""
+        changes = held_outcome(record, self.owner, attempt, started, call)
+        self.calls.pop(record.id, None)
+        if not self.calls and self.stopped():
+            changes.stopped_runners.append(self.owner)
+        with suppress(AfterworkError):  # the writer stopped: the lease decides
+            self.writer.post(changes)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,20 @@ class Events:
                 listener(event)
             except Exception:  # a broken listener must not break task execution
                 log.exception("afterwork: event listener %r failed", listener)
+
+    def task(self, kind: EventKind, record: TaskRecord, attempt: int, started: float | None = None,
+             error: str | None = None) -> None:
+        """Emit `kind` for one attempt of `record` (its duration from `started`), if anyone
+        listens."""
+        if self._listeners:
+            now = time.time()
+            duration = now - started if started is not None else None
+            self.emit(TaskEvent(kind, record, now, attempt, duration, error))
+
+    def progress(self, record: TaskRecord, attempt: int, progress: str) -> None:
+        """A running task's progress report was posted (from any thread), if anyone listens."""
+        if self._listeners:
+            self.emit(TaskEvent(EventKind.PROGRESS, record, time.time(), attempt, progress=progress))
 
     @contextlib.contextmanager
     def around(self, record: TaskRecord) -> Iterator[None]:

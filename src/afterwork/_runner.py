@@ -16,18 +16,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from contextlib import suppress
 from typing import Any
 
 from . import _codec
-from ._attempts import attempt_note, failure, held_outcome
+from ._attempts import HeldThreads, attempt_note, failure
 from ._calling import call_attempt, plain_coroutine
 from ._chains import hand_back_at_stop, released, rest_of_chain
 from ._claiming import ClaimLoop
 from ._context import Attempt, running_task
 from ._enqueue import Planner
 from ._errors import AfterworkError, StepError
-from ._events import EventKind, Events, TaskEvent
+from ._events import EventKind, Events
 from ._leases import LeaseWatch
 from ._models import Changes, Heartbeat, Outcome, TaskRecord
 from ._owners import new_owner
@@ -74,9 +73,9 @@ class Runner:
         self._main: list[asyncio.Task[None]] = []
         self._threads = DaemonThreads(settings.sync_threads)
         self._in_thread: dict[str, Future[Any]] = {}  # task id -> its `def` call, while it runs
-        self.held: dict[str, Future[Any]] = {}  # `def` tasks left running: leases kept, not handed back
+        self.held = HeldThreads(self.owner, writer, lambda: self._loop is None)
         self._outbox: Changes | None = None
-        self._progress = ProgressSink(self.owner, writer.post, self._emit_progress)
+        self._progress = ProgressSink(self.owner, writer.post, events.progress)
         self._stop_listening: Callable[[], None] = lambda: None
 
     # -- intake ---------------------------------------------------------------------------
@@ -273,7 +272,7 @@ class Runner:
             log.error("afterwork: task %s (%s) cannot run: %s", record.id, record.name, exc)
             self._forget_chain(record.id)
             self._out().failed.append(Outcome(record.id, self.owner, time.time(), str(exc)))
-            self._emit(EventKind.FAILED, record, attempt, error=str(exc))
+            self.events.task(EventKind.FAILED, record, attempt, error=str(exc))
             return False
         started = time.time()
         lost = ""
@@ -283,7 +282,7 @@ class Runner:
                          error="its runner stopped or lost its lease before it finished")
         self._out().started.append(Outcome(record.id, self.owner, started, note=lost))
         if self.events.active:
-            self._emit(EventKind.STARTED, record, attempt)
+            self.events.task(EventKind.STARTED, record, attempt)
         token = running_task.set(Attempt(record, attempt, self, self._progress))
         try:
             if self.events.around_task:
@@ -298,10 +297,12 @@ class Runner:
         except asyncio.CancelledError:
             call = self._in_thread.get(record.id)
             if call is not None and not call.done():
-                self._hold(record, attempt, started, call)
+                self.claimed.discard(record.id)
+                self._release_chain(record.id)
+                self.held.hold(record, attempt, started, call)
             else:
                 self._release(record)
-                self._emit(EventKind.RELEASED, record, attempt, started)
+                self.events.task(EventKind.RELEASED, record, attempt, started)
             raise
         except (Exception, SystemExit) as exc:
             if self._progress:
@@ -315,30 +316,17 @@ class Runner:
             result = None if value is None else stored_result(func, record, value)
             self._after_success(record, unblock_next, result)
             if self.events.active:
-                self._emit(EventKind.SUCCEEDED, record, attempt, started)
+                self.events.task(EventKind.SUCCEEDED, record, attempt, started)
             return True
         finally:
             running_task.reset(token)
             self._in_thread.pop(record.id, None)
-
-    def _emit(self, kind: EventKind, record: TaskRecord, attempt: int, started: float | None = None,
-              error: str | None = None) -> None:
-        if self.events.active:
-            now = time.time()
-            duration = now - started if started is not None else None
-            self.events.emit(TaskEvent(kind, record, now, attempt, duration, error))
 
     def _last_progress(self, task_id: str) -> None:
         """Its last report, if not written yet, goes before its outcome (fenced by the lease)."""
         last = self._progress.finish(task_id)
         if last is not None:
             self._out().progress.append(last)
-
-    def _emit_progress(self, record: TaskRecord, attempt: int, progress: str) -> None:
-        """(The task's thread, for a `def` task.) A progress report was posted."""
-        if self.events.active:
-            self.events.emit(TaskEvent(EventKind.PROGRESS, record, time.time(), attempt,
-                                       progress=progress))
 
     def _after_success(self, record: TaskRecord, unblock_next: bool = False,
                        result: str | None = None) -> None:
@@ -370,14 +358,14 @@ class Runner:
             self._release_chain(record.id)
             self._out().retried.append(Outcome(record.id, self.owner, now, error,
                                                retry_at=retry_at, note=note))
-            self._emit(EventKind.RETRIED, record, attempt, started, error)
+            self.events.task(EventKind.RETRIED, record, attempt, started, error)
             self._poll_soon(retry_at - now)
         else:
             log.error("afterwork: task %s (%s) failed for good after %d attempt(s): %r",
                       record.id, record.name, attempt, exc)
             self._forget_chain(record.id)
             self._out().failed.append(Outcome(record.id, self.owner, now, error, note=note))
-            self._emit(EventKind.FAILED, record, attempt, started, error)
+            self.events.task(EventKind.FAILED, record, attempt, started, error)
 
     def _out(self) -> Changes:
         """Outcomes of this loop iteration, written as one post when it ends (a handful of
@@ -396,24 +384,6 @@ class Runner:
     def _poll_soon(self, delay: float) -> None:
         if self._loop is not None and delay < self.settings.poll_seconds:
             self._loop.call_later(max(0.0, delay), self.claims.wanted.set)
-
-    def _hold(self, record: TaskRecord, attempt: int, started: float, call: Future[Any]) -> None:
-        """Stopped while its `def` call runs on: keep the lease until the thread returns."""
-        self.claimed.discard(record.id)
-        self._release_chain(record.id)
-        self.held[record.id] = call
-        call.add_done_callback(lambda done: self._held_returned(record, attempt, started, done))
-
-    def _held_returned(self, record: TaskRecord, attempt: int, started: float,
-                       call: Future[Any]) -> None:
-        """On the task's thread, after its runner stopped: record the outcome (the writer
-        takes posts from any thread) and let the lease go with it."""
-        changes = held_outcome(record, self.owner, attempt, started, call)
-        self.held.pop(record.id, None)
-        if not self.held and self._loop is None:
-            changes.stopped_runners.append(self.owner)
-        with suppress(AfterworkError):  # the writer stopped: the lease decides
-            self.writer.post(changes)
 
     def _release(self, record: TaskRecord) -> None:
         self.claimed.discard(record.id)
